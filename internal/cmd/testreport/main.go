@@ -50,6 +50,8 @@ func main() {
 			}
 		case e.Test == "" && e.Action == "fail":
 			failedPkgs++
+		case e.Test == "":
+			// package-level pass, or skip meaning "no test files": not a test result
 		case e.Action == "output":
 			buf[key] = append(buf[key], e.Output)
 		case e.Action == "pass":

@@ -1,0 +1,144 @@
+package slot
+
+import (
+	"strings"
+	"testing"
+)
+
+// crc16Bitwise is the CRC16-XMODEM definition, one bit at a time: the table in
+// slot.go must agree with it.
+func crc16Bitwise(s string) uint16 {
+	var crc uint16
+	for i := 0; i < len(s); i++ {
+		crc ^= uint16(s[i]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc
+}
+
+// hashTagBySpec follows the cluster spec's prose literally.
+func hashTagBySpec(key string) string {
+	_, after, found := strings.Cut(key, "{")
+	if !found {
+		return key
+	}
+	tag, _, found := strings.Cut(after, "}")
+	if !found || tag == "" {
+		return key
+	}
+	return tag
+}
+
+func TestCRC16KnownValues(t *testing.T) {
+	// 0x31C3 is the XMODEM check value; the slots are what CLUSTER KEYSLOT
+	// answers (also asserted against a live cluster by the integration test).
+	if got := CRC16("123456789"); got != 0x31C3 {
+		t.Fatalf("CRC16(123456789) = %#x, want 0x31c3", got)
+	}
+	for key, want := range map[string]int{"foo": 12182, "bar": 5061, "hello": 866, "": 0} {
+		if got := Of(key); got != want {
+			t.Errorf("Of(%q) = %d, want %d", key, got, want)
+		}
+	}
+}
+
+func TestHashTags(t *testing.T) {
+	for _, tc := range []struct{ key, tag string }{
+		{"user:1001", "user:1001"},
+		{"{user:1001}:profile", "user:1001"},
+		{"profile:{user:1001}", "user:1001"},
+		{"foo{bar}{zap}", "bar"},     // only the first tag
+		{"foo{}{bar}", "foo{}{bar}"}, // empty first tag: whole key, later tags ignored
+		{"{}", "{}"},
+		{"foo{", "foo{"},         // lone '{'
+		{"foo}bar{", "foo}bar{"}, // '}' before '{' does not close it
+		{"{{x}}", "{x"},          // first '{', first '}' after it
+		{"a{b}}", "b"},
+		{"{", "{"},
+		{"", ""},
+	} {
+		if got := HashTag(tc.key); got != tc.tag {
+			t.Errorf("HashTag(%q) = %q, want %q", tc.key, got, tc.tag)
+		}
+	}
+	if Of("{user:1001}:profile") != Of("{user:1001}:orders") || Of("{user:1001}:orders") != Of("user:1001") {
+		t.Error("keys sharing a hash tag must share a slot")
+	}
+}
+
+func TestParseRedirect(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want Redirect
+		ok   bool
+	}{
+		{"MOVED 3999 127.0.0.1:7002", Redirect{Slot: 3999, Addr: "127.0.0.1:7002"}, true},
+		{"ASK 16383 [::1]:7000", Redirect{Ask: true, Slot: 16383, Addr: "[::1]:7000"}, true},
+		{"MOVED 0 :7001", Redirect{Slot: 0, Addr: ":7001"}, true},
+		{"MOVED 16384 127.0.0.1:7002", Redirect{}, false},
+		{"MOVED -1 127.0.0.1:7002", Redirect{}, false},
+		{"MOVED 012 127.0.0.1:7002", Redirect{}, false},
+		{"MOVED 12 127.0.0.1", Redirect{}, false},
+		{"MOVED 12 127.0.0.1:70000", Redirect{}, false},
+		{"MOVED 12 127.0.0.1:7000 extra", Redirect{}, false},
+		{"CROSSSLOT Keys in request don't hash to the same slot", Redirect{}, false},
+		{"moved 12 127.0.0.1:7000", Redirect{}, false},
+		{"", Redirect{}, false},
+	} {
+		got, ok := ParseRedirect(tc.msg)
+		if ok != tc.ok || got != tc.want {
+			t.Errorf("ParseRedirect(%q) = %+v, %t; want %+v, %t", tc.msg, got, ok, tc.want, tc.ok)
+		}
+	}
+}
+
+func FuzzSlot(f *testing.F) {
+	for _, s := range []string{"", "foo", "{user:1001}:profile", "foo{}{bar}", "foo{", "{{x}}", "}{", "a{b}}c", "\xff{\x00}"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, key string) {
+		tag := HashTag(key)
+		if want := hashTagBySpec(key); tag != want {
+			t.Fatalf("HashTag(%q) = %q, spec says %q", key, tag, want)
+		}
+		s := Of(key)
+		if s < 0 || s >= Count {
+			t.Fatalf("Of(%q) = %d out of range", key, s)
+		}
+		if want := int(crc16Bitwise(tag) % Count); s != want {
+			t.Fatalf("Of(%q) = %d, bitwise CRC says %d", key, s, want)
+		}
+		if tag != key { // a real tag: anything around it keeps the slot
+			if !strings.Contains(key, "{"+tag+"}") || Of("x{"+tag+"}y{z}") != s {
+				t.Fatalf("tag %q of %q does not pin the slot", tag, key)
+			}
+		}
+	})
+}
+
+func FuzzParseRedirect(f *testing.F) {
+	for _, s := range []string{"MOVED 3999 127.0.0.1:7002", "ASK 1 [::1]:7000", "MOVED 0 :7001", "MOVED 16384 x:1", "ASK  1 a:1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, msg string) {
+		r, ok := ParseRedirect(msg)
+		if !ok {
+			return
+		}
+		if r.Slot < 0 || r.Slot >= Count || r.Addr == "" {
+			t.Fatalf("ParseRedirect(%q) = %+v", msg, r)
+		}
+		if r.String() != msg {
+			t.Fatalf("ParseRedirect(%q) = %+v formats back as %q", msg, r, r.String())
+		}
+		if again, ok := ParseRedirect(r.String()); !ok || again != r {
+			t.Fatalf("round trip of %q: %+v, %t", msg, again, ok)
+		}
+	})
+}
