@@ -1,0 +1,116 @@
+package stampede
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+)
+
+// ErrTimeout is returned to a caller whose own wait exceeded the timeout passed to
+// Group.Do. The shared fetch may still finish and serve the callers that are waiting.
+var ErrTimeout = fmt.Errorf("stampede: wait for shared fetch timed out: %w", context.DeadlineExceeded)
+
+// Group deduplicates concurrent fetches of the same key: while one fetch for a key is
+// in flight, later callers wait for its result instead of starting their own.
+//
+// Unlike a bare singleflight.Group.Do, a caller can give up (its ctx ends or its
+// timeout passes) without cancelling the fetch the others are waiting for: the fetch
+// runs under context.WithoutCancel of the first caller's ctx, bounded by that caller's
+// timeout, so it neither dies with its first caller nor runs forever.
+//
+// The zero value is ready to use. A Group must not be copied after first use.
+type Group[V any] struct {
+	g singleflight.Group
+
+	calls      atomic.Int64
+	executions atomic.Int64
+	shared     atomic.Int64
+	timeouts   atomic.Int64
+	canceled   atomic.Int64
+	waiting    atomic.Int64
+}
+
+// Stats is a snapshot of a Group's counters.
+type Stats struct {
+	Calls      int64 // calls to Do
+	Executions int64 // fetches actually run: Calls − Executions is what deduplication saved
+	Shared     int64 // callers whose result was shared with another caller (singleflight's Result.Shared; the leader counts too)
+	Timeouts   int64 // callers that returned ErrTimeout
+	Canceled   int64 // callers whose ctx ended first
+	Waiting    int64 // callers waiting right now (a gauge, not a counter)
+}
+
+// Stats returns the counters. Each field is read atomically; the set is not a
+// consistent snapshot while calls are in flight.
+func (g *Group[V]) Stats() Stats {
+	return Stats{
+		Calls:      g.calls.Load(),
+		Executions: g.executions.Load(),
+		Shared:     g.shared.Load(),
+		Timeouts:   g.timeouts.Load(),
+		Canceled:   g.canceled.Load(),
+		Waiting:    g.waiting.Load(),
+	}
+}
+
+// Do returns the result of fetch for key, running fetch at most once among concurrent
+// callers of the same key. It is the article's GetOrFetch(ctx, id, timeout, fetch)
+// with the data race removed.
+//
+// The caller waits until the result arrives, ctx ends (ctx.Err() is returned) or
+// timeout passes (ErrTimeout); timeout ≤ 0 means no timeout of its own. fetch gets a
+// context that keeps ctx's values but not its cancellation, with the leader's timeout
+// as deadline. A panic in fetch crashes the program, as with singleflight.DoChan.
+func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fetch func(context.Context) (V, error)) (V, error) {
+	g.calls.Add(1)
+	var zero V
+	if err := ctx.Err(); err != nil {
+		g.canceled.Add(1)
+		return zero, err
+	}
+	ch := g.g.DoChan(key, func() (any, error) {
+		g.executions.Add(1)
+		fctx := context.WithoutCancel(ctx)
+		if timeout > 0 {
+			var cancel context.CancelFunc
+			fctx, cancel = context.WithTimeout(fctx, timeout)
+			defer cancel()
+		}
+		return fetch(fctx)
+	})
+	// DoChan has registered this caller by now, so Waiting counts only callers that
+	// are certain to receive this flight's result.
+	g.waiting.Add(1)
+	defer g.waiting.Add(-1)
+
+	var expired <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expired = t.C
+	}
+	select {
+	case r := <-ch:
+		if r.Shared {
+			g.shared.Add(1)
+		}
+		if r.Err != nil {
+			return zero, r.Err
+		}
+		v, _ := r.Val.(V) // a nil interface V comes back as a nil any
+		return v, nil
+	case <-ctx.Done():
+		g.canceled.Add(1)
+		return zero, ctx.Err()
+	case <-expired:
+		g.timeouts.Add(1)
+		return zero, ErrTimeout
+	}
+}
+
+// Forget makes the next Do for key start a new fetch even if one is in flight, for
+// when the caller knows the in-flight result is already stale (after a write).
+func (g *Group[V]) Forget(key string) { g.g.Forget(key) }

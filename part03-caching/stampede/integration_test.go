@@ -1,0 +1,64 @@
+//go:build integration
+
+package stampede
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sysdesign-masterclass/golang/part03-caching/internal/fixture"
+)
+
+// TestIntegrationLoaderOnRedis: 1000 concurrent misses through Redis reach the
+// backend once with a Group, and each of them without.
+func TestIntegrationLoaderOnRedis(t *testing.T) {
+	const n = 1000
+	rdb, prefix := fixture.Redis(t)
+	ctx := context.Background()
+	for _, withGroup := range []bool{true, false} {
+		var g *Group[string]
+		if withGroup {
+			g = &Group[string]{}
+		}
+		l := &Loader[string]{Store: RedisStore[string]{Client: rdb, Prefix: prefix}, TTL: time.Minute, Group: g, Timeout: 30 * time.Second}
+		key := "product:hot"
+		if !withGroup {
+			key = "product:hot-plain"
+		}
+		var calls atomic.Int64
+		release := make(chan struct{})
+		fetch := func(context.Context) (string, error) {
+			calls.Add(1)
+			<-release
+			return "v", nil
+		}
+		var wg, started sync.WaitGroup
+		started.Add(n)
+		for range n {
+			wg.Go(func() {
+				started.Done()
+				if v, err := l.Get(ctx, key, fetch); err != nil || v != "v" {
+					t.Errorf("Get = %q, %v", v, err)
+				}
+			})
+		}
+		started.Wait()
+		if withGroup {
+			waitFor(t, "all callers to join", func() bool { return g.Stats().Waiting == n })
+		} else {
+			waitFor(t, "every caller to miss", func() bool { return calls.Load() == n })
+		}
+		close(release)
+		wg.Wait()
+		want := int64(1)
+		if !withGroup {
+			want = n
+		}
+		if calls.Load() != want {
+			t.Fatalf("group=%v: backend calls = %d, want %d", withGroup, calls.Load(), want)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+package tiered
+
+import (
+	"hash/maphash"
+	"math/bits"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// LocalOptions configures a Local cache.
+type LocalOptions struct {
+	// MaxEntries bounds the cache. The bound is split over power-of-two shards, so
+	// the real ceiling is MaxEntries rounded up to a multiple of the shard count
+	// (at most MaxEntries + 255). Default 10,000.
+	MaxEntries int
+	// TTL is the longest an entry lives. Default 1 s: the article's local tier uses
+	// 1–5 s, because it is also the worst-case staleness when an invalidation is lost.
+	TTL time.Duration
+	// Jitter is the fraction of TTL removed at random from each entry's lifetime
+	// (TTL·(1 − Jitter·U), U uniform in [0,1)), so entries filled together across
+	// pods do not expire together and stampede L2 in sync. 0 means 0.1; negative
+	// means none. Jitter only shortens lifetimes, so TTL stays a staleness bound.
+	Jitter float64
+	// Now and Rand replace time.Now and math/rand/v2.Float64 in tests.
+	Now  func() time.Time
+	Rand func() float64
+}
+
+// Local is a bounded, sharded in-process cache with per-entry TTL: the L1 tier.
+//
+// A hit costs a hash, a shard read-lock and a map lookup, and allocates nothing.
+// When a shard is full, Set evicts by sampling five entries (Go randomises map
+// iteration order) and removing an expired one, else one not read since the last
+// sweep (a second-chance bit), else the first sampled: the approach Redis takes with
+// maxmemory-samples, traded against exact LRU bookkeeping on every hit.
+type Local[V any] struct {
+	shards []shard[V]
+	mask   uint64
+	seed   maphash.Seed
+	ttl    time.Duration
+	jitter float64
+	now    func() time.Time
+	rand   func() float64
+}
+
+type shard[V any] struct {
+	mu  sync.RWMutex
+	m   map[string]*entry[V]
+	cap int
+	_   [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// entry is immutable once published, except ref; a Set replaces the pointer.
+type entry[V any] struct {
+	v   V
+	exp int64 // nanoseconds since epoch (monotonic)
+	ref atomic.Bool
+}
+
+const evictionSamples = 5
+
+// NewLocal returns an empty Local cache.
+func NewLocal[V any](o LocalOptions) *Local[V] {
+	if o.MaxEntries <= 0 {
+		o.MaxEntries = 10_000
+	}
+	if o.TTL <= 0 {
+		o.TTL = time.Second
+	}
+	switch {
+	case o.Jitter == 0:
+		o.Jitter = 0.1
+	case o.Jitter < 0:
+		o.Jitter = 0
+	case o.Jitter >= 1:
+		o.Jitter = 0.99
+	}
+	// Aim for ≥16 entries per shard so small caches do not become 256 tiny ones.
+	n := 1
+	if want := (o.MaxEntries + 15) / 16; want > 1 {
+		n = 1 << bits.Len(uint(want-1))
+	}
+	n = min(n, 256)
+	per := (o.MaxEntries + n - 1) / n
+	c := &Local[V]{
+		shards: make([]shard[V], n),
+		mask:   uint64(n - 1),
+		seed:   maphash.MakeSeed(),
+		ttl:    o.TTL,
+		jitter: o.Jitter,
+		now:    o.Now,
+		rand:   o.Rand,
+	}
+	for i := range c.shards {
+		c.shards[i].m = make(map[string]*entry[V], per)
+		c.shards[i].cap = per
+	}
+	return c
+}
+
+// Get returns the value for key if present and not expired. It does not allocate.
+func (c *Local[V]) Get(key string) (V, bool) {
+	s := c.shard(key)
+	s.mu.RLock()
+	e := s.m[key]
+	s.mu.RUnlock()
+	if e == nil || c.nowNano() >= e.exp {
+		var zero V
+		return zero, false
+	}
+	if !e.ref.Load() { // read before write: a hot entry's line is not dirtied on every hit
+		e.ref.Store(true)
+	}
+	return e.v, true
+}
+
+// Set stores v under key with the cache's TTL minus jitter.
+func (c *Local[V]) Set(key string, v V) { c.setIf(key, v, nil) }
+
+// setIf stores v unless ok returns false; ok runs under the shard lock, so a Delete
+// of key cannot slip between the check and the store (see Cache's generation check).
+func (c *Local[V]) setIf(key string, v V, ok func() bool) {
+	now := c.nowNano()
+	life := float64(c.ttl)
+	if c.jitter > 0 {
+		life *= 1 - c.jitter*c.random()
+	}
+	e := &entry[V]{v: v, exp: now + int64(life)}
+	s := c.shard(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ok != nil && !ok() {
+		return
+	}
+	if _, exists := s.m[key]; !exists && len(s.m) >= s.cap {
+		s.evictLocked(now)
+	}
+	s.m[key] = e
+}
+
+// Delete removes key.
+func (c *Local[V]) Delete(key string) {
+	s := c.shard(key)
+	s.mu.Lock()
+	delete(s.m, key)
+	s.mu.Unlock()
+}
+
+// Clear removes every entry.
+func (c *Local[V]) Clear() {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		clear(s.m)
+		s.mu.Unlock()
+	}
+}
+
+// Len returns the number of entries, expired ones not yet evicted included.
+func (c *Local[V]) Len() int {
+	n := 0
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.RLock()
+		n += len(s.m)
+		s.mu.RUnlock()
+	}
+	return n
+}
+
+// Capacity returns the real entry bound (MaxEntries rounded up to the shard count).
+func (c *Local[V]) Capacity() int { return len(c.shards) * c.shards[0].cap }
+
+func (s *shard[V]) evictLocked(now int64) {
+	var first string
+	n := 0
+	for k, e := range s.m {
+		if e.exp <= now || !e.ref.Load() {
+			delete(s.m, k) // expired, or not read since the last sweep
+			return
+		}
+		e.ref.Store(false) // second chance: evicted next time unless read again
+		if n == 0 {
+			first = k
+		}
+		if n++; n == evictionSamples {
+			break
+		}
+	}
+	if n > 0 {
+		delete(s.m, first) // every sample was recently read: fall back to a random one
+	}
+}
+
+func (c *Local[V]) shard(key string) *shard[V] {
+	return &c.shards[maphash.String(c.seed, key)&c.mask]
+}
+
+// epoch anchors expiry times to the monotonic clock: time.Since(epoch) reads only the
+// monotonic clock, while time.Now also reads the wall clock, which doubles the cost of
+// the hit path on machines where each clock read is a slow vDSO call.
+var epoch = time.Now()
+
+func (c *Local[V]) nowNano() int64 {
+	if c.now != nil {
+		return int64(c.now().Sub(epoch))
+	}
+	return int64(time.Since(epoch))
+}
+
+func (c *Local[V]) random() float64 {
+	if c.rand != nil {
+		return c.rand()
+	}
+	return rand.Float64()
+}
