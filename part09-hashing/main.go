@@ -7,6 +7,8 @@
 //	go run ./part09-hashing -chart part09-hashing/stddev.svg
 package main
 
+//go:generate go run . -mode stddev -chart stddev.svg
+
 import (
 	"context"
 	"flag"

@@ -73,6 +73,13 @@ func (r *ReadThrough) Get(ctx context.Context, id string) (Product, error) {
 		return p, err
 	}
 	return r.group.Do(ctx, r.c.key(id), r.timeout, func(ctx context.Context) (Product, error) {
+		// A caller that missed just before the previous flight filled the key, and
+		// reached the group just after that flight ended, would start a second load:
+		// the leader looks at the cache once more (one cache read per flight, not per
+		// caller) and loads only if the key is still missing.
+		if p, err := r.c.get(ctx, id); err == nil || errors.Is(err, ErrNotFound) {
+			return p, err
+		}
 		return r.c.loadAndFill(ctx, id, r.load)
 	})
 }

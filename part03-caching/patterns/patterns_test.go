@@ -3,6 +3,7 @@ package patterns
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -201,6 +202,34 @@ func TestReadThroughCoalescesConcurrentMisses(t *testing.T) {
 	wg.Wait()
 	if got := e.db.Gets.Load(); got != 1 {
 		t.Fatalf("database reads = %d for %d concurrent misses, want 1", got, n)
+	}
+}
+
+// TestReadThroughLateMissDoesNotReload: no gate this time, so some callers miss the
+// cache before the first load fills it and reach the group after that load ended.
+// The leader's second look at the cache must keep it to one database read per key.
+func TestReadThroughLateMissDoesNotReload(t *testing.T) {
+	const keys, readers = 40, 32
+	e := newEnv(t)
+	ctx := context.Background()
+	r := NewReadThrough(e.cfg, e.db.Get, 10*time.Second)
+	for k := range keys {
+		id := fmt.Sprintf("late-%d", k)
+		if _, err := e.mem.Put(ctx, Product{ID: id, Name: "x"}); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		for range readers {
+			wg.Go(func() {
+				if _, err := r.Get(ctx, id); err != nil {
+					t.Errorf("Get(%s): %v", id, err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	if got := e.db.Gets.Load(); got != keys {
+		t.Fatalf("database reads = %d for %d keys read by %d concurrent callers each, want %d", got, keys, readers, keys)
 	}
 }
 
