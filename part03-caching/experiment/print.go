@@ -68,7 +68,7 @@ func PrintLFU(w io.Writer, r lfu.Report) {
 	fmt.Fprintf(w, "%d keys of %d B, %d GETs drawn Zipf(s=%g); lfu-log-factor %d, lfu-decay-time %d, maxmemory-samples %d\n",
 		c.Keys, c.ValueSize, c.Accesses, c.ZipfS, c.LogFactor, c.DecayTime, c.Samples)
 	t := table(w)
-	fmt.Fprintf(t, "rank\tGETs\tOBJECT FREQ\tMorris model mean [99.8%% range]\tP(next GET increments) = 1/((freq-%d)*%d+1)\t\n", lfu.LFUInitVal, c.LogFactor)
+	fmt.Fprintf(t, "rank\tGETs\tOBJECT FREQ\tMorris model mean [99.99%% range]\tP(next GET increments) = 1/((freq-%d)*%d+1)\t\n", lfu.LFUInitVal, c.LogFactor)
 	for _, k := range r.Sample {
 		fmt.Fprintf(t, "%d\t%d\t%d\t%.1f [%d, %d]\t%.4f\t\n", k.Rank, k.Accesses, k.Freq, k.Predicted.Mean, k.Predicted.Lo, k.Predicted.Hi, k.PNext)
 	}
