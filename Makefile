@@ -36,10 +36,17 @@ down: ## stop the services `make up` started
 status: ## one line per service
 	@if docker info >/dev/null 2>&1; then docker compose ps; else scripts/stack status; fi
 
-test: up ## stack up, then every unit and integration test with -race (no test may skip)
-	@t0=$$(date +%s); \
-	STACK_REQUIRED=1 $(GO) test -race -count=1 -tags integration -json ./... | STACK_REQUIRED=1 $(REPORT); \
+# Unit + integration tests of the packages in $(1), -race, no skips allowed. TestFault*
+# tests break shared services, so they run after the rest, one package at a time.
+define run_tests
+	export STACK_REQUIRED=1; t0=$$(date +%s); \
+	{ $(GO) test -race -count=1 -tags integration -json -skip '^TestFault' $(1); \
+	  $(GO) test -race -count=1 -tags integration -json -run '^TestFault' -p 1 $(1); } | $(REPORT); \
 	echo "tests took $$(( $$(date +%s) - t0 ))s"
+endef
+
+test: up ## stack up, then every unit and integration test with -race (no test may skip)
+	@$(call run_tests,./...)
 
 test-unit: ## unit tests only (no services needed), with -race
 	$(GO) test -race ./... -json | $(REPORT)
@@ -48,7 +55,7 @@ define chapter_targets
 test-part$(1):
 	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet (see ../shared/spec/part$(1).md)"; exit 1)
 	@$(MAKE) --no-print-directory up
-	STACK_REQUIRED=1 $(GO) test -race -count=1 -tags integration -json ./$(firstword $(wildcard part$(1)-*))/... | STACK_REQUIRED=1 $(REPORT)
+	@$$(call run_tests,./$(firstword $(wildcard part$(1)-*))/...)
 
 run-part$(1):
 	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet (see ../shared/spec/part$(1).md)"; exit 1)

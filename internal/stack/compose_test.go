@@ -32,9 +32,9 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
-func repoRoot(t *testing.T) string {
+func rootDir(t *testing.T) string {
 	t.Helper()
-	root, err := filepath.Abs(filepath.Join("..", ".."))
+	root, err := repoRoot()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +43,7 @@ func repoRoot(t *testing.T) string {
 
 func loadCompose(t *testing.T) composeFile {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "docker-compose.yml"))
+	raw, err := os.ReadFile(filepath.Join(rootDir(t), "docker-compose.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func TestComposeDeclaresEveryServiceAndPort(t *testing.T) {
 		}
 	}
 
-	out, err := exec.Command(filepath.Join(repoRoot(t), "scripts", "stack"), "ports").Output()
+	out, err := exec.Command(filepath.Join(rootDir(t), "scripts", "stack"), "ports").Output()
 	if err != nil {
 		t.Fatalf("scripts/stack ports: %v", err)
 	}
@@ -176,7 +176,7 @@ func TestComposeServiceSettings(t *testing.T) {
 	}
 
 	// Same major versions as the native stack (Debian's Redis 7, Kafka from deploy/kafka/pom.xml).
-	pom, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy", "kafka", "pom.xml"))
+	pom, err := os.ReadFile(filepath.Join(rootDir(t), "deploy", "kafka", "pom.xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +206,7 @@ func TestComposeServiceSettings(t *testing.T) {
 // and depends_on must name real services) run here without a Docker engine.
 func TestComposeConfigValid(t *testing.T) {
 	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(repoRoot(t), "docker-compose.yml")},
+		[]string{filepath.Join(rootDir(t), "docker-compose.yml")},
 		cli.WithConsistency(true), cli.WithResolvedPaths(true),
 	)
 	if err != nil {

@@ -44,7 +44,7 @@ func main() {
 			if o := strings.TrimSpace(e.Output); strings.HasPrefix(o, "ok") || strings.HasPrefix(o, "FAIL") ||
 				strings.HasPrefix(o, "panic") || strings.HasPrefix(o, "---") || strings.Contains(o, "[no test files]") ||
 				strings.Contains(o, "[build failed]") || strings.Contains(o, "setup failed") {
-				if !strings.Contains(o, "[no test files]") {
+				if !strings.Contains(o, "[no test files]") && !strings.Contains(o, "[no tests to run]") {
 					fmt.Print(e.Output)
 				}
 			}
