@@ -2,7 +2,7 @@
 // cache stampede on a hot key under four defences, the Shopee flash-sale figure at
 // this machine's scale, and Redis LFU eviction on a real redis-server.
 //
-//	go run ./part03-caching                 # everything, about 15 s
+//	go run ./part03-caching                 # everything, about 7 s on 2 cores
 //	go run ./part03-caching -mode stampede -n 5000
 //	go run ./part03-caching -h
 package main

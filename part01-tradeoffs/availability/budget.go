@@ -48,9 +48,11 @@ func (b Budget) AllowedBad(total uint64) uint64 {
 }
 
 // Remaining is the fraction of the budget still unspent after bad of total
-// requests failed; it goes negative once the SLO is missed.
+// requests failed; it goes negative once the SLO is missed. The budget is
+// taken in parts per billion, as in AllowedBad, so spending exactly
+// AllowedBad(total) leaves 0, not a float-error sliver below it.
 func (b Budget) Remaining(bad, total uint64) float64 {
-	allowed := (1 - b.SLO) * float64(total)
+	allowed := float64(b.ppb()) * float64(total) / 1e9
 	if allowed == 0 {
 		if bad == 0 {
 			return 1

@@ -75,3 +75,25 @@ func TestNewBudgetRejectsNonsense(t *testing.T) {
 		}
 	}
 }
+
+// Spending exactly AllowedBad meets the SLO, so the budget must not read as
+// overspent: Remaining has to agree with AllowedBad, float error included.
+func TestRemainingAgreesWithAllowedBad(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		slo   float64
+		total uint64
+	}{{0.9999, 1_000_000}, {0.999, 10_000_000}, {0.995, 1_000_000}, {0.99999, 100_000_000}} {
+		b, err := NewBudget(tt.slo, Month)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allowed := b.AllowedBad(tt.total)
+		if got := b.Remaining(allowed, tt.total); got < 0 {
+			t.Errorf("SLO %v: Remaining(AllowedBad = %d, %d) = %v, want >= 0 (the SLO is met)", tt.slo, allowed, tt.total, got)
+		}
+		if got := b.Remaining(allowed+1, tt.total); got >= 0 {
+			t.Errorf("SLO %v: Remaining(%d, %d) = %v, want < 0 (one over the budget)", tt.slo, allowed+1, tt.total, got)
+		}
+	}
+}

@@ -36,6 +36,9 @@ type cache struct {
 	prefix string
 	ttl    time.Duration
 	negTTL time.Duration
+	// fillIfAbsent makes read fills SET NX instead of a version compare-and-set
+	// (write-behind, whose own cache writes carry no database version).
+	fillIfAbsent bool
 }
 
 var errMiss = errors.New("patterns: cache miss")
@@ -154,6 +157,13 @@ func (c cache) loadAndFill(ctx context.Context, id string, load func(context.Con
 	if err != nil {
 		return Product{}, err
 	}
-	_ = c.put(ctx, p) // a failed fill costs the next reader one more database query, nothing else
+	// A failed fill costs the next reader one more database query, nothing else.
+	if c.fillIfAbsent {
+		if b, err := encode(p); err == nil {
+			_ = c.rdb.SetNX(ctx, c.key(p.ID), b, c.ttl).Err()
+		}
+	} else {
+		_ = c.put(ctx, p)
+	}
 	return p, nil
 }

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cespare/xxhash/v2"
 )
 
 // ErrClosed is returned by WriteBehind.Put after Close or Crash.
@@ -46,6 +48,12 @@ type WriteBehind struct {
 	o  WriteBehindOptions
 
 	flushMu sync.Mutex // one flush at a time: an older batch must never commit after a newer one
+
+	// keyLocks serialise Puts of one key (by hash stripe) from the buffer update to the
+	// cache write, so two Puts' SETs cannot reach Redis in the opposite order of their
+	// buffer updates and leave the older value cached. Channels, so a waiting Put
+	// still honours its ctx.
+	keyLocks [64]chan struct{}
 
 	mu       sync.Mutex
 	pending  map[string]Product
@@ -91,8 +99,19 @@ func NewWriteBehind(cfg Config, db Store, o WriteBehindOptions) *WriteBehind {
 		done:    make(chan struct{}),
 		ctx:     ctx, cancel: cancel,
 	}
+	for i := range w.keyLocks {
+		w.keyLocks[i] = make(chan struct{}, 1)
+	}
+	// A read's fill must not replace a buffered write's cache entry: those carry
+	// version 0 until flushed, so the version compare-and-set would let an older row
+	// from the database through.
+	w.c.fillIfAbsent = true
 	go w.run()
 	return w
+}
+
+func (w *WriteBehind) keyLock(id string) chan struct{} {
+	return w.keyLocks[xxhash.Sum64String(id)%uint64(len(w.keyLocks))]
 }
 
 func (w *WriteBehind) run() {
@@ -135,10 +154,17 @@ func (w *WriteBehind) signal() {
 // buffered; it blocks (until ctx ends) only while MaxPending keys are already
 // waiting. A cache error is returned, but p is buffered and will still be written.
 func (w *WriteBehind) Put(ctx context.Context, p Product) error {
-	w.mu.Lock()
+	lock := w.keyLock(p.ID)
 	for {
+		select {
+		case lock <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		w.mu.Lock()
 		if w.closed {
 			w.mu.Unlock()
+			<-lock
 			return ErrClosed
 		}
 		if _, ok := w.pending[p.ID]; ok || len(w.pending)+w.inflight < w.o.MaxPending {
@@ -146,14 +172,15 @@ func (w *WriteBehind) Put(ctx context.Context, p Product) error {
 		}
 		room := w.room
 		w.mu.Unlock()
+		<-lock // do not hold up other keys of the stripe while waiting for room
 		w.signal()
 		select {
 		case <-room:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		w.mu.Lock()
 	}
+	defer func() { <-lock }()
 	w.pending[p.ID] = p
 	full := len(w.pending)+w.inflight >= w.o.MaxPending
 	w.mu.Unlock()
@@ -235,7 +262,14 @@ func (w *WriteBehind) Close(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("patterns: write-behind closed with %d writes lost: %w", n, err)
 		}
-		time.Sleep(w.o.FlushInterval) // the database is failing: retry at the flush pace
+		// The database is failing: retry at the flush pace, but no later than ctx allows.
+		t := time.NewTimer(w.o.FlushInterval)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("patterns: write-behind closed with %d writes lost: %w", n, errors.Join(err, ctx.Err()))
+		}
 	}
 }
 

@@ -147,7 +147,9 @@ func (c *Cache[V]) fill(ctx context.Context, key string) (V, error) {
 		if v, err = c.load(ctx, key); err != nil {
 			return v, err
 		}
-		if b, err := json.Marshal(v); err != nil || c.rdb.Set(ctx, c.prefix+key, b, c.l2TTL).Err() != nil {
+		// NX: a Set from any instance that landed while Load ran is newer than what
+		// Load returned; a plain SET would put the old value back into L2 for L2TTL.
+		if b, err := json.Marshal(v); err != nil || c.rdb.SetNX(ctx, c.prefix+key, b, c.l2TTL).Err() != nil {
 			c.l2Errs.Add(1)
 		}
 	default:
@@ -188,14 +190,17 @@ func (c *Cache[V]) Delete(ctx context.Context, key string) error {
 }
 
 func (c *Cache[V]) write(ctx context.Context, key string, op func(redis.Pipeliner)) error {
-	// Drop the local copy before the write too, so this instance reads its own write
-	// even before its subscription delivers the message.
+	// Drop the local copy before and after the write, so this instance reads its own
+	// write even before its subscription delivers the message: a fill that read L2
+	// while the write was on its way may have stored the old value after the first
+	// drop, and the second one (with its generation bump) removes or refuses it.
 	c.invalidateLocal(key)
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		op(p)
 		p.Publish(ctx, c.channel, key)
 		return nil
 	})
+	c.invalidateLocal(key)
 	return err
 }
 

@@ -23,9 +23,8 @@ type Bounded struct {
 	ring *Ring
 	eps  float64
 
-	mu    sync.Mutex
-	load  map[string]int
-	total int
+	mu   sync.Mutex
+	load map[string]int // keys placed per node, including nodes that left the ring
 }
 
 // NewBounded returns a bounded-load placer over r with slack epsilon (0.25 lets
@@ -39,20 +38,26 @@ func NewBounded(r *Ring, epsilon float64) *Bounded {
 }
 
 // capacity is ceil((1+ε)·(placed+1)/nodes): the cap that holds once one more key
-// is placed, so that some node always has room.
-func (b *Bounded) capacity(nodes int) int {
-	return int(math.Ceil((1 + b.eps) * float64(b.total+1) / float64(nodes)))
+// is placed, so that some node always has room. placed counts only the keys on
+// the nodes of s: keys on a node that left the ring must not raise the cap of
+// the nodes that remain. Called with mu held.
+func (b *Bounded) capacity(s *snapshot) int {
+	placed := 0
+	for _, n := range s.nodes {
+		placed += b.load[n]
+	}
+	return int(math.Ceil((1 + b.eps) * float64(placed+1) / float64(len(s.nodes))))
 }
 
 // Capacity returns the most keys a node may hold after the next Place.
 func (b *Bounded) Capacity() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	n := b.ring.Len()
-	if n == 0 {
+	s := b.ring.snap.Load()
+	if len(s.nodes) == 0 {
 		return 0
 	}
-	return b.capacity(n)
+	return b.capacity(s)
 }
 
 // Place assigns key to the first node clockwise from hash(key) whose load is
@@ -65,7 +70,7 @@ func (b *Bounded) Place(key string) string {
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	limit := b.capacity(len(s.nodes))
+	limit := b.capacity(s)
 	start := s.search(b.ring.hash(key))
 	for i := range len(s.hashes) {
 		j := start + i
@@ -75,7 +80,6 @@ func (b *Bounded) Place(key string) string {
 		node := s.nodes[s.owners[j]]
 		if b.load[node] < limit {
 			b.load[node]++
-			b.total++
 			return node
 		}
 	}
@@ -90,7 +94,6 @@ func (b *Bounded) Remove(node string) {
 	defer b.mu.Unlock()
 	if b.load[node] > 0 {
 		b.load[node]--
-		b.total--
 	}
 }
 

@@ -54,7 +54,6 @@ func TestBoundedOverflowWalksClockwise(t *testing.T) {
 		// 7 keys placed: the next key's cap is ceil(8/4) = 2. Only the third and
 		// fourth nodes clockwise from k have room.
 		b.load = map[string]int{order[0]: 2, order[1]: 2, order[2]: 1, order[3]: 2}
-		b.total = 7
 		if c := b.Capacity(); c != 2 {
 			t.Fatalf("Capacity = %d, want 2", c)
 		}
@@ -105,5 +104,33 @@ func TestJumpMovesOnlyToTheNewBucket(t *testing.T) {
 	}
 	if Jump(42, 0) != -1 || Jump(42, 1) != 0 {
 		t.Error("Jump edge cases")
+	}
+}
+
+// NewBounded says loads of nodes that left the ring are ignored: after a node
+// leaves, the cap must follow the mean of the nodes still on the ring, not a
+// mean inflated by keys counted on a node that is gone.
+func TestBoundedCapIgnoresNodesThatLeft(t *testing.T) {
+	r := build(50, CRC32, names(4)...)
+	b := NewBounded(r, 0)
+	ks := keys(8000)
+	for _, k := range ks[:4000] {
+		b.Place(k)
+	}
+	r.RemoveNode("node-3") // its 1000 keys are gone with it; the caller re-places them elsewhere
+	for _, k := range ks[4000:] {
+		b.Place(k)
+	}
+	loads := b.Loads()
+	onRing, hi := 0, 0
+	for _, n := range r.Nodes() {
+		onRing += loads[n]
+		hi = max(hi, loads[n])
+	}
+	if limit := int(math.Ceil(float64(onRing) / float64(r.Len()))); hi > limit {
+		t.Errorf("ε=0: max load %d over ceil(mean) %d of the %d nodes on the ring (loads %v)", hi, limit, r.Len(), loads)
+	}
+	if c, want := b.Capacity(), int(math.Ceil(float64(onRing+1)/float64(r.Len()))); c != want {
+		t.Errorf("Capacity = %d, want %d from the nodes on the ring", c, want)
 	}
 }

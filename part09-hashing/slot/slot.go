@@ -74,21 +74,28 @@ func Of(key string) int {
 type Redirect struct {
 	Ask  bool   // true for ASK, false for MOVED
 	Slot int    // the key's slot
-	Addr string // host:port of the node to ask; host may be empty (then reuse the current host)
+	Addr string // host:port of the node to ask, as net.Dial takes it (IPv6 in brackets); host may be empty (then reuse the current host)
 }
 
-// String formats r as Redis sends it, without the leading '-'.
+// String formats r as Redis sends it, without the leading '-': Redis writes
+// "%s:%d" with the endpoint as is, so an IPv6 host has no brackets.
 func (r Redirect) String() string {
 	kind := "MOVED"
 	if r.Ask {
 		kind = "ASK"
 	}
-	return kind + " " + strconv.Itoa(r.Slot) + " " + r.Addr
+	addr := r.Addr
+	if host, port, err := net.SplitHostPort(addr); err == nil {
+		addr = host + ":" + port
+	}
+	return kind + " " + strconv.Itoa(r.Slot) + " " + addr
 }
 
 // ParseRedirect parses a cluster error message such as "MOVED 3999
 // 127.0.0.1:7002" (go-redis's error text) and reports whether it is one. Redis 7
-// may send an empty host (":7002") when the node's endpoint is unknown.
+// may send an empty host (":7002") when the node's endpoint is unknown, and an
+// IPv6 node comes without brackets ("MOVED 3999 ::1:7002"): the port is what
+// follows the last ':'. Addr is returned as net.JoinHostPort writes it.
 func ParseRedirect(msg string) (Redirect, bool) {
 	var r Redirect
 	rest, found := strings.CutPrefix(msg, "MOVED ")
@@ -106,13 +113,24 @@ func ParseRedirect(msg string) (Redirect, bool) {
 	if err != nil || s >= Count || strconv.Itoa(s) != num {
 		return Redirect{}, false
 	}
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil || strings.ContainsAny(addr, " \t\r\n") || port == "" || strings.TrimLeft(port, "0123456789") != "" || len(port) > 5 {
+	var host, port string
+	if strings.HasPrefix(addr, "[") { // already bracketed, as net.JoinHostPort writes it
+		if host, port, err = net.SplitHostPort(addr); err != nil {
+			return Redirect{}, false
+		}
+	} else {
+		i := strings.LastIndexByte(addr, ':')
+		if i < 0 || strings.ContainsAny(addr[:i], "[]") {
+			return Redirect{}, false
+		}
+		host, port = addr[:i], addr[i+1:]
+	}
+	if strings.ContainsAny(addr, " \t\r\n") || port == "" || strings.TrimLeft(port, "0123456789") != "" || len(port) > 5 {
 		return Redirect{}, false
 	}
 	if p, _ := strconv.Atoi(port); p > 65535 || strconv.Itoa(p) != port {
 		return Redirect{}, false
 	}
-	r.Slot, r.Addr = s, addr
+	r.Slot, r.Addr = s, net.JoinHostPort(host, port)
 	return r, true
 }

@@ -1,6 +1,7 @@
 package slot
 
 import (
+	"net"
 	"strings"
 	"testing"
 )
@@ -123,7 +124,7 @@ func FuzzSlot(f *testing.F) {
 }
 
 func FuzzParseRedirect(f *testing.F) {
-	for _, s := range []string{"MOVED 3999 127.0.0.1:7002", "ASK 1 [::1]:7000", "MOVED 0 :7001", "MOVED 16384 x:1", "ASK  1 a:1"} {
+	for _, s := range []string{"MOVED 3999 127.0.0.1:7002", "ASK 1 [::1]:7000", "ASK 1 ::1:7000", "MOVED 0 :7001", "MOVED 16384 x:1", "ASK  1 a:1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, msg string) {
@@ -134,11 +135,39 @@ func FuzzParseRedirect(f *testing.F) {
 		if r.Slot < 0 || r.Slot >= Count || r.Addr == "" {
 			t.Fatalf("ParseRedirect(%q) = %+v", msg, r)
 		}
-		if r.String() != msg {
+		// Redis never brackets a host; a bracketed address is accepted but
+		// formats back the way Redis writes it.
+		if !strings.Contains(msg, "[") && r.String() != msg {
 			t.Fatalf("ParseRedirect(%q) = %+v formats back as %q", msg, r, r.String())
 		}
 		if again, ok := ParseRedirect(r.String()); !ok || again != r {
 			t.Fatalf("round trip of %q: %+v, %t", msg, again, ok)
 		}
 	})
+}
+
+// Redis formats redirects as "-%s %d %s:%d" with the node's endpoint as is, so
+// an IPv6 node comes without brackets (cluster.c, clusterRedirectClient).
+// Addr must still be something net.Dial accepts and Owners would name.
+func TestParseRedirectIPv6AsRedisSendsIt(t *testing.T) {
+	for _, tc := range []struct {
+		msg  string
+		want Redirect
+	}{
+		{"MOVED 3999 ::1:7002", Redirect{Slot: 3999, Addr: "[::1]:7002"}},
+		{"ASK 12 2001:db8::5:6379", Redirect{Ask: true, Slot: 12, Addr: "[2001:db8::5]:6379"}},
+		{"MOVED 7 fe80::1%eth0:7000", Redirect{Slot: 7, Addr: "[fe80::1%eth0]:7000"}},
+	} {
+		got, ok := ParseRedirect(tc.msg)
+		if !ok || got != tc.want {
+			t.Errorf("ParseRedirect(%q) = %+v, %t; want %+v, true", tc.msg, got, ok, tc.want)
+			continue
+		}
+		if _, _, err := net.SplitHostPort(got.Addr); err != nil {
+			t.Errorf("ParseRedirect(%q).Addr = %q is not dialable: %v", tc.msg, got.Addr, err)
+		}
+		if s := got.String(); s != tc.msg {
+			t.Errorf("%+v.String() = %q, want %q as Redis sends it", got, s, tc.msg)
+		}
+	}
 }

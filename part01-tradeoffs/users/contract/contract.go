@@ -118,6 +118,8 @@ var cases = []testCase{
 			{ID: id, Name: "Bad Email", Email: "not-an-email"},
 			{ID: id, Name: "  ", Email: "blank@example.com"},
 			{ID: id, Name: "Display", Email: "Ada <ada@example.com>"},
+			// PostgreSQL text cannot hold NUL; an adapter must not turn it into a 500.
+			{ID: id, Name: "Ada\x00Lovelace", Email: "nul@example.com"},
 		} {
 			err := repo.Save(ctx, u)
 			var ve *domain.ValidationError

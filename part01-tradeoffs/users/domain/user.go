@@ -83,6 +83,10 @@ func (u *User) Validate() error {
 		return &ValidationError{"name", "is empty"}
 	case !utf8.ValidString(u.Name):
 		return &ValidationError{"name", "is not valid UTF-8"}
+	case strings.IndexByte(u.Name, 0) >= 0:
+		// PostgreSQL text cannot store NUL: without this check the adapter
+		// fails with SQLSTATE 22021 and the API answers 500.
+		return &ValidationError{"name", "contains a NUL character"}
 	case n > MaxNameLen:
 		return &ValidationError{"name", fmt.Sprintf("is longer than %d characters", MaxNameLen)}
 	}

@@ -28,6 +28,8 @@ func TestValidate(t *testing.T) {
 		{"name too long", with(func(u *User) { u.Name = strings.Repeat("é", MaxNameLen+1) }), "name"},
 		{"name at the limit in runes", with(func(u *User) { u.Name = strings.Repeat("é", MaxNameLen) }), ""},
 		{"invalid utf-8 name", with(func(u *User) { u.Name = "a\xffb" }), "name"},
+		{"NUL in name", with(func(u *User) { u.Name = "a\x00b" }), "name"},
+		{"NUL in email", with(func(u *User) { u.Email = "\"a\x00\"@example.com" }), "email"},
 		{"malformed email", with(func(u *User) { u.Email = "not-an-email" }), "email"},
 		{"empty email", with(func(u *User) { u.Email = "" }), "email"},
 		{"display name", with(func(u *User) { u.Email = "Ada <ada@example.com>" }), "email"},

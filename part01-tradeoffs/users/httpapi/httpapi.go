@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 
@@ -74,17 +75,23 @@ func (h *handler) put(w http.ResponseWriter, r *http.Request) {
 	var in userJSON
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
+	err := dec.Decode(&in)
+	if err == nil {
+		// Anything but EOF after the value is an error. dec.More() is not
+		// enough: it reports false for a stray '}' or ']' after the object.
+		if _, err = dec.Token(); err == io.EOF {
+			err = nil
+		} else if err == nil || !errors.As(err, new(*http.MaxBytesError)) {
+			err = errors.New("more than one JSON value, or data after it")
+		}
+	}
+	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			writeJSON(w, http.StatusRequestEntityTooLarge, errorJSON{fmt.Sprintf("body exceeds %d bytes", tooBig.Limit)})
 			return
 		}
 		writeJSON(w, http.StatusBadRequest, errorJSON{"body: " + err.Error()})
-		return
-	}
-	if dec.More() {
-		writeJSON(w, http.StatusBadRequest, errorJSON{"body: more than one JSON value"})
 		return
 	}
 	id := r.PathValue("id")

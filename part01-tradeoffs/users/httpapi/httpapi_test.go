@@ -76,6 +76,8 @@ func TestStatusCodes(t *testing.T) {
 		{"put not json", "PUT", "/users/u1", `name=A`, 400, "body"},
 		{"put two values", "PUT", "/users/u1", `{"name":"A","email":"a@example.com"}{}`, 400, "more than one"},
 		{"put empty body", "PUT", "/users/u1", ``, 400, "body"},
+		{"put trailing brace", "PUT", "/users/u1", `{"name":"A","email":"a@example.com"}}`, 400, "body"},
+		{"put trailing bracket", "PUT", "/users/u1", `{"name":"A","email":"a@example.com"}]`, 400, "body"},
 		{"put too large", "PUT", "/users/u1", `{"name":"` + strings.Repeat("a", httpapi.MaxBodyBytes) + `"}`, 413, "exceeds"},
 		{"post not allowed", "POST", "/users/u1", `{}`, 405, ""},
 		{"delete not allowed", "DELETE", "/users/known", "", 405, ""},
