@@ -40,8 +40,10 @@ status: ## one line per service
 # tests break shared services, so they run after the rest, one package at a time.
 define run_tests
 	export STACK_REQUIRED=1; t0=$$(date +%s); \
+	fault=$$(grep -rl --include='*_test.go' '^func TestFault' $(patsubst %/...,%,$(1)) | xargs -r -n1 dirname | sort -u || true); \
 	{ $(GO) test -race -count=1 -tags integration -json -skip '^TestFault' $(1); \
-	  $(GO) test -race -count=1 -tags integration -json -run '^TestFault' -p 1 $(1); } | $(REPORT); \
+	  if [ -n "$$fault" ]; then $(GO) test -race -count=1 -tags integration -json -run '^TestFault' -p 1 $$fault; fi; \
+	} | $(REPORT); \
 	echo "tests took $$(( $$(date +%s) - t0 ))s"
 endef
 
