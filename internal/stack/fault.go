@@ -65,12 +65,7 @@ func Restart(t testing.TB, name string) {
 func fault(t testing.TB, name, verb string) {
 	t.Helper()
 	if err := run(name, verb); err != nil {
-		msg := fmt.Sprintf("stack: %s %s: %v", verb, name, err)
-		if Required() {
-			t.Fatal(msg)
-			return
-		}
-		t.Skip(msg)
+		SkipOrFail(t, fmt.Sprintf("stack: %s %s: %v", verb, name, err))
 	}
 }
 
