@@ -2,9 +2,11 @@ package stack
 
 import (
 	"net"
-	"slices"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestAddrsFromEnvAndDefaults(t *testing.T) {
@@ -22,33 +24,24 @@ func TestAddrsFromEnvAndDefaults(t *testing.T) {
 	}
 	for svc, want := range cases {
 		got, err := Addrs(svc)
-		if err != nil || !slices.Equal(got, want) {
-			t.Errorf("Addrs(%s) = %v, %v; want %v", svc, got, err, want)
-		}
+		require.NoError(t, err, svc)
+		assert.Equal(t, want, got, svc)
 	}
-	if _, err := Addrs("nope"); err == nil {
-		t.Error("unknown service must be an error")
-	}
+	_, err := Addrs("nope")
+	assert.Error(t, err, "unknown service")
 	t.Setenv(EnvPostgres, "host=localhost user=x")
-	if _, err := Addrs(Postgres); err == nil {
-		t.Error("a keyword/value DSN has no host to probe and must be reported, not guessed")
-	}
+	_, err = Addrs(Postgres)
+	assert.Error(t, err, "a keyword/value DSN has no host to probe and must be reported, not guessed")
 }
 
 func TestReachable(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	addr := ln.Addr().String()
 	t.Setenv(EnvRedis, addr)
-	if err := Reachable(Redis, time.Second); err != nil {
-		t.Fatalf("listener at %s not reachable: %v", addr, err)
-	}
-	_ = ln.Close()
-	if err := Reachable(Redis, time.Second); err == nil {
-		t.Fatalf("closed listener at %s reported reachable", addr)
-	}
+	require.NoError(t, Reachable(Redis, time.Second), "listener at %s", addr)
+	require.NoError(t, ln.Close())
+	assert.Error(t, Reachable(Redis, time.Second), "closed listener at %s reported reachable", addr)
 }
 
 // fakeTB records whether Require skipped or failed.
@@ -64,22 +57,19 @@ func (f *fakeTB) Fatalf(string, ...any) { f.failed = true }
 func (f *fakeTB) Skipf(string, ...any)  { f.skipped = true }
 
 func TestRequireSkipsLocallyAndFailsWhenRequired(t *testing.T) {
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
 	dead := ln.Addr().String()
-	_ = ln.Close()
+	require.NoError(t, ln.Close())
 	t.Setenv(EnvKafka, dead)
 
 	t.Setenv("STACK_REQUIRED", "")
 	f := &fakeTB{}
 	Require(f, Kafka)
-	if !f.skipped || f.failed {
-		t.Errorf("without STACK_REQUIRED: skipped=%v failed=%v, want skip", f.skipped, f.failed)
-	}
+	assert.Equal(t, [2]bool{true, false}, [2]bool{f.skipped, f.failed}, "without STACK_REQUIRED: want skipped, not failed")
 
 	t.Setenv("STACK_REQUIRED", "1")
 	f = &fakeTB{}
 	Require(f, Kafka)
-	if !f.failed || f.skipped {
-		t.Errorf("with STACK_REQUIRED=1: skipped=%v failed=%v, want fail", f.skipped, f.failed)
-	}
+	assert.Equal(t, [2]bool{false, true}, [2]bool{f.skipped, f.failed}, "with STACK_REQUIRED=1: want failed, not skipped")
 }
