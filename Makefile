@@ -9,26 +9,48 @@ CHAPTERS  := $(sort $(wildcard part[0-9][0-9]-*))
 NN        := 01 02 03 04 05 06 07 08 09 10 11 12
 COUNT     ?= 5
 BENCH     ?= .
-PKG       ?= ./...
+RUN       ?=
 REPORT    := $(GO) run ./internal/cmd/testreport
 
 STATICCHECK_VERSION := v0.8.2
 ACTIONLINT_VERSION  := v1.7.12
 GOLANGCI_VERSION    := v2.15.0
 
+# The services each chapter's integration and fault tests need (scripts/stack and
+# internal/stack names; redlock and redis-cluster are groups). `make test-partNN`
+# starts only these; the GitHub workflow reads them with `make -s services-partNN`.
+SERVICES_01 := postgres
+SERVICES_03 := redis postgres
+SERVICES_09 := redis-cluster
+
+# SERVICES= picks services for up (empty: all). Compose names the cluster's one-shot
+# init job and each Redlock master separately.
+SERVICES  ?=
+compose_services = $(foreach s,$(1),$(if $(filter redlock,$(s)),redlock-1 redlock-2 redlock-3,$(if $(filter redis-cluster,$(s)),redis-cluster-1 redis-cluster-2 redis-cluster-3 redis-cluster-init,$(s))))
+
 .PHONY: help up down status test test-unit bench lint generate tools \
-        $(addprefix test-part,$(NN)) $(addprefix run-part,$(NN))
+        $(addprefix test-part,$(NN)) $(addprefix test-unit-part,$(NN)) $(addprefix run-part,$(NN)) \
+        $(addprefix bench-part,$(NN)) $(addprefix services-part,$(NN))
 
 help: ## list the targets
 	@echo "System Design Masterclass (Go). Chapters: $(CHAPTERS)"
 	@echo
-	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
-	@echo "  make test-partNN     unit + integration tests of one chapter (stack up, -race)"
-	@echo "  make run-partNN      go run ./partNN-*"
+	@grep -hE '^[a-zA-Z%_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-22s %s\n", $$1, $$2}'
+	@echo "  make test-partNN [RUN=re]   one chapter: its services up, unit + integration tests, -race"
+	@echo "  make test-unit-partNN       one chapter's unit tests, no services"
+	@echo "  make run-partNN ARGS=...    go run ./partNN-* ARGS"
+	@echo "  make bench-partNN [COUNT=n] one chapter's benchmarks (its package + bench/partNN), ratios vs the anchors"
+	@echo "                              SAVE=1 also writes bench/results/partNN.txt"
 
 # The stack: Docker Compose when a Docker engine answers, else native processes.
-up: ## start every service (Compose if a Docker engine answers, else scripts/stack)
-	@if docker info >/dev/null 2>&1; then docker compose up -d --wait; else scripts/stack up; fi
+up: ## start the services (SERVICES="redis postgres" for some; Compose if a Docker engine answers, else scripts/stack)
+	@if docker info >/dev/null 2>&1; then \
+	  docker compose up -d --wait $(call compose_services,$(SERVICES)); \
+	else \
+	  if command -v docker >/dev/null; then echo "make up: the docker client is here but no Docker engine answers; starting the native stack (scripts/stack)"; \
+	  else echo "make up: no Docker; starting the native stack (scripts/stack)"; fi; \
+	  scripts/stack up $(SERVICES); \
+	fi
 
 down: ## stop the services `make up` started
 	@if docker info >/dev/null 2>&1; then docker compose down; else scripts/stack down; fi
@@ -38,39 +60,67 @@ status: ## one line per service
 
 # Unit + integration tests of the packages in $(1), -race, no skips allowed. TestFault*
 # tests break shared services, so they run after the rest, one package at a time.
+# RUN=regexp runs only the matching tests, in one pass, one package at a time.
 define run_tests
+	$(if $(TEST),$(error TEST= is not a variable here: use RUN=regexp))
+	$(if $(ARGS),$(error ARGS= is for run-partNN: use RUN=regexp to pick tests))
 	export STACK_REQUIRED=1; t0=$$(date +%s); \
 	fault=$$(grep -rl --include='*_test.go' '^func TestFault' $(patsubst %/...,%,$(1)) | xargs -r -n1 dirname | sort -u || true); \
-	{ $(GO) test -race -count=1 -tags integration -json -skip '^TestFault' $(1); \
-	  if [ -n "$$fault" ]; then $(GO) test -race -count=1 -tags integration -json -run '^TestFault' -p 1 $$fault; fi; \
+	{ if [ -n "$(RUN)" ]; then \
+	    $(GO) test -race -count=1 -tags integration -json -run '$(RUN)' -p 1 $(1); \
+	  else \
+	    echo "== unit and integration tests"; \
+	    $(GO) test -race -count=1 -tags integration -json -skip '^TestFault' $(1); \
+	    if [ -n "$$fault" ]; then echo "== fault tests (TestFault*: they break services, so one package at a time)"; \
+	      $(GO) test -race -count=1 -tags integration -json -run '^TestFault' -p 1 $$fault; fi; \
+	  fi; \
 	} | $(REPORT); \
 	echo "tests took $$(( $$(date +%s) - t0 ))s"
 endef
 
-test: up ## stack up, then every unit and integration test with -race (no test may skip)
+test: up ## stack up, then every unit and integration test with -race (no test may skip); RUN=regexp for some
 	@$(call run_tests,./...)
-	@cd tools && $(GO) test -count=1 ./... # docker-compose.yml checks (own module: compose-go stays out of go.mod)
+	@$(if $(RUN),,cd tools && $(GO) test -count=1 ./... # docker-compose.yml checks (own module: compose-go stays out of go.mod))
 
 test-unit: ## unit tests only (no services needed), with -race
 	$(GO) test -race ./... -json | $(REPORT)
 
 define chapter_targets
 test-part$(1):
-	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet (see ../shared/spec/part$(1).md)"; exit 1)
-	@$(MAKE) --no-print-directory up
+	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
+	@$(MAKE) --no-print-directory up SERVICES="$(SERVICES_$(1))"
 	@$$(call run_tests,./$(firstword $(wildcard part$(1)-*))/...)
 
+test-unit-part$(1):
+	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
+	$(GO) test -race -count=1 $$(if $$(RUN),-run '$$(RUN)') -json ./$(firstword $(wildcard part$(1)-*))/... | $(REPORT)
+
 run-part$(1):
-	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet (see ../shared/spec/part$(1).md)"; exit 1)
-	$(GO) run ./$(firstword $(wildcard part$(1)-*)) $(ARGS)
+	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
+	$(GO) run ./$(firstword $(wildcard part$(1)-*)) $$(ARGS)
+
+services-part$(1):
+	@echo $(SERVICES_$(1))
+
+bench-part$(1):
+	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
+	@mkdir -p bench/out
+	@{ $(GO) test -run '^$$$$' -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./$(firstword $(wildcard part$(1)-*))/...; \
+	   if [ -d bench/part$(1) ]; then cd bench && $(GO) test -run '^$$$$' -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./part$(1)/...; fi; \
+	 } | tee bench/out/part$(1).txt
+	@echo
+	@cd bench && if [ -f results/part$(1).txt ]; then $(GO) run ./cmd/benchratio -baseline results/part$(1).txt out/part$(1).txt; \
+	  else $(GO) run ./cmd/benchratio out/part$(1).txt; fi || true
+	@$$(if $$(SAVE),cp bench/out/part$(1).txt bench/results/part$(1).txt && echo "saved bench/results/part$(1).txt")
+	@echo "raw output: bench/out/part$(1).txt (benchstat-ready; committed run: bench/results/part$(1).txt)"
 endef
 $(foreach n,$(NN),$(eval $(call chapter_targets,$(n))))
 
-bench: ## benchmarks, -count 5, benchstat-ready in bench/out/ (COUNT=, BENCH=regexp, PKG=./part09/...)
+bench: ## every benchmark, both modules, -count COUNT (BENCH=regexp); raw output in bench/out/
 	@mkdir -p bench/out
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKG) | tee bench/out/root.txt
-	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) $(PKG) | tee out/anchors.txt
-	@echo "compare runs with: go run golang.org/x/perf/cmd/benchstat@latest bench/out/anchors.txt"
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./... | tee bench/out/root.txt
+	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./... | tee out/anchors.txt
+	@cd bench && $(GO) run ./cmd/benchratio out/anchors.txt || true
 
 tools: $(GOBIN)/staticcheck $(GOBIN)/actionlint $(GOBIN)/golangci-lint ## install the lint tools (once per machine)
 $(GOBIN)/staticcheck:
@@ -80,15 +130,14 @@ $(GOBIN)/actionlint:
 $(GOBIN)/golangci-lint:
 	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
-lint: tools ## gofmt, go vet, staticcheck, golangci-lint (both modules, with and without tags), actionlint
+MODULES := . bench tools
+
+lint: tools ## gofmt, go vet, staticcheck, golangci-lint (every module, with and without tags), actionlint
 	@out=$$(gofmt -l $$(git ls-files '*.go') 2>&1); if [ -n "$$out" ]; then echo "gofmt -l:"; echo "$$out"; exit 1; fi
-	$(GO) vet ./... && $(GO) vet -tags integration ./...
-	cd bench && $(GO) vet ./...
-	cd tools && $(GO) vet ./...
-	$(GOBIN)/staticcheck ./... && $(GOBIN)/staticcheck -tags integration ./...
-	cd bench && $(GOBIN)/staticcheck ./...
-	cd tools && $(GOBIN)/staticcheck ./...
-	$(GOBIN)/golangci-lint run --build-tags integration ./...
+	@for m in $(MODULES); do ( cd $$m && echo "lint: $$m" && \
+	  $(GO) vet ./... && $(GO) vet -tags integration ./... && \
+	  $(GOBIN)/staticcheck ./... && $(GOBIN)/staticcheck -tags integration ./... && \
+	  $(GOBIN)/golangci-lint run --build-tags integration ./... ); done
 	$(GOBIN)/actionlint
 	@echo "lint: clean"
 

@@ -1,0 +1,219 @@
+// Command benchratio prints the comparison a reader runs benchmarks for: how each
+// anchor library's time, memory and allocations compare with this project's own
+// implementation, measured in the same run on the same CPU.
+//
+// Side-by-side benchmarks name their contenders with an `impl=NAME` path element,
+// the project's own being `impl=ours` (BenchmarkGetNode/impl=groupcache/hash=crc32).
+// benchratio groups results by the name without that element, takes the median of
+// the -count runs, and prints anchor ÷ ours for time (2.00× means the anchor needs
+// twice the time of ours) and both sides' bytes and allocations per op.
+//
+//	go run ./cmd/benchratio out/part09.txt                           # this machine
+//	go run ./cmd/benchratio -baseline results/part09.txt out/part09.txt  # beside the committed run
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"golang.org/x/perf/benchfmt"
+)
+
+func main() {
+	baseline := flag.String("baseline", "", "a second result file (e.g. the committed bench/results/partNN.txt) whose ratios are printed beside")
+	flag.Usage = func() {
+		fmt.Fprintln(flag.CommandLine.Output(), "usage: benchratio [-baseline FILE] FILE...")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() == 0 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	cur, err := load(flag.Args()...)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchratio:", err)
+		os.Exit(1)
+	}
+	var base *results
+	if *baseline != "" {
+		if base, err = load(*baseline); err != nil {
+			fmt.Fprintln(os.Stderr, "benchratio:", err)
+			os.Exit(1)
+		}
+	}
+	if err := report(os.Stdout, cur, base); err != nil {
+		fmt.Fprintln(os.Stderr, "benchratio:", err)
+		os.Exit(1)
+	}
+}
+
+// results holds the samples of one or more files: group → impl → unit → values.
+type results struct {
+	cpu    string
+	groups map[string]map[string]map[string][]float64
+	order  []string // groups in first-seen order
+}
+
+func load(files ...string) (*results, error) {
+	rs := &results{groups: map[string]map[string]map[string][]float64{}}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			return nil, err
+		}
+		err = rs.read(f, name)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(rs.groups) == 0 {
+		return nil, errors.New("no side-by-side results (benchmarks named .../impl=NAME/...) in " + strings.Join(files, ", "))
+	}
+	return rs, nil
+}
+
+func (rs *results) read(r io.Reader, name string) error {
+	rd := benchfmt.NewReader(r, name)
+	for rd.Scan() {
+		res, ok := rd.Result().(*benchfmt.Result)
+		if !ok {
+			continue // unit metadata; syntax errors are ordinary test output lines
+		}
+		if rs.cpu == "" {
+			rs.cpu = res.GetConfig("cpu")
+		}
+		group, impl := split(res.Name)
+		if impl == "" {
+			continue
+		}
+		g, seen := rs.groups[group]
+		if !seen {
+			g = map[string]map[string][]float64{}
+			rs.groups[group] = g
+			rs.order = append(rs.order, group)
+		}
+		if g[impl] == nil {
+			g[impl] = map[string][]float64{}
+		}
+		for _, v := range res.Values {
+			g[impl][v.Unit] = append(g[impl][v.Unit], v.Value)
+		}
+	}
+	return rd.Err()
+}
+
+// split removes the impl=NAME element (and the -GOMAXPROCS suffix, kept apart so
+// runs at different -cpu values stay apart) from a benchmark name.
+func split(n benchfmt.Name) (group, impl string) {
+	base, parts := n.Parts()
+	var b strings.Builder
+	b.Write(base)
+	for _, p := range parts {
+		if v, ok := strings.CutPrefix(string(p), "/impl="); ok {
+			impl = v
+			continue
+		}
+		b.Write(p)
+	}
+	return strings.TrimPrefix(b.String(), "Benchmark"), impl
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	sort.Float64s(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// ratio formats anchor ÷ ours for one unit, or "-" when either side lacks it.
+func ratio(g map[string]map[string][]float64, impl, unit string) string {
+	o, a := g["ours"][unit], g[impl][unit]
+	if len(o) == 0 || len(a) == 0 {
+		return "-"
+	}
+	mo, ma := median(o), median(a)
+	if mo == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f×", ma/mo)
+}
+
+// pair formats both sides' medians of one unit, e.g. "0|1" allocations.
+func pair(g map[string]map[string][]float64, impl, unit string) string {
+	o, a := g["ours"][unit], g[impl][unit]
+	if len(o) == 0 || len(a) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%g|%g", median(o), median(a))
+}
+
+func report(w io.Writer, cur, base *results) error {
+	fmt.Fprintf(w, "cpu: %s\n", orUnknown(cur.cpu))
+	if base != nil {
+		fmt.Fprintf(w, "baseline cpu: %s\n", orUnknown(base.cpu))
+	}
+	fmt.Fprintln(w, "medians of each run; anchor÷ours above 1.00× means the anchor is slower than ours")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "benchmark\tanchor\tours ns/op\tanchor ns/op\tanchor÷ours\tB/op ours|anchor\tallocs ours|anchor"
+	if base != nil {
+		head += "\tbaseline anchor÷ours"
+	}
+	fmt.Fprintln(tw, head)
+	rows := 0
+	for _, group := range cur.order {
+		g := cur.groups[group]
+		if g["ours"] == nil {
+			continue
+		}
+		var impls []string
+		for impl := range g {
+			if impl != "ours" {
+				impls = append(impls, impl)
+			}
+		}
+		sort.Strings(impls)
+		for _, impl := range impls {
+			row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", group, impl,
+				ns(g["ours"]), ns(g[impl]), ratio(g, impl, "sec/op"), pair(g, impl, "B/op"), pair(g, impl, "allocs/op"))
+			if base != nil {
+				b := "-"
+				if bg := base.groups[group]; bg != nil {
+					b = ratio(bg, impl, "sec/op")
+				}
+				row += "\t" + b
+			}
+			fmt.Fprintln(tw, row)
+			rows++
+		}
+	}
+	if rows == 0 {
+		return errors.New("no benchmark has both impl=ours and an anchor (name contenders impl=NAME)")
+	}
+	return tw.Flush()
+}
+
+func ns(units map[string][]float64) string {
+	v := units["sec/op"]
+	if len(v) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", median(v)*1e9)
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "(not recorded)"
+	}
+	return s
+}
