@@ -68,11 +68,6 @@ func TestFaultPostgresKilledUnderRequests(t *testing.T) {
 		}
 		return n
 	}
-	// waitFor polls cond until it holds or the deadline passes.
-	waitFor := func(what string, deadline time.Duration, cond func() bool) {
-		t.Helper()
-		require.Eventually(t, cond, deadline, 20*time.Millisecond, what)
-	}
 
 	ctx, stop := context.WithCancel(t.Context())
 	var wg sync.WaitGroup
@@ -110,23 +105,27 @@ func TestFaultPostgresKilledUnderRequests(t *testing.T) {
 	}
 	t.Cleanup(func() { stop(); wg.Wait() })
 
-	waitFor("PUTs and GETs succeed before the fault", 10*time.Second, func() bool {
-		return count("before", "PUT", http.StatusOK) >= 10 && count("before", "GET", http.StatusOK) >= 10
-	})
-	stack.Kill(t, "postgres")
-	mu.Lock()
-	phase = "down"
-	mu.Unlock()
-	waitFor("503s while PostgreSQL is down", 15*time.Second, func() bool {
-		return count("down", "PUT", http.StatusServiceUnavailable) >= 10 && count("down", "GET", http.StatusServiceUnavailable) >= 10
-	})
-	stack.Restart(t, "postgres")
-	mu.Lock()
-	phase = "after"
-	mu.Unlock()
-	waitFor("the API recovers without a restart", 30*time.Second, func() bool {
-		return count("after", "PUT", http.StatusOK) >= 10 && count("after", "GET", http.StatusOK) >= 10
-	})
+	for _, step := range []struct {
+		fault    func()
+		phase    string
+		status   int
+		deadline time.Duration
+		what     string
+	}{
+		{nil, "before", http.StatusOK, 10 * time.Second, "PUTs and GETs succeed before the fault"},
+		{func() { stack.Kill(t, "postgres") }, "down", http.StatusServiceUnavailable, 15 * time.Second, "503s while PostgreSQL is down"},
+		{func() { stack.Restart(t, "postgres") }, "after", http.StatusOK, 30 * time.Second, "the API recovers without a restart"},
+	} {
+		if step.fault != nil {
+			step.fault()
+		}
+		mu.Lock()
+		phase = step.phase
+		mu.Unlock()
+		require.Eventually(t, func() bool {
+			return count(step.phase, "PUT", step.status) >= 10 && count(step.phase, "GET", step.status) >= 10
+		}, step.deadline, 20*time.Millisecond, step.what)
+	}
 	stop()
 	wg.Wait()
 
