@@ -55,6 +55,9 @@ func budgetDemo(w io.Writer) error {
 		human(b.AllowedDowntime()), thousands(b.AllowedBad(requests)), thousands(requests))
 	fmt.Fprintf(w, "spent 2,500 bad requests → %.0f%% of the budget left; an error rate of 1.44%% burns it %.1f× too fast (gone in %.1f days)\n",
 		100*b.Remaining(2_500, requests), b.BurnRate(0.0144), availability.Month.Hours()/24/b.BurnRate(0.0144))
+	const faqSLI = 0.9995 // the FAQ's "request success rate = 99.95%" against its SLO "≥ 99.9% over 30 days"
+	fmt.Fprintf(w, "the FAQ's SLI \"success rate = 99.95%%\" burns the 99.9%% budget at %.1f×: %.0f%% of it spent by the end of the window\n",
+		b.BurnRate(1-faqSLI), 100*b.BurnRate(1-faqSLI))
 	tw := table(w)
 	fmt.Fprintln(tw, "SLA (SLO − margin)\tSLA budget/month\tvs the SLO's budget")
 	for _, margin := range []float64{0.001, 0.004, 0.005} { // 0.4 pt: the FAQ's SLO 99.9% over an SLA of 99.5%

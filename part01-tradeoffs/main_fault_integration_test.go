@@ -132,7 +132,9 @@ func TestFaultPostgresKilledUnderRequests(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	byStatus := map[string]int{}
+	var slowest time.Duration
 	for _, a := range answers {
+		slowest = max(slowest, a.took)
 		byStatus[fmt.Sprintf("%s %s %d", a.phase, a.method, a.status)]++
 		require.NoError(t, a.err, "the API itself stayed up")
 		assert.Contains(t, []int{http.StatusOK, http.StatusServiceUnavailable}, a.status, "%s → %d during %q: an outage is never a 500", a.method, a.status, a.phase)
@@ -141,7 +143,7 @@ func TestFaultPostgresKilledUnderRequests(t *testing.T) {
 		}
 		assert.Less(t, a.took, httpapi.DefaultTimeout+2*time.Second, "%s took %v: bounded by the handler's timeout, not the client's deadline", a.method, a.took)
 	}
-	t.Logf("answers by phase, method and status: %v", byStatus)
+	t.Logf("answers by phase, method and status: %v; slowest %v", byStatus, slowest)
 }
 
 // deleteFaultUsers removes the rows the fault test wrote: the database is

@@ -63,6 +63,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			"99.989998%",           // per-service need for 99.95% over 5
 			"10,000 of 10,000,000", // error budget in requests
 			"99.5% (−0.4 pt)",      // the FAQ's SLA under a 99.9% SLO
+			`the FAQ's SLI "success rate = 99.95%" burns the 99.9% budget at 0.5×`,
 			"dominant: system/dns",
 		}, func(t *testing.T, out string) {
 			assert.Equal(t, []string{"99.7003%", "26.25 h", "2.19 h"}, row(t, out, "3 × 99.9% in series")[1:4], "per year and per month: the erratum's two figures")

@@ -217,28 +217,35 @@ func TestValuesShareNothingWithTheCluster(t *testing.T) {
 	assert.Equal(t, Clock{1, 0}, again[0].Clock)
 }
 
+// hammer runs op from four goroutines, 100 times each, with a replica number
+// that rotates over three: something for the race detector to look at.
+func hammer(op func(g, i, r int)) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				op(g, i, 1+(g+i)%3)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestConcurrentUse lets the race detector look at every public method.
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []Mode{CP, AP} {
 		c := newCluster(t, mode, 3)
-		var wg sync.WaitGroup
-		for g := range 4 {
-			wg.Go(func() {
-				for i := range 50 {
-					r := 1 + (g+i)%3
-					_, _ = c.Write(r, "k", fmt.Sprint(g, i))
-					_, _ = c.Read(r, "k")
-					if i%10 == 0 {
-						_ = c.Partition(r)
-					}
-					if i%10 == 5 {
-						c.Heal()
-					}
-				}
-			})
-		}
-		wg.Wait()
+		hammer(func(g, i, r int) {
+			_, _ = c.Write(r, "k", fmt.Sprint(g, i))
+			_, _ = c.Read(r, "k")
+			if i%10 == 0 {
+				_ = c.Partition(r)
+			}
+			if i%10 == 5 {
+				c.Heal()
+			}
+		})
 		c.Heal()
 		vals, ok := c.Snapshot("k")
 		for i := range vals {

@@ -2,7 +2,6 @@ package partition
 
 import (
 	"fmt"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -161,24 +160,17 @@ func TestLevelsUnderPartition(t *testing.T) {
 func TestTunableConcurrentUse(t *testing.T) {
 	t.Parallel()
 	c := newTunable(t, 3)
-	var wg sync.WaitGroup
-	for g := range 4 {
-		wg.Go(func() {
-			for i := range 100 {
-				r := 1 + (g+i)%3
-				_, _ = c.Write(r, "k", fmt.Sprint(g, i), levels[i%3])
-				_, _ = c.Read(r, "k", levels[(i+1)%3])
-				c.Deliver(0.5)
-				if i%10 == 0 {
-					_ = c.Partition(r)
-				}
-				if i%10 == 5 {
-					c.Heal()
-				}
-			}
-		})
-	}
-	wg.Wait()
+	hammer(func(g, i, r int) {
+		_, _ = c.Write(r, "k", fmt.Sprint(g, i), levels[i%3])
+		_, _ = c.Read(r, "k", levels[(i+1)%3])
+		c.Deliver(0.5)
+		if i%10 == 0 {
+			_ = c.Partition(r)
+		}
+		if i%10 == 5 {
+			c.Heal()
+		}
+	})
 	c.Heal()
 	held := c.held("k")
 	assert.Equal(t, []string{held[0], held[0], held[0]}, held, "replicas converge after the final heal")
