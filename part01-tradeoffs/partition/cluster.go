@@ -30,6 +30,7 @@ const (
 	AP
 )
 
+// String prints "CP" or "AP".
 func (m Mode) String() string {
 	switch m {
 	case CP:

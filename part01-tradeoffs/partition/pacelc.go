@@ -12,6 +12,7 @@ const (
 	Consistency                 // EC: coordinate replicas on every request, pay the round trips
 )
 
+// String prints the label's second half, "EL" or "EC".
 func (e Else) String() string {
 	switch e {
 	case Latency:

@@ -19,6 +19,7 @@ const (
 	All                     // ALL: every replica
 )
 
+// String prints the level as CQL spells it: ONE, QUORUM, ALL.
 func (l Level) String() string {
 	switch l {
 	case One:

@@ -53,6 +53,7 @@ type ValidationError struct {
 	Reason string
 }
 
+// Error reads "invalid user: <field> <reason>", fit to show the client.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%v: %s %s", ErrInvalid, e.Field, e.Reason)
 }
