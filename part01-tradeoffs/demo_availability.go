@@ -1,9 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
-	"text/tabwriter"
 	"time"
 
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/availability"
@@ -13,20 +13,24 @@ import (
 // only to print beside the computed figure: it is 10× too small.
 const articleSeriesDowntime = 2.6 * float64(time.Hour)
 
-func availabilityDemo(w io.Writer) error {
+// avgMonth is a twelfth of the 365-day year (730 h), the month that matches a
+// "per year" figure; Budget uses the 30-day month SLO tools use.
+const avgMonth = availability.Year / 12
+
+func availabilityDemo(_ context.Context, w io.Writer, _ options) error {
 	fmt.Fprintln(w, "== Composite availability (independent failures, 365-day year) ==")
 	tw := table(w)
-	fmt.Fprintln(tw, "case\tavailability\tdowntime/year\tthe article says")
+	fmt.Fprintln(tw, "case\tavailability\tdowntime/year\tdowntime/month (year ÷ 12)\tthe article says")
 	series := availability.Series(0.999, 0.999, 0.999)
-	fmt.Fprintf(tw, "3 × 99.9%% in series\t%.4f%%\t%s\t99.7003%%, \"~2.6 hours\" (wrong: %.1f× too small)\n",
-		100*series, human(availability.Downtime(series, availability.Year)),
+	fmt.Fprintf(tw, "3 × 99.9%% in series\t%.4f%%\t%s\t%s\t\"99.7%%\", \"adds ~2.6 hours of downtime/year\" (%.1f× too small)\n",
+		100*series, human(availability.Downtime(series, availability.Year)), human(availability.Downtime(series, avgMonth)),
 		float64(availability.Downtime(series, availability.Year))/articleSeriesDowntime)
 	par := availability.Parallel(0.999, 0.999)
-	fmt.Fprintf(tw, "2 × 99.9%% in parallel\t%.4f%%\t%s\t99.9999%% ≈ 31.5 seconds\n",
-		100*par, human(availability.Downtime(par, availability.Year)))
+	fmt.Fprintf(tw, "2 × 99.9%% in parallel\t%.4f%%\t%s\t%s\t\"99.9999%%\", \"only ~31 seconds of downtime/year\"\n",
+		100*par, human(availability.Downtime(par, availability.Year)), human(availability.Downtime(par, avgMonth)))
 	five := availability.Series(0.9999, 0.9999, 0.9999, 0.9999, 0.9999)
-	fmt.Fprintf(tw, "5 × 99.99%% in series\t%.4f%%\t%s\tmeets a 99.95%% SLO\n",
-		100*five, human(availability.Downtime(five, availability.Year)))
+	fmt.Fprintf(tw, "5 × 99.99%% in series\t%.4f%%\t%s\t%s\t\"at least 99.99%%\" each for a 99.95%% SLO\n",
+		100*five, human(availability.Downtime(five, availability.Year)), human(availability.Downtime(five, avgMonth)))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -45,15 +49,18 @@ func budgetDemo(w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, `== Error budget: SLO "99.9% of /checkout requests < 150 ms per month" (30 days) ==`)
-	fmt.Fprintln(w, `the article's SLI "/checkout p99 over 1 minute = 120 ms" is the measurement; the SLO is the target it is held to`)
+	fmt.Fprintln(w, `== Error budget: SLO "99.9% of requests must complete in < 150ms per calendar month" (30 days) ==`)
+	fmt.Fprintln(w, `an SLI is a measurement (the article's: "p99 latency over 1 minute = 120ms"; -mode users measures one); the SLO is its target`)
 	fmt.Fprintf(w, "budget: %s of full outage, or %s of %s requests slower than 150 ms\n",
 		human(b.AllowedDowntime()), thousands(b.AllowedBad(requests)), thousands(requests))
 	fmt.Fprintf(w, "spent 2,500 bad requests → %.0f%% of the budget left; an error rate of 1.44%% burns it %.1f× too fast (gone in %.1f days)\n",
 		100*b.Remaining(2_500, requests), b.BurnRate(0.0144), availability.Month.Hours()/24/b.BurnRate(0.0144))
+	const faqSLI = 0.9995 // the FAQ's "request success rate = 99.95%" against its SLO "≥ 99.9% over 30 days"
+	fmt.Fprintf(w, "the FAQ's SLI \"success rate = 99.95%%\" burns the 99.9%% budget at %.1f×: %.0f%% of it spent by the end of the window\n",
+		b.BurnRate(1-faqSLI), 100*b.BurnRate(1-faqSLI))
 	tw := table(w)
 	fmt.Fprintln(tw, "SLA (SLO − margin)\tSLA budget/month\tvs the SLO's budget")
-	for _, margin := range []float64{0.001, 0.005} {
+	for _, margin := range []float64{0.001, 0.004, 0.005} { // 0.4 pt: the FAQ's SLO 99.9% over an SLA of 99.5%
 		sla, err := availability.NewBudget(slo-margin, availability.Month)
 		if err != nil {
 			return err
@@ -103,42 +110,4 @@ func treeDemo(w io.Writer) error {
 	fmt.Fprintf(w, "dominant: %s causes %.2f%% of all downtime — the only part without redundancy.\n", dom.Path, 100*dom.Share)
 	fmt.Fprintf(w, "inside one region the dominant part is its %s (%.1f%% of that region's downtime).\n\n", inRegion.Node.Name, 100*inRegion.Share)
 	return nil
-}
-
-func table(w io.Writer) *tabwriter.Writer {
-	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-}
-
-// percent prints a share with two decimals, or three significant digits
-// when it is too small for that (0.000206%).
-func percent(x float64) string {
-	if p := 100 * x; p >= 1 || p == 0 {
-		return fmt.Sprintf("%.2f%%", p)
-	}
-	return fmt.Sprintf("%.3g%%", 100*x)
-}
-
-// thousands formats n with comma separators: 10000000 → 10,000,000.
-func thousands(n uint64) string {
-	s := fmt.Sprint(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
-}
-
-// human prints a duration at the scale a reader thinks in.
-func human(d time.Duration) string {
-	switch {
-	case d >= time.Hour:
-		return fmt.Sprintf("%.2f h", d.Hours())
-	case d >= time.Minute:
-		return fmt.Sprintf("%.1f min", d.Minutes())
-	case d >= time.Second:
-		return fmt.Sprintf("%.1f s", d.Seconds())
-	case d >= time.Millisecond:
-		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
-	default:
-		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
-	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,24 +10,7 @@ import (
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/partition"
 )
 
-func pacelcDemo(w io.Writer) error {
-	fmt.Fprintln(w, "== PACELC: if Partition, Availability or Consistency; Else, Latency or Consistency ==")
-	tw := table(w)
-	fmt.Fprintln(tw, "system\tPACELC\thow")
-	for _, c := range partition.Article() {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.System, c.Label(), c.Mechanism)
-		if c.Caveat != "" {
-			fmt.Fprintf(tw, "\t\tnote: %s\n", c.Caveat)
-		}
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	fmt.Fprintln(w)
-	return nil
-}
-
-func partitionDemo(w io.Writer) error {
+func partitionDemo(_ context.Context, w io.Writer, o options) error {
 	fmt.Fprintln(w, "== CAP (Gilbert & Lynch): a write reaches G1, a read reaches G2 ==")
 	for _, sc := range []struct {
 		title string
@@ -57,9 +41,63 @@ func partitionDemo(w io.Writer) error {
 			return err
 		}
 	}
-	fmt.Fprintln(w, "LWW rule: the higher Lamport counter wins, ties go to the higher replica number; the loser is dropped.")
+	fmt.Fprintln(w, "LWW rule: the higher Lamport counter wins, ties go to the higher replica number; a value no later write had seen is lost.")
+	fmt.Fprintln(w)
+	return levelsDemo(w, o.ops)
+}
+
+// levelsDemo measures Cassandra's per-query levels on a Tunable cluster:
+// which reads see the latest write, and which requests a partition refuses.
+func levelsDemo(w io.Writer, ops int) error {
+	const n = 3
+	wl := partition.Workload{Ops: ops, Keys: 16, Writes: 0.5, Lag: 0.2, Seed: 1}
+	fmt.Fprintf(w, "== CAP in practice: Cassandra's per-query ONE / QUORUM / ALL on N = %d replicas, %s operations per row ==\n", n, thousands(ops))
+	fmt.Fprintf(w, "half writes, half reads, random coordinators; an unacknowledged copy lands with probability %.0f%% per operation; no read repair\n", 100*wl.Lag)
+	tw := table(w)
+	fmt.Fprintln(tw, "W\tR\tR + W > N\thealthy: stale reads\tpartition {n1} | {n2,n3}: writes refused\treads refused\tstale reads")
+	levels := []partition.Level{partition.One, partition.Quorum, partition.All}
+	for _, wl1 := range levels {
+		for _, rl := range levels {
+			var tallies [2]partition.Tally
+			for i, g1 := range [][]int{nil, {1}} {
+				c, err := partition.NewTunable(n, 1)
+				if err != nil {
+					return err
+				}
+				run := wl
+				run.Partition = g1
+				if tallies[i], err = run.Run(c, wl1, rl); err != nil {
+					return err
+				}
+			}
+			h, p := tallies[0], tallies[1]
+			fmt.Fprintf(tw, "%v\t%v\t%d + %d %s %d\t%s\t%s\t%s\t%s\n", wl1, rl, rl.Of(n), wl1.Of(n), cmpSign(rl.Of(n)+wl1.Of(n), n), n,
+				share(h.StaleReads, h.Reads-h.RefusedReads), share(p.RefusedWrites, p.Writes), share(p.RefusedReads, p.Reads),
+				share(p.StaleReads, p.Reads-p.RefusedReads))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "R + W > N: every read asks a replica the write waited for, so no read is stale; the price is a level a partition can refuse.")
+	fmt.Fprintln(w, "ALL refuses while any replica is cut off; ONE always answers, often stale (AP); QUORUM answers on the majority side only, never stale (CP).")
 	fmt.Fprintln(w)
 	return nil
+}
+
+// share prints part/whole as a percentage, or "-" when whole is 0.
+func share(part, whole int) string {
+	if whole == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f%%", 100*float64(part)/float64(whole))
+}
+
+func cmpSign(a, b int) string {
+	if a > b {
+		return ">"
+	}
+	return "≤"
 }
 
 // script runs one scenario step by step and prints what each step returned,

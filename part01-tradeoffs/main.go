@@ -1,6 +1,7 @@
 // Command part01-tradeoffs is the runnable companion to Part 1 of the System
-// Design Masterclass: availability arithmetic, the PACELC table, a CAP
-// partition you can watch, and the article's Clean Architecture users API.
+// Design Masterclass: the 3D trade-off and availability arithmetic computed,
+// an SLI measured, a CAP partition and Cassandra's consistency levels you can
+// watch, the PACELC table, and the article's Clean Architecture users API.
 //
 //	go run ./part01-tradeoffs                      # every scenario
 //	go run ./part01-tradeoffs -mode partition      # one scenario
@@ -13,105 +14,141 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"slices"
+	"strings"
 	"syscall"
-	"time"
 )
 
-// modes lists the scenarios in the order "all" runs them.
+// modes lists the scenarios in the order "all" runs them: the article's.
 var modes = []struct {
-	name string
-	run  func(ctx context.Context, w io.Writer, store string) error
+	name, about string
+	run         func(ctx context.Context, w io.Writer, o options) error
 }{
-	{"availability", func(_ context.Context, w io.Writer, _ string) error { return availabilityDemo(w) }},
-	{"pacelc", func(_ context.Context, w io.Writer, _ string) error { return pacelcDemo(w) }},
-	{"partition", func(_ context.Context, w io.Writer, _ string) error { return partitionDemo(w) }},
-	{"users", usersDemo},
+	{"tradeoff", "the 3D trade-off table, computed: nodes for a 500k RPS peak at each availability target", tradeoffDemo},
+	{"availability", "composite availability, downtime, error budget, a nested multi-region tree", availabilityDemo},
+	{"partition", "Gilbert & Lynch's partition in CP and AP mode; Cassandra's ONE/QUORUM/ALL measured", partitionDemo},
+	{"pacelc", "the PACELC table with the mechanism behind each label", pacelcDemo},
+	{"users", "the Clean Architecture users API over HTTP, and an SLI measured against the SLO", usersDemo},
+}
+
+// options are the parsed flags.
+type options struct {
+	mode, store, serve string
+	requests, ops      int
 }
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "part01-tradeoffs:", err)
-		os.Exit(1)
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitCode reports err on stderr and returns the exit status: 0 for success
+// and -h, 2 for a usage error (with the usage), 1 for a failed run.
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "part01-tradeoffs: %s\n\n%s", usage.msg, usage.usage)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "part01-tradeoffs:", err)
+		return 1
 	}
 }
+
+// usageError is a mistake on the command line, found before anything runs.
+type usageError struct{ msg, usage string }
+
+func (e *usageError) Error() string { return e.msg }
 
 // run is main without the process: tests call it with their own args, output
-// and context.
+// and context. -h prints the usage to w and returns flag.ErrHelp.
 func run(ctx context.Context, args []string, w io.Writer) error {
-	fs := flag.NewFlagSet("part01-tradeoffs", flag.ContinueOnError)
-	fs.SetOutput(w)
-	mode := fs.String("mode", "all", "scenario: all | availability | pacelc | partition | users")
-	serve := fs.String("serve", "", "serve the users API on this address (e.g. :8080) until Ctrl-C, instead of the scenarios")
-	store := fs.String("store", "auto", "users storage: auto (PostgreSQL if reachable, else in-memory) | postgres | memory")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./part01-tradeoffs [-mode M] [-store S] [-serve ADDR]\n\nflags:\n")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil
-		}
+	o, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(w, usageText())
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q; see -h", fs.Args())
+	if err != nil {
+		return &usageError{msg: err.Error(), usage: usageText()}
 	}
-	if *serve != "" {
-		return serveAPI(ctx, w, *serve, *store)
+	if o.serve != "" {
+		return serveAPI(ctx, w, o)
 	}
-	ran := false
 	for _, m := range modes {
-		if *mode != "all" && *mode != m.name {
-			continue
+		if o.mode == "all" || o.mode == m.name {
+			if err := m.run(ctx, w, o); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
 		}
-		ran = true
-		if err := m.run(ctx, w, *store); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
-		}
-	}
-	if !ran {
-		return fmt.Errorf("unknown -mode %q; see -h", *mode)
 	}
 	return nil
 }
 
-// serveAPI serves the users API on addr until ctx ends (Ctrl-C), then drains
-// in-flight requests for up to five seconds.
-func serveAPI(ctx context.Context, w io.Writer, addr, store string) error {
-	api, closeStore, err := openAPI(ctx, w, store)
-	if err != nil {
-		return err
+// flags declares the command line on a fresh FlagSet that prints nothing:
+// run reports errors and the usage itself.
+func flags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("part01-tradeoffs", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.mode, "mode", "all", "scenario: all | "+strings.Join(modeNames(), " | "))
+	fs.StringVar(&o.store, "store", "auto", "users storage: auto (PostgreSQL if reachable, else in-memory) | postgres | memory")
+	fs.StringVar(&o.serve, "serve", "", "serve the users API on this address (e.g. :8080) until Ctrl-C, instead of the scenarios")
+	fs.IntVar(&o.requests, "requests", 2000, "requests sent to the users API to measure its latency SLI (1..1000000)")
+	fs.IntVar(&o.ops, "ops", 20000, "operations per consistency-level run in -mode partition (1..1000000)")
+	return fs
+}
+
+// parse reads args into options and checks every value before anything runs.
+func parse(args []string) (options, error) {
+	var o options
+	fs := flags(&o)
+	if err := fs.Parse(args); err != nil {
+		return o, err
 	}
-	defer closeStore()
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return err
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q (flags go before it, and there are no positional arguments)", fs.Arg(0))
+	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
+		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
+	case !slices.Contains([]string{"auto", "postgres", "memory"}, o.store):
+		return o, fmt.Errorf("unknown -store %q; want auto | postgres | memory", o.store)
+	case o.serve != "" && set["mode"]:
+		return o, errors.New("-serve runs the API instead of the scenarios; drop -mode")
+	case o.requests < 1 || o.requests > 1_000_000:
+		return o, fmt.Errorf("-requests %d is out of range 1..1000000", o.requests)
+	case o.ops < 1 || o.ops > 1_000_000:
+		return o, fmt.Errorf("-ops %d is out of range 1..1000000", o.ops)
 	}
-	srv := &http.Server{Handler: api, ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(w, "serving the users API on http://%s — Ctrl-C stops\n", ln.Addr())
-	fmt.Fprintf(w, "  curl -X PUT -d '{\"name\":\"Ada\",\"email\":\"ada@example.com\"}' http://%s/users/ada\n", ln.Addr())
-	fmt.Fprintf(w, "  curl http://%s/users/ada\n", ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
+	return o, nil
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: go run ./part01-tradeoffs [-mode M] [-store S] [-requests N] [-ops N]\n")
+	b.WriteString("       go run ./part01-tradeoffs -serve ADDR [-store S]\n\nmodes:\n")
+	for _, m := range modes {
+		fmt.Fprintf(&b, "  %-13s %s\n", m.name, m.about)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
+	b.WriteString("\nflags:\n")
+	fs := flags(new(options))
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
+
+func modeNames() []string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.name
 	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	fmt.Fprintln(w, "stopped")
-	return nil
+	return names
 }

@@ -3,87 +3,187 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
-// The demo must run to completion on a fresh clone, with no services.
-func TestRunAllWithoutServices(t *testing.T) {
+// quick keeps the measured sections short; the defaults are for readers.
+var quick = []string{"-store", "memory", "-requests", "200", "-ops", "3000"}
+
+// runMode runs one mode with no services and returns its output.
+func runMode(t *testing.T, mode string) string {
+	t.Helper()
 	var out bytes.Buffer
-	start := time.Now()
-	if err := run(t.Context(), []string{"-store", "memory"}, &out); err != nil {
-		t.Fatalf("run: %v\n%s", err, out.String())
-	}
-	// Generous bound: the brief promises "well under 10 s"; it takes about 1 s.
-	if d := time.Since(start); d > 10*time.Second {
-		t.Errorf("demo took %v", d)
-	}
-	for _, want := range []string{
-		"99.7003%", "26.25 h", `"~2.6 hours"`, // the erratum, computed beside the claim
-		"99.9999%", "31.5 s",
-		"99.989998%",           // per-service need for 99.95% over 5
-		"10,000 of 10,000,000", // error budget in requests
-		"dominant: system/dns",
-		"PA/EL", "PC/EC",
-		"STALE: the last acknowledged write was v1",
-		"conflict on x: kept v2 (#2@n2), lost v1 (#2@n1)",
-		"no quorum",
-		"storage: in-memory adapter (-store memory)",
-		`{"id":"demo-ada","name":"Ada Lovelace","email":"ada@example.com"}`,
-	} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	for _, status := range []string{"  200  ", "  404  ", "  400  ", "  405  "} {
-		if !strings.Contains(out.String(), status) {
-			t.Errorf("users demo printed no %s response", strings.TrimSpace(status))
-		}
-	}
+	require.NoError(t, run(t.Context(), append([]string{"-mode", mode}, quick...), &out), out.String())
+	return out.String()
 }
 
-func TestRunOneMode(t *testing.T) {
-	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
-			var out bytes.Buffer
-			if err := run(t.Context(), []string{"-mode", m.name, "-store", "memory"}, &out); err != nil {
-				t.Fatal(err)
+// row returns the cells of the first table row of out whose first cells are
+// prefix, split on the two or more spaces tabwriter puts between columns.
+func row(t *testing.T, out string, prefix ...string) []string {
+	t.Helper()
+	for line := range strings.Lines(out) {
+		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
+		if len(cells) >= len(prefix) && slices.Equal(cells[:len(prefix)], prefix) {
+			return cells
+		}
+	}
+	require.Failf(t, "no table row", "starting with %q in:\n%s", prefix, out)
+	return nil
+}
+
+// Every mode runs with no services and prints the lines a reader checks
+// against the article.
+func TestEveryModeWithoutServices(t *testing.T) {
+	for _, tt := range []struct {
+		mode     string
+		sections int
+		want     []string
+		check    func(t *testing.T, out string)
+	}{
+		{"tradeoff", 1, []string{"performance alone needs 10 nodes; with exactly 10 the peak is served 99.00% of the time"}, func(t *testing.T, out string) {
+			assert.Equal(t, []string{"99.900%", "11", "1"}, row(t, out, "99.900%")[:3])
+			assert.Equal(t, []string{"99.999%", "12", "2"}, row(t, out, "99.999%")[:3], "banking's five nines: two spare nodes")
+			assert.Equal(t, "5", row(t, out, "99.999%")[5], "failed requests/s five nines allow at 500k RPS")
+		}},
+		{"availability", 3, []string{
+			`"adds ~2.6 hours of downtime/year" (10.1× too small)`,
+			"99.9999%", "31.5 s",
+			"99.989998%",           // per-service need for 99.95% over 5
+			"10,000 of 10,000,000", // error budget in requests
+			"99.5% (−0.4 pt)",      // the FAQ's SLA under a 99.9% SLO
+			`the FAQ's SLI "success rate = 99.95%" burns the 99.9% budget at 0.5×`,
+			"dominant: system/dns",
+		}, func(t *testing.T, out string) {
+			assert.Equal(t, []string{"99.7003%", "26.25 h", "2.19 h"}, row(t, out, "3 × 99.9% in series")[1:4], "per year and per month: the erratum's two figures")
+		}},
+		{"partition", 2, []string{
+			"STALE: the last acknowledged write was v1",
+			"conflict on x: kept v2 (#2@n2), lost v1 (#2@n1)",
+			"no quorum",
+		}, func(t *testing.T, out string) {
+			for _, w := range []string{"ONE", "QUORUM", "ALL"} {
+				for _, r := range []string{"ONE", "QUORUM", "ALL"} {
+					cells := row(t, out, w, r)
+					require.Len(t, cells, 7)
+					if strings.Contains(cells[2], ">") {
+						assert.Equal(t, "0.00%", cells[3], "W=%s R=%s: R + W > N never reads stale", w, r)
+					} else {
+						assert.NotEqual(t, "0.00%", cells[3], "W=%s R=%s: R + W ≤ N reads stale under lag", w, r)
+					}
+				}
 			}
-			if n := strings.Count(out.String(), "\n== "); n > 1 && m.name != "availability" {
-				t.Errorf("-mode %s printed %d sections, want 1:\n%s", m.name, n, out.String())
+			q := row(t, out, "QUORUM", "QUORUM")
+			assert.Equal(t, "0.00%", q[6], "QUORUM is never stale, even under a partition")
+			assert.Equal(t, []string{"100.00%", "100.00%"}, row(t, out, "ALL", "ALL")[4:6], "ALL refuses everything under a partition")
+			assert.Equal(t, []string{"0.00%", "0.00%"}, row(t, out, "ONE", "ONE")[4:6], "ONE always answers")
+		}},
+		{"pacelc", 1, []string{"PA/EL", "PC/EC", "Spanner"}, nil},
+		{"users", 1, []string{
+			"storage: in-memory adapter (-store memory)",
+			`{"id":"demo-ada","name":"Ada Lovelace","email":"ada@example.com"}`,
+			"RFC 5321 allows at most 254",
+			"SLI, measured in this run: 200 requests",
+		}, func(t *testing.T, out string) {
+			for _, status := range []string{"200", "404", "400", "405"} {
+				assert.Regexp(t, `\s`+status+`\s`, out, "a %s response", status)
 			}
-			if m.name != "users" && strings.Contains(out.String(), "storage:") {
-				t.Errorf("-mode %s ran the users demo", m.name)
+			assert.Regexp(t, `latency p50 [\d.]+ ms, p99 [\d.]+ ms`, out)
+			assert.Regexp(t, `SLO "99.9% of requests < 150 ms": \d+\.\d{3}% good`, out)
+		}},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			t.Parallel()
+			out := runMode(t, tt.mode)
+			assert.Equal(t, tt.sections, strings.Count("\n"+out, "\n== "), "sections printed")
+			for _, want := range tt.want {
+				assert.Contains(t, out, want)
+			}
+			if tt.mode != "users" {
+				assert.NotContains(t, out, "storage:", "only -mode users opens a store")
+			}
+			if tt.check != nil {
+				tt.check(t, out)
 			}
 		})
 	}
 }
 
-func TestRunRejectsBadInput(t *testing.T) {
-	for _, args := range [][]string{
-		{"-mode", "nope"},
-		{"-store", "nope", "-mode", "users"},
-		{"stray"},
-		{"-bogus"},
+// The default runs every mode in the article's order and exits 0.
+func TestRunAllInTheArticlesOrder(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), quick, &out))
+	last := -1
+	for _, title := range []string{"3D trade-off", "Composite availability", "CAP (Gilbert & Lynch)", "ONE / QUORUM / ALL", "PACELC", "Clean Architecture"} {
+		i := strings.Index(out.String(), title)
+		require.Greater(t, i, last, "%q comes after the previous section", title)
+		last = i
+	}
+}
+
+// Command-line mistakes are usage errors: a message and the usage on stderr,
+// nothing on stdout, exit status 2.
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-mode", "bogus"}, `unknown -mode "bogus"`},
+		{[]string{"stray"}, `unexpected argument "stray"`},
+		{[]string{"-mode", "users", "extra"}, `unexpected argument "extra"`},
+		{[]string{"-store", "nope", "-mode", "users"}, `unknown -store "nope"`},
+		{[]string{"-requests", "0"}, "-requests 0 is out of range"},
+		{[]string{"-requests", "-5"}, "-requests -5 is out of range"},
+		{[]string{"-ops", "1000001"}, "-ops 1000001 is out of range"},
+		{[]string{"-ops", "many"}, `invalid value "many" for flag -ops`},
+		{[]string{"-serve", ":0", "-mode", "users"}, "-serve runs the API instead of the scenarios; drop -mode"},
+		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
-		if err := run(t.Context(), args, io.Discard); err == nil {
-			t.Errorf("run(%q) = nil, want an error", args)
-		}
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			assert.Equal(t, 2, exitCode(run(t.Context(), tt.args, &stdout), &stderr))
+			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
+			assert.Contains(t, stderr.String(), "part01-tradeoffs: "+tt.msg)
+			assert.Contains(t, stderr.String(), "usage: go run ./part01-tradeoffs", "the usage follows the message")
+		})
 	}
-	var help bytes.Buffer
-	if err := run(t.Context(), []string{"-h"}, &help); err != nil {
-		t.Errorf("-h: %v", err)
+}
+
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr bytes.Buffer
+	err := run(t.Context(), []string{"-h"}, &stdout)
+	assert.ErrorIs(t, err, flag.ErrHelp)
+	assert.Equal(t, 0, exitCode(err, &stderr))
+	assert.Empty(t, stderr.String())
+	assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part01-tradeoffs "), "the command a reader types, not a build-cache path")
+	for _, m := range modes {
+		assert.Regexp(t, `(?m)^  `+m.name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.name)
 	}
-	for _, want := range []string{"all | availability | pacelc | partition | users", "-serve", "-store"} {
-		if !strings.Contains(help.String(), want) {
-			t.Errorf("-h output lacks %q:\n%s", want, help.String())
-		}
+	for _, f := range []string{"-mode", "-store", "-serve", "-requests", "-ops"} {
+		assert.Contains(t, stdout.String(), f)
 	}
+}
+
+func TestRunFailureExitsOne(t *testing.T) {
+	t.Parallel()
+	var stderr bytes.Buffer
+	assert.Equal(t, 1, exitCode(errors.New("users: dial tcp: connection refused"), &stderr))
+	assert.Equal(t, "part01-tradeoffs: users: dial tcp: connection refused\n", stderr.String())
+	assert.Equal(t, 0, exitCode(nil, &stderr))
 }
 
 // lines is an io.Writer that hands each write to the test as it happens.
@@ -109,39 +209,32 @@ func TestServeStopsOnCancel(t *testing.T) {
 				addr, _, _ = strings.Cut(rest, " ")
 			}
 		case err := <-done:
-			t.Fatalf("server exited early: %v", err)
+			require.FailNow(t, "server exited early", "%v", err)
 		case <-time.After(10 * time.Second):
-			t.Fatal("server did not say where it listens")
+			require.FailNow(t, "server did not say where it listens")
 		}
 	}
-	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
-	req, _ := http.NewRequest("PUT", addr+"/users/ada", strings.NewReader(`{"name":"Ada","email":"ada@example.com"}`))
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	req, err := http.NewRequest("PUT", addr+"/users/ada", strings.NewReader(`{"name":"Ada","email":"ada@example.com"}`))
+	require.NoError(t, err)
 	resp, err := client.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("PUT via the served API = %d", resp.StatusCode)
-	}
+	require.Equal(t, http.StatusOK, resp.StatusCode, "PUT via the served API")
 	resp, err = client.Get(addr + "/users/ada")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"name":"Ada"`) {
-		t.Fatalf("GET via the served API = %d %s", resp.StatusCode, body)
-	}
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, string(body), `"name":"Ada"`)
 
 	cancel()
 	select {
 	case err := <-done:
-		if err != nil {
-			t.Fatalf("serve returned %v after cancel, want nil", err)
-		}
+		require.NoError(t, err, "serve after cancel")
 	case <-time.After(10 * time.Second):
-		t.Fatal("serve did not stop after cancel")
+		require.FailNow(t, "serve did not stop after cancel")
 	}
 	for {
 		select {
@@ -150,7 +243,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 				return
 			}
 		default:
-			t.Fatal(`serve did not print "stopped"`)
+			require.FailNow(t, `serve did not print "stopped"`)
 		}
 	}
 }

@@ -77,6 +77,38 @@ func AtLeast(k int, as ...float64) float64 {
 	return math.Min(p, 1)
 }
 
+// MinReplicas returns the fewest identical replicas, each up with probability
+// a, for at least k of them to be up with probability target or more, and the
+// availability that many achieve: "the peak needs k nodes; how many do we
+// run for four nines?". It returns 0 and the best it tried when target is out
+// of reach within k+1024 replicas (a = 0, say).
+func MinReplicas(k int, a, target float64) (n int, achieved float64) {
+	if k < 1 {
+		return 0, 1
+	}
+	// up[j] = probability that exactly j of the n replicas so far are up,
+	// grown one replica at a time as in AtLeast.
+	up := []float64{1}
+	for n = 1; n <= k+1024; n++ {
+		up = append(up, 0)
+		for j := n; j >= 1; j-- {
+			up[j] = up[j]*(1-a) + up[j-1]*a
+		}
+		up[0] *= 1 - a
+		if n < k {
+			continue
+		}
+		achieved = 0
+		for j := k; j <= n; j++ {
+			achieved += up[j]
+		}
+		if achieved = math.Min(achieved, 1); achieved >= target {
+			return n, achieved
+		}
+	}
+	return 0, achieved
+}
+
 // Downtime returns the expected time a system of availability a is down during
 // period: (1 − a) · period.
 func Downtime(a float64, period time.Duration) time.Duration {

@@ -4,11 +4,10 @@ import (
 	"math"
 	"testing"
 	"time"
-)
 
-// near compares floats with an absolute tolerance; callers pick one well below
-// the unavailability they care about (1e-10 separates 99.9999% from 99.9998%).
-func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
 
 func TestSeriesParallelArticleFigures(t *testing.T) {
 	t.Parallel()
@@ -20,13 +19,13 @@ func TestSeriesParallelArticleFigures(t *testing.T) {
 		tol          time.Duration
 	}{
 		{
-			// Article: "99.9% × 99.9% × 99.9% = 99.7003%". The article's "~2.6 hours
-			// of downtime per year" is off by 10×: 8,760 h × 0.002997 = 26.25 h.
+			// Article: "99.9% × 99.9% × 99.9% = 99.7%". The article's "~2.6 hours
+			// of downtime/year" is off by 10×: 8,760 h × 0.002997 = 26.25 h.
 			name: "3 × 99.9% in series", got: Series(0.999, 0.999, 0.999),
 			want: 0.997002999, wantDowntime: 26*time.Hour + 15*time.Minute + 13*time.Second, tol: time.Second,
 		},
 		{
-			// Article: "2 × 99.9% in parallel = 99.9999% ≈ 31.5 seconds/year".
+			// Article: "1 − (0.001 × 0.001) = 99.9999% — only ~31 seconds of downtime/year".
 			name: "2 × 99.9% in parallel", got: Parallel(0.999, 0.999),
 			want: 0.999999, wantDowntime: 31536 * time.Millisecond, tol: time.Millisecond,
 		},
@@ -42,26 +41,22 @@ func TestSeriesParallelArticleFigures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if !near(tt.got, tt.want, 1e-10) {
-				t.Errorf("availability = %.10f, want %.10f", tt.got, tt.want)
-			}
-			if d := Downtime(tt.got, Year); (d - tt.wantDowntime).Abs() > tt.tol {
-				t.Errorf("downtime/year = %v, want %v ± %v", d, tt.wantDowntime, tt.tol)
-			}
+			// 1e-10 separates 99.9999% from 99.9998%.
+			assert.InDelta(t, tt.want, tt.got, 1e-10, "availability")
+			assert.InDelta(t, tt.wantDowntime, Downtime(tt.got, Year), float64(tt.tol), "downtime/year")
 		})
 	}
 }
 
+// The erratum: "~2.6 hours of downtime/year" is neither the yearly figure
+// (26.25 h) nor the monthly one (2.19 h over a 30-day month).
 func TestSeriesDowntimeIsNotTwoPointSixHours(t *testing.T) {
 	t.Parallel()
-	// The article's figure, kept as a regression test for the erratum.
-	got := Downtime(Series(0.999, 0.999, 0.999), Year).Hours()
-	if got < 26.2 || got > 26.3 {
-		t.Fatalf("3 × 99.9%% in series: %.3f h/year, want about 26.25 h", got)
-	}
-	if math.Abs(got-2.6) < 1 {
-		t.Fatalf("got the article's 2.6 h/year; the correct figure is 26.25 h")
-	}
+	a := Series(0.999, 0.999, 0.999)
+	assert.InDelta(t, 26.25, Downtime(a, Year).Hours(), 0.005, "per year")
+	assert.InDelta(t, 2.158, Downtime(a, Month).Hours(), 0.0005, "per 30-day month")
+	assert.InDelta(t, 2.188, Downtime(a, Year/12).Hours(), 0.0005, "per average month (a twelfth of the year), 2.19 h rounded")
+	assert.Greater(t, Downtime(a, Year).Hours()/2.6, 10.0, "the article's figure is 10× too small")
 }
 
 func TestPerComponent(t *testing.T) {
@@ -77,21 +72,11 @@ func TestPerComponent(t *testing.T) {
 	}
 	for _, tt := range tests {
 		got := PerComponent(tt.target, tt.n)
-		if !near(got, tt.want, 1e-8) {
-			t.Errorf("PerComponent(%v, %d) = %.8f, want %.8f", tt.target, tt.n, got, tt.want)
-		}
+		assert.InDelta(t, tt.want, got, 1e-8, "PerComponent(%v, %d)", tt.target, tt.n)
 		// Round trip: n components at exactly that availability meet the target.
-		chain := make([]float64, tt.n)
-		for i := range chain {
-			chain[i] = got
-		}
-		if !near(Series(chain...), tt.target, 1e-12) {
-			t.Errorf("Series of %d × %.8f = %.10f, want %v", tt.n, got, Series(chain...), tt.target)
-		}
+		assert.InDelta(t, tt.target, Series(repeat(got, tt.n)...), 1e-12, "Series of %d × %.8f", tt.n, got)
 	}
-	if !math.IsNaN(PerComponent(0.99, 0)) {
-		t.Error("PerComponent with n=0 should be NaN")
-	}
+	assert.True(t, math.IsNaN(PerComponent(0.99, 0)), "PerComponent with n=0")
 }
 
 func TestAtLeast(t *testing.T) {
@@ -112,29 +97,19 @@ func TestAtLeast(t *testing.T) {
 		{"k > n is never up", 3, []float64{1, 1}, 0},
 	}
 	for _, tt := range tests {
-		if got := AtLeast(tt.k, tt.as...); !near(got, tt.want, 1e-12) {
-			t.Errorf("%s: AtLeast(%d, %v) = %.12f, want %.12f", tt.name, tt.k, tt.as, got, tt.want)
-		}
+		assert.InDelta(t, tt.want, AtLeast(tt.k, tt.as...), 1e-12, tt.name)
 	}
 }
 
 func TestNinesAndCheck(t *testing.T) {
 	t.Parallel()
-	if got := Nines(0.999); !near(got, 3, 1e-9) {
-		t.Errorf("Nines(0.999) = %v, want 3", got)
-	}
-	if got := Nines(1); !math.IsInf(got, 1) {
-		t.Errorf("Nines(1) = %v, want +Inf", got)
-	}
+	assert.InDelta(t, 3, Nines(0.999), 1e-9)
+	assert.True(t, math.IsInf(Nines(1), 1), "Nines(1) = +Inf")
 	for _, bad := range []float64{-0.1, 1.0001, math.NaN()} {
-		if Check(bad) == nil {
-			t.Errorf("Check(%v) = nil, want an error", bad)
-		}
+		assert.Error(t, Check(bad), "Check(%v)", bad)
 	}
 	for _, ok := range []float64{0, 0.5, 1} {
-		if err := Check(ok); err != nil {
-			t.Errorf("Check(%v) = %v", ok, err)
-		}
+		assert.NoError(t, Check(ok))
 	}
 }
 
@@ -157,29 +132,20 @@ func FuzzCompositionBounds(f *testing.F) {
 	f.Fuzz(func(t *testing.T, x, y, z float64) {
 		a, b, c := unit(x), unit(y), unit(z)
 		par, ser := Parallel(a, b, c), Series(a, b, c)
-		if par < math.Max(a, math.Max(b, c))-eps {
-			t.Errorf("Parallel(%v, %v, %v) = %v < max component", a, b, c, par)
-		}
-		if ser > math.Min(a, math.Min(b, c))+eps {
-			t.Errorf("Series(%v, %v, %v) = %v > min component", a, b, c, ser)
-		}
+		require.GreaterOrEqual(t, par, math.Max(a, math.Max(b, c))-eps, "parallel ≥ max component")
+		require.LessOrEqual(t, ser, math.Min(a, math.Min(b, c))+eps, "series ≤ min component")
 		for _, v := range []float64{par, ser, AtLeast(2, a, b, c)} {
-			if v < -eps || v > 1+eps {
-				t.Errorf("result %v outside [0, 1] for %v, %v, %v", v, a, b, c)
-			}
+			require.True(t, v >= -eps && v <= 1+eps, "result %v outside [0, 1]", v)
 		}
 		// k-of-n sits between series (k = n) and parallel (k = 1) and falls as k grows.
 		k1, k2, k3 := AtLeast(1, a, b, c), AtLeast(2, a, b, c), AtLeast(3, a, b, c)
-		if !near(k1, par, 1e-9) || !near(k3, ser, 1e-9) || k2 > k1+eps || k3 > k2+eps {
-			t.Errorf("AtLeast not monotone: k=1 %v (parallel %v), k=2 %v, k=3 %v (series %v)", k1, par, k2, k3, ser)
-		}
+		require.InDelta(t, par, k1, 1e-9, "1 of n is parallel")
+		require.InDelta(t, ser, k3, 1e-9, "n of n is series")
+		require.True(t, k2 <= k1+eps && k3 <= k2+eps, "AtLeast falls as k grows: %v %v %v", k1, k2, k3)
 		// De Morgan: parallel availability is one minus the series of unavailabilities.
-		if !near(par, 1-Series(1-a, 1-b, 1-c), 1e-12) {
-			t.Errorf("Parallel(%v, %v, %v) = %v breaks duality", a, b, c, par)
-		}
+		require.InDelta(t, par, 1-Series(1-a, 1-b, 1-c), 1e-12, "duality")
 		// Adding a component never helps a chain and never hurts redundancy.
-		if Series(a, b) < ser-eps || Parallel(a, b) > par+eps {
-			t.Errorf("adding %v changed series %v→%v or parallel %v→%v the wrong way", c, Series(a, b), ser, Parallel(a, b), par)
-		}
+		require.GreaterOrEqual(t, Series(a, b), ser-eps, "a longer chain")
+		require.LessOrEqual(t, Parallel(a, b), par+eps, "more redundancy")
 	})
 }

@@ -4,6 +4,9 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestBudget(t *testing.T) {
@@ -27,41 +30,25 @@ func TestBudget(t *testing.T) {
 		{"huge totals do not overflow", 0.999, Year, math.MaxUint64, math.MaxUint64 / 1000, 8*time.Hour + 45*time.Minute + 36*time.Second},
 	}
 	for _, tt := range tests {
-		b, err := NewBudget(tt.slo, tt.window)
-		if err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if got := b.AllowedBad(tt.total); got != tt.wantBad {
-			t.Errorf("%s: AllowedBad(%d) = %d, want %d", tt.name, tt.total, got, tt.wantBad)
-		}
-		if got := b.AllowedDowntime(); (got - tt.wantDowntime).Abs() > time.Millisecond {
-			t.Errorf("%s: AllowedDowntime = %v, want %v", tt.name, got, tt.wantDowntime)
-		}
+		t.Run(tt.name, func(t *testing.T) {
+			b, err := NewBudget(tt.slo, tt.window)
+			require.NoError(t, err)
+			assert.Equal(t, tt.wantBad, b.AllowedBad(tt.total), "AllowedBad(%d)", tt.total)
+			assert.InDelta(t, tt.wantDowntime, b.AllowedDowntime(), float64(time.Millisecond), "AllowedDowntime")
+		})
 	}
 }
 
 func TestBudgetRemainingAndBurnRate(t *testing.T) {
 	t.Parallel()
 	b, err := NewBudget(0.999, Month)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := b.Remaining(2_500, 10_000_000); !near(got, 0.75, 1e-9) {
-		t.Errorf("Remaining after a quarter of the budget = %v, want 0.75", got)
-	}
-	if got := b.Remaining(20_000, 10_000_000); !near(got, -1, 1e-9) {
-		t.Errorf("Remaining at twice the budget = %v, want -1", got)
-	}
-	if got := b.BurnRate(0.0144); !near(got, 14.4, 1e-9) {
-		t.Errorf("BurnRate(1.44%%) = %v, want 14.4", got)
-	}
+	require.NoError(t, err)
+	assert.InDelta(t, 0.75, b.Remaining(2_500, 10_000_000), 1e-9, "after a quarter of the budget")
+	assert.InDelta(t, -1, b.Remaining(20_000, 10_000_000), 1e-9, "at twice the budget")
+	assert.InDelta(t, 14.4, b.BurnRate(0.0144), 1e-9, "BurnRate(1.44%)")
 	perfect := Budget{SLO: 1, Window: Month}
-	if got := perfect.Remaining(0, 100); got != 1 {
-		t.Errorf("100%% SLO with no failures: Remaining = %v, want 1", got)
-	}
-	if got := perfect.Remaining(1, 100); !math.IsInf(got, -1) {
-		t.Errorf("100%% SLO with a failure: Remaining = %v, want -Inf", got)
-	}
+	assert.Equal(t, 1.0, perfect.Remaining(0, 100), "100% SLO with no failures")
+	assert.True(t, math.IsInf(perfect.Remaining(1, 100), -1), "100% SLO with a failure")
 }
 
 func TestNewBudgetRejectsNonsense(t *testing.T) {
@@ -70,9 +57,8 @@ func TestNewBudgetRejectsNonsense(t *testing.T) {
 		slo    float64
 		window time.Duration
 	}{{1.1, Month}, {-0.1, Month}, {math.NaN(), Month}, {0.999, 0}, {0.999, -time.Hour}} {
-		if _, err := NewBudget(tt.slo, tt.window); err == nil {
-			t.Errorf("NewBudget(%v, %v) = nil error", tt.slo, tt.window)
-		}
+		_, err := NewBudget(tt.slo, tt.window)
+		assert.Error(t, err, "NewBudget(%v, %v)", tt.slo, tt.window)
 	}
 }
 
@@ -85,15 +71,9 @@ func TestRemainingAgreesWithAllowedBad(t *testing.T) {
 		total uint64
 	}{{0.9999, 1_000_000}, {0.999, 10_000_000}, {0.995, 1_000_000}, {0.99999, 100_000_000}} {
 		b, err := NewBudget(tt.slo, Month)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		allowed := b.AllowedBad(tt.total)
-		if got := b.Remaining(allowed, tt.total); got < 0 {
-			t.Errorf("SLO %v: Remaining(AllowedBad = %d, %d) = %v, want >= 0 (the SLO is met)", tt.slo, allowed, tt.total, got)
-		}
-		if got := b.Remaining(allowed+1, tt.total); got >= 0 {
-			t.Errorf("SLO %v: Remaining(%d, %d) = %v, want < 0 (one over the budget)", tt.slo, allowed+1, tt.total, got)
-		}
+		assert.GreaterOrEqual(t, b.Remaining(allowed, tt.total), 0.0, "SLO %v: spending exactly AllowedBad meets it", tt.slo)
+		assert.Less(t, b.Remaining(allowed+1, tt.total), 0.0, "SLO %v: one over the budget", tt.slo)
 	}
 }

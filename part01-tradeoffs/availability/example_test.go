@@ -2,6 +2,7 @@ package availability_test
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/availability"
 )
@@ -35,4 +36,18 @@ func ExampleBudget() {
 	b, _ := availability.NewBudget(0.999, availability.Month)
 	fmt.Println(b.AllowedDowntime(), b.AllowedBad(10_000_000))
 	// Output: 43m12s 10000
+}
+
+// A 500k RPS peak on nodes serving 50k RPS each needs 10 nodes up; how many
+// must run, each up 99.9%, for the peak to be served 99.999% of the time?
+func ExampleMinReplicas() {
+	n, a := availability.MinReplicas(10, 0.999, 0.99999)
+	fmt.Printf("%d nodes: %.6f%%\n", n, 100*a)
+	// Output: 12 nodes: 99.999978%
+}
+
+func ExampleLatencies_Quantile() {
+	l := availability.NewLatencies([]time.Duration{120 * time.Millisecond, 3 * time.Millisecond, 4 * time.Millisecond, 5 * time.Millisecond})
+	fmt.Println(l.Quantile(0.5), l.Quantile(0.99), l.Under(150*time.Millisecond))
+	// Output: 4ms 120ms 4
 }

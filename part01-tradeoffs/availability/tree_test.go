@@ -4,6 +4,9 @@ import (
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // region is one region of the chapter's reference architecture: a load
@@ -20,19 +23,13 @@ func region(name string) *Node {
 func TestTreeMatchesHandComputation(t *testing.T) {
 	t.Parallel()
 	app := AtLeast(2, 0.999, 0.999, 0.999) // 3a²−2a³
-	if want := 3*0.999*0.999 - 2*0.999*0.999*0.999; !near(app, want, 1e-15) {
-		t.Fatalf("2 of 3 = %.15f, want %.15f", app, want)
-	}
+	require.InDelta(t, 3*0.999*0.999-2*0.999*0.999*0.999, app, 1e-15, "2 of 3")
 	reg := 0.9999 * app * Parallel(0.9995, 0.9995)
 	want := 0.9999 * Parallel(reg, reg)
 
 	sys := InSeries("system", Component("dns", 0.9999), InParallel("regions", region("region-a"), region("region-b")))
-	if err := sys.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	if got := sys.Availability(); !near(got, want, 1e-15) {
-		t.Fatalf("tree availability = %.15f, want %.15f", got, want)
-	}
+	require.NoError(t, sys.Validate())
+	assert.InDelta(t, want, sys.Availability(), 1e-15)
 }
 
 func TestImpactsFindTheDominantComponent(t *testing.T) {
@@ -50,35 +47,24 @@ func TestImpactsFindTheDominantComponent(t *testing.T) {
 		}
 	}
 	count(sys)
-	if len(imps) != nodes {
-		t.Fatalf("%d impacts for %d nodes", len(imps), nodes)
-	}
-	if imps[0].Node != sys || !near(imps[0].Share, 1, 1e-9) {
-		t.Fatalf("root impact = %+v, want the root with share 1", imps[0])
-	}
+	require.Len(t, imps, nodes, "one impact per node")
+	require.Same(t, sys, imps[0].Node, "the root comes first")
+	require.InDelta(t, 1, imps[0].Share, 1e-9, "the root causes all downtime")
 	paths := map[string]bool{}
 	for _, imp := range imps {
-		if paths[imp.Path] {
-			t.Errorf("duplicate path %q", imp.Path)
-		}
+		assert.False(t, paths[imp.Path], "duplicate path %q", imp.Path)
 		paths[imp.Path] = true
 	}
 
 	// The single global DNS is the one non-redundant part: it must dominate.
 	dom := sys.Dominant()
-	if dom.Path != "system/dns" {
-		t.Fatalf("dominant = %s, want system/dns", dom.Path)
-	}
-	if dom.Share < 0.99 {
-		t.Errorf("dns share = %.4f, want > 0.99 of all downtime", dom.Share)
-	}
+	require.Equal(t, "system/dns", dom.Path)
+	assert.Greater(t, dom.Share, 0.99, "dns share of all downtime")
 
 	// A component in series with everything has Birnbaum importance equal to
 	// the availability of the rest of the system.
 	rest := InParallel("regions", region("region-a"), region("region-b")).Availability()
-	if !near(dom.Birnbaum, rest, 1e-12) {
-		t.Errorf("dns Birnbaum = %.12f, want %.12f", dom.Birnbaum, rest)
-	}
+	assert.InDelta(t, rest, dom.Birnbaum, 1e-12, "dns Birnbaum")
 
 	// Inside a region the load balancer (single, 99.99%) outweighs the db pair
 	// and the app replicas.
@@ -87,13 +73,10 @@ func TestImpactsFindTheDominantComponent(t *testing.T) {
 		byPath[imp.Path] = imp
 	}
 	lb, db, app := byPath["system/regions/region-a/lb"], byPath["system/regions/region-a/db"], byPath["system/regions/region-a/app"]
-	if !(lb.IfPerfect > app.IfPerfect && app.IfPerfect > db.IfPerfect) {
-		t.Errorf("region ranking lb %.3g > app %.3g > db %.3g does not hold", lb.IfPerfect, app.IfPerfect, db.IfPerfect)
-	}
+	assert.Greater(t, lb.IfPerfect, app.IfPerfect, "lb outweighs the app replicas")
+	assert.Greater(t, app.IfPerfect, db.IfPerfect, "app replicas outweigh the db pair")
 	for _, imp := range imps {
-		if imp.IfPerfect < -1e-15 || imp.Birnbaum < -1e-15 || imp.Share > 1+1e-9 {
-			t.Errorf("%s: impossible impact %+v", imp.Path, imp)
-		}
+		assert.False(t, imp.IfPerfect < -1e-15 || imp.Birnbaum < -1e-15 || imp.Share > 1+1e-9, "%s: impossible impact %+v", imp.Path, imp)
 	}
 }
 
@@ -104,10 +87,7 @@ func TestImpactsPrefixDrawsATree(t *testing.T) {
 	for _, imp := range sys.Impacts() {
 		lines = append(lines, imp.Prefix+imp.Node.Name)
 	}
-	want := "s\n├─ p\n│  ├─ a\n│  └─ b\n└─ c"
-	if got := strings.Join(lines, "\n"); got != want {
-		t.Errorf("tree drawing:\n%s\nwant:\n%s", got, want)
-	}
+	assert.Equal(t, "s\n├─ p\n│  ├─ a\n│  └─ b\n└─ c", strings.Join(lines, "\n"))
 }
 
 func TestValidate(t *testing.T) {
@@ -128,12 +108,11 @@ func TestValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		err := tt.tree.Validate()
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s: unexpected error %v", tt.name, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%s: error %v, want it to mention %q", tt.name, err, tt.want)
+		if tt.want == "" {
+			assert.NoError(t, err, tt.name)
+			continue
 		}
+		assert.ErrorContains(t, err, tt.want, tt.name)
 	}
 }
 
@@ -141,8 +120,6 @@ func TestPerfectSystemHasNoShares(t *testing.T) {
 	t.Parallel()
 	sys := InSeries("s", Component("a", 1), Component("b", 1))
 	for _, imp := range sys.Impacts() {
-		if imp.Share != 0 || imp.IfPerfect != 0 || math.IsNaN(imp.Share) {
-			t.Errorf("%s: %+v, want zero impact in a system that never fails", imp.Path, imp)
-		}
+		assert.False(t, imp.Share != 0 || imp.IfPerfect != 0 || math.IsNaN(imp.Share), "%s: %+v, want zero impact in a system that never fails", imp.Path, imp)
 	}
 }

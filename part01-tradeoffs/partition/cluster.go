@@ -12,7 +12,8 @@ package partition
 import (
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
+	"strings"
 	"sync"
 )
 
@@ -29,6 +30,7 @@ const (
 	AP
 )
 
+// String prints "CP" or "AP".
 func (m Mode) String() string {
 	switch m {
 	case CP:
@@ -68,14 +70,49 @@ func (v Version) Less(w Version) bool {
 // String prints "#counter@replica", e.g. "#2@n1".
 func (v Version) String() string { return fmt.Sprintf("#%d@n%d", v.Counter, v.Replica) }
 
+// Clock is a version vector, the causal history of a value: Clock[i] counts the
+// writes through replica i+1 it has seen, its own included. Version says which
+// value LWW keeps; Clock says whether the value it drops was seen by the winner
+// (a causal overwrite, like any later write) or written concurrently with it (a
+// lost update). Lamport counters cannot tell those two apart.
+type Clock []uint64
+
+// SeenBy reports whether every write c has seen, w has seen too: the value with
+// clock c is in the causal past of the one with clock w.
+func (c Clock) SeenBy(w Clock) bool {
+	for i, n := range c {
+		if i >= len(w) || n > w[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// merge raises c to the entry-wise maximum of c and w.
+func (c Clock) merge(w Clock) {
+	for i := range c {
+		c[i] = max(c[i], w[i])
+	}
+}
+
 // Value is a stored datum with the version that wrote it.
 type Value struct {
 	Data    string
 	Version Version
+	Clock   Clock
 }
 
-// Conflict is a key written on both sides of a partition. Heal keeps the value
-// with the higher Version and discards the others: the lost update of LWW.
+// clone returns v with its own copy of the Clock: callers never share the
+// cluster's.
+func (v Value) clone() Value {
+	v.Clock = slices.Clone(v.Clock)
+	return v
+}
+
+// Conflict is a key whose replicas held writes that did not see each other
+// when the partition healed. Heal keeps the value with the higher Version and
+// discards the others: the lost updates of LWW. A write that a later write had
+// already seen is overwritten, not lost, and is not listed.
 type Conflict struct {
 	Key  string
 	Kept Value
@@ -84,14 +121,18 @@ type Conflict struct {
 
 // Cluster is a replicated key-value register with a switchable partition. It
 // is safe for concurrent use. Replicas are numbered 1..n.
+//
+// A write copies its value to every replica its coordinator reaches, and its
+// Clock merges theirs, so a replica only ever replaces a value by one that has
+// seen it. Whatever a partition (or a sequence of them) did, every write LWW
+// can lose is therefore still on some replica when Heal runs, and Heal finds
+// the lost ones by comparing clocks: no bookkeeping per side, which a second
+// split would relabel.
 type Cluster struct {
 	mu       sync.Mutex
 	mode     Mode
 	replicas []map[string]Value // index 0 is replica 1
-	side     []int              // partition group of each replica; all 0 when healed
-	// written holds, per partition side, the last value written there for each
-	// key while partitioned: what Heal reports as conflicts.
-	written map[int]map[string]Value
+	net      network
 }
 
 // New returns a healed cluster of n replicas in the given mode.
@@ -102,7 +143,7 @@ func New(mode Mode, n int) (*Cluster, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("need at least 1 replica, got %d", n)
 	}
-	c := &Cluster{mode: mode, replicas: make([]map[string]Value, n), side: make([]int, n)}
+	c := &Cluster{mode: mode, replicas: make([]map[string]Value, n), net: make(network, n)}
 	for i := range c.replicas {
 		c.replicas[i] = map[string]Value{}
 	}
@@ -125,73 +166,67 @@ func (c *Cluster) Quorum() int { return len(c.replicas)/2 + 1 }
 func (c *Cluster) Partition(g1 ...int) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	side := make([]int, len(c.replicas))
-	cut := 0
-	for _, r := range g1 {
-		if err := c.check(r); err != nil {
-			return err
-		}
-		if side[r-1] == 0 {
-			side[r-1], cut = 1, cut+1
-		}
-	}
-	if cut == 0 || cut == len(c.replicas) {
-		return fmt.Errorf("partition of %v leaves one side of %d replicas empty", g1, len(c.replicas))
-	}
-	c.side = side
-	if c.written == nil {
-		c.written = map[int]map[string]Value{0: {}, 1: {}}
-	}
-	return nil
+	return c.net.split(g1)
 }
 
 // Partitioned reports whether a partition is in force.
 func (c *Cluster) Partitioned() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.written != nil
+	return c.net.partitioned()
 }
 
 // Heal reconnects every replica and runs anti-entropy: each key converges to
-// its highest Version on all replicas. It returns the keys that were written
-// on both sides while partitioned, sorted by key.
+// its highest Version on all replicas, with a Clock that has seen every value
+// it replaced. It returns, sorted by key, the keys where that dropped a value
+// that neither the winner nor any later write had seen.
 func (c *Cluster) Heal() []Conflict {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for i := range c.side {
-		c.side[i] = 0
-	}
-	latest := map[string]Value{}
+	c.net.heal()
+	present := map[string][]Value{} // distinct values per key, one per Version
 	for _, rep := range c.replicas {
 		for k, v := range rep {
-			if cur, ok := latest[k]; !ok || cur.Version.Less(v.Version) {
-				latest[k] = v
+			if !slices.ContainsFunc(present[k], func(p Value) bool { return p.Version == v.Version }) {
+				present[k] = append(present[k], v)
 			}
-		}
-	}
-	for _, rep := range c.replicas {
-		for k, v := range latest {
-			rep[k] = v
 		}
 	}
 	var conflicts []Conflict
-	for k, a := range c.written[0] {
-		b, ok := c.written[1][k]
-		if !ok {
-			continue
-		}
-		kept := latest[k]
-		cf := Conflict{Key: k, Kept: kept}
-		for _, v := range []Value{a, b} {
-			if v.Version != kept.Version {
-				cf.Lost = append(cf.Lost, v)
+	for k, vals := range present {
+		slices.SortFunc(vals, func(a, b Value) int { return cmpVersion(a.Version, b.Version) })
+		kept := vals[len(vals)-1]
+		var lost []Value
+		merged := slices.Clone(kept.Clock)
+		for i, v := range vals[:len(vals)-1] {
+			// A replica cut off early can still hold a value that a later
+			// write elsewhere has seen: that one was overwritten, not lost.
+			seen := slices.ContainsFunc(vals[i+1:], func(u Value) bool { return v.Clock.SeenBy(u.Clock) })
+			if !seen {
+				lost = append(lost, v)
 			}
+			merged.merge(v.Clock)
 		}
-		conflicts = append(conflicts, cf)
+		kept.Clock = merged
+		for _, rep := range c.replicas {
+			rep[k] = kept
+		}
+		if len(lost) > 0 {
+			conflicts = append(conflicts, Conflict{Key: k, Kept: kept.clone(), Lost: lost})
+		}
 	}
-	sort.Slice(conflicts, func(i, j int) bool { return conflicts[i].Key < conflicts[j].Key })
-	c.written = nil
+	slices.SortFunc(conflicts, func(a, b Conflict) int { return strings.Compare(a.Key, b.Key) })
 	return conflicts
+}
+
+func cmpVersion(a, b Version) int {
+	switch {
+	case a.Less(b):
+		return -1
+	case b.Less(a):
+		return 1
+	}
+	return 0
 }
 
 // Write stores data under key through replica r and copies it to every
@@ -205,19 +240,19 @@ func (c *Cluster) Write(r int, key, data string) (Value, error) {
 		return Value{}, err
 	}
 	var top Version
+	seen := make(Clock, len(c.replicas))
 	for _, i := range reach {
-		if v, ok := c.replicas[i][key]; ok && top.Less(v.Version) {
-			top = v.Version
+		if v, ok := c.replicas[i][key]; ok {
+			top = maxVersion(top, v.Version)
+			seen.merge(v.Clock)
 		}
 	}
-	v := Value{Data: data, Version: Version{Counter: top.Counter + 1, Replica: r}}
+	seen[r-1]++
+	v := Value{Data: data, Version: Version{Counter: top.Counter + 1, Replica: r}, Clock: seen}
 	for _, i := range reach {
 		c.replicas[i][key] = v
 	}
-	if c.written != nil {
-		c.written[c.side[r-1]][key] = v
-	}
-	return v, nil
+	return v.clone(), nil
 }
 
 // Read returns the value of key as seen through replica r. CP mode reads every
@@ -245,17 +280,19 @@ func (c *Cluster) Read(r int, key string) (Value, error) {
 	if !found {
 		return Value{}, fmt.Errorf("n%d: %q: %w", r, key, ErrNotFound)
 	}
-	return out, nil
+	return out.clone(), nil
 }
 
 // Snapshot returns what each replica holds for key (index 0 is replica 1), to
-// show divergence; ok is false where a replica has never seen the key.
+// show divergence; ok is false where a replica has never seen the key. The
+// values share nothing with the cluster.
 func (c *Cluster) Snapshot(key string) (vals []Value, ok []bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	vals, ok = make([]Value, len(c.replicas)), make([]bool, len(c.replicas))
 	for i, rep := range c.replicas {
 		vals[i], ok[i] = rep[key]
+		vals[i] = vals[i].clone()
 	}
 	return vals, ok
 }
@@ -263,14 +300,9 @@ func (c *Cluster) Snapshot(key string) (vals []Value, ok []bool) {
 // reachable lists the replica indexes on r's side of the partition, or
 // ErrNoQuorum when a CP cluster cannot form a majority there. Caller holds mu.
 func (c *Cluster) reachable(r int) ([]int, error) {
-	if err := c.check(r); err != nil {
+	reach, err := c.net.reach(r)
+	if err != nil {
 		return nil, err
-	}
-	var reach []int
-	for i, s := range c.side {
-		if s == c.side[r-1] {
-			reach = append(reach, i)
-		}
 	}
 	if c.mode == CP && len(reach) < c.Quorum() {
 		return nil, fmt.Errorf("n%d reaches %d of %d replicas, needs %d: %w",
@@ -279,9 +311,9 @@ func (c *Cluster) reachable(r int) ([]int, error) {
 	return reach, nil
 }
 
-func (c *Cluster) check(r int) error {
-	if r < 1 || r > len(c.replicas) {
-		return fmt.Errorf("replica %d of %d: %w", r, len(c.replicas), ErrUnknownReplica)
+func maxVersion(a, b Version) Version {
+	if a.Less(b) {
+		return b
 	}
-	return nil
+	return a
 }

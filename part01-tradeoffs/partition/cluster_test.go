@@ -1,37 +1,43 @@
 package partition
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func newCluster(t *testing.T, mode Mode, n int) *Cluster {
 	t.Helper()
 	c, err := New(mode, n)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	return c
 }
 
 func mustWrite(t *testing.T, c *Cluster, r int, key, data string) Value {
 	t.Helper()
 	v, err := c.Write(r, key, data)
-	if err != nil {
-		t.Fatalf("write %s=%s via n%d: %v", key, data, r, err)
-	}
+	require.NoError(t, err, "write %s=%s via n%d", key, data, r)
 	return v
 }
 
 func mustRead(t *testing.T, c *Cluster, r int, key string) Value {
 	t.Helper()
 	v, err := c.Read(r, key)
-	if err != nil {
-		t.Fatalf("read %s via n%d: %v", key, r, err)
-	}
+	require.NoError(t, err, "read %s via n%d", key, r)
 	return v
+}
+
+// data lists what each replica holds for key.
+func data(c *Cluster, key string) []string {
+	vals, _ := c.Snapshot(key)
+	out := make([]string, len(vals))
+	for i, v := range vals {
+		out[i] = v.Data
+	}
+	return out
 }
 
 // The Gilbert–Lynch scenario with two replicas: G1 = {n1}, G2 = {n2}.
@@ -40,175 +46,189 @@ func TestCPRefusesBothSidesOfATwoReplicaPartition(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, CP, 2)
 	mustWrite(t, c, 1, "x", "v0")
-	if got := mustRead(t, c, 2, "x"); got.Data != "v0" {
-		t.Fatalf("before the partition n2 reads %q, want v0", got.Data)
-	}
+	require.Equal(t, "v0", mustRead(t, c, 2, "x").Data, "before the partition")
 
-	if err := c.Partition(1); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(1, "x", "v1"); !errors.Is(err, ErrNoQuorum) {
-		t.Fatalf("write in G1 during partition: err = %v, want ErrNoQuorum", err)
-	}
-	if _, err := c.Read(2, "x"); !errors.Is(err, ErrNoQuorum) {
-		t.Fatalf("read in G2 during partition: err = %v, want ErrNoQuorum", err)
-	}
-	// The refused write left no trace anywhere.
-	vals, _ := c.Snapshot("x")
-	for i, v := range vals {
-		if v.Data != "v0" {
-			t.Errorf("replica n%d holds %q after a refused write, want v0", i+1, v.Data)
-		}
-	}
+	require.NoError(t, c.Partition(1))
+	_, err := c.Write(1, "x", "v1")
+	assert.ErrorIs(t, err, ErrNoQuorum, "write in G1 during the partition")
+	_, err = c.Read(2, "x")
+	assert.ErrorIs(t, err, ErrNoQuorum, "read in G2 during the partition")
+	assert.Equal(t, []string{"v0", "v0"}, data(c, "x"), "a refused write leaves no trace")
 
-	if conflicts := c.Heal(); len(conflicts) != 0 {
-		t.Errorf("CP heal reported conflicts %v", conflicts)
-	}
+	assert.Empty(t, c.Heal())
 	mustWrite(t, c, 1, "x", "v1")
-	if got := mustRead(t, c, 2, "x"); got.Data != "v1" {
-		t.Fatalf("after healing n2 reads %q, want v1", got.Data)
-	}
+	assert.Equal(t, "v1", mustRead(t, c, 2, "x").Data, "after healing")
 }
 
 func TestCPMajoritySideKeepsServing(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, CP, 3)
 	mustWrite(t, c, 1, "x", "v0")
-	if err := c.Partition(3); err != nil { // G1 = {n3} is the minority
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Partition(3)) // G1 = {n3} is the minority
 	mustWrite(t, c, 1, "x", "v1")
-	if got := mustRead(t, c, 2, "x"); got.Data != "v1" {
-		t.Errorf("majority read = %q, want v1", got.Data)
-	}
-	if _, err := c.Read(3, "x"); !errors.Is(err, ErrNoQuorum) {
-		t.Errorf("minority read: err = %v, want ErrNoQuorum (it would be stale)", err)
-	}
-	if _, err := c.Write(3, "x", "v2"); !errors.Is(err, ErrNoQuorum) {
-		t.Errorf("minority write: err = %v, want ErrNoQuorum", err)
-	}
+	assert.Equal(t, "v1", mustRead(t, c, 2, "x").Data, "majority read")
+	_, err := c.Read(3, "x")
+	assert.ErrorIs(t, err, ErrNoQuorum, "minority read (it would be stale)")
+	_, err = c.Write(3, "x", "v2")
+	assert.ErrorIs(t, err, ErrNoQuorum, "minority write")
 	// n3 really is behind: that is the stale answer CP refused to give.
-	vals, _ := c.Snapshot("x")
-	if vals[2].Data != "v0" {
-		t.Fatalf("minority replica holds %q, want stale v0", vals[2].Data)
-	}
-	if conflicts := c.Heal(); len(conflicts) != 0 {
-		t.Errorf("heal reported conflicts %v; the minority never wrote", conflicts)
-	}
-	vals, _ = c.Snapshot("x")
-	if vals[2].Data != "v1" {
-		t.Errorf("after heal the minority holds %q, want v1 (anti-entropy)", vals[2].Data)
-	}
+	require.Equal(t, []string{"v1", "v1", "v0"}, data(c, "x"))
+	assert.Empty(t, c.Heal(), "the minority never wrote")
+	assert.Equal(t, []string{"v1", "v1", "v1"}, data(c, "x"), "anti-entropy after the heal")
 }
 
 func TestAPServesStaleDataThenConvergesWithLWW(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, AP, 2)
 	mustWrite(t, c, 1, "x", "v0")
-	if err := c.Partition(1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Partition(1))
 
-	w1 := mustWrite(t, c, 1, "x", "v1") // write reaches G1 only
-	stale := mustRead(t, c, 2, "x")     // read reaches G2
-	if stale.Data != "v0" {
-		t.Fatalf("G2 read = %q, want the stale v0", stale.Data)
-	}
-	if !stale.Version.Less(w1.Version) {
-		t.Fatalf("stale version %v should be older than %v", stale.Version, w1.Version)
-	}
-	w2 := mustWrite(t, c, 2, "x", "v2") // concurrent write on the other side
-	if w1.Version.Counter != w2.Version.Counter {
-		t.Fatalf("concurrent writes got counters %v and %v; the test expects a tie broken by replica", w1.Version, w2.Version)
-	}
+	w1 := mustWrite(t, c, 1, "x", "v1") // the write reaches G1 only
+	stale := mustRead(t, c, 2, "x")     // the read reaches G2
+	require.Equal(t, "v0", stale.Data, "G2 serves the stale value")
+	require.True(t, stale.Version.Less(w1.Version))
+	w2 := mustWrite(t, c, 2, "x", "v2") // a concurrent write on the other side
+	require.Equal(t, w1.Version.Counter, w2.Version.Counter, "the test expects a tie broken by replica")
+	require.False(t, w1.Clock.SeenBy(w2.Clock) || w2.Clock.SeenBy(w1.Clock), "concurrent writes: neither clock has seen the other")
 
 	conflicts := c.Heal()
-	if len(conflicts) != 1 {
-		t.Fatalf("conflicts = %v, want exactly one on x", conflicts)
-	}
+	require.Len(t, conflicts, 1)
 	cf := conflicts[0]
-	// Stated rule: higher counter wins, ties go to the higher replica number.
-	if cf.Key != "x" || cf.Kept.Data != "v2" || len(cf.Lost) != 1 || cf.Lost[0].Data != "v1" {
-		t.Fatalf("conflict = %+v, want x kept v2 (#2@n2) and lost v1 (#2@n1)", cf)
-	}
+	// Stated rule: the higher counter wins, ties go to the higher replica number.
+	assert.Equal(t, "x", cf.Key)
+	assert.Equal(t, w2.Version, cf.Kept.Version)
+	require.Len(t, cf.Lost, 1)
+	assert.Equal(t, w1, cf.Lost[0])
 	for r := 1; r <= 2; r++ {
-		if got := mustRead(t, c, r, "x"); got != cf.Kept {
-			t.Errorf("after heal n%d reads %+v, want %+v", r, got, cf.Kept)
-		}
+		assert.Equal(t, cf.Kept, mustRead(t, c, r, "x"), "n%d after the heal", r)
 	}
-	// A write after the partition supersedes the winner everywhere.
+	assert.True(t, w1.Clock.SeenBy(cf.Kept.Clock), "the kept value has seen the one it replaced")
+	// A write after the heal supersedes the winner everywhere.
 	w3 := mustWrite(t, c, 1, "x", "v3")
-	if !cf.Kept.Version.Less(w3.Version) || mustRead(t, c, 2, "x").Data != "v3" {
-		t.Errorf("post-heal write %v did not supersede %v everywhere", w3.Version, cf.Kept.Version)
-	}
+	assert.True(t, cf.Kept.Version.Less(w3.Version))
+	assert.Equal(t, "v3", mustRead(t, c, 2, "x").Data)
 }
 
 func TestAPHigherCounterBeatsReplicaNumber(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, AP, 2)
-	if err := c.Partition(1); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Partition(1))
 	mustWrite(t, c, 2, "x", "a") // #1@n2
-	mustWrite(t, c, 1, "x", "b") // #1@n1
+	mustWrite(t, c, 1, "x", "b") // #1@n1, overwritten by c on its own side
 	mustWrite(t, c, 1, "x", "c") // #2@n1: n1 wrote more often, so it wins
 	conflicts := c.Heal()
-	if len(conflicts) != 1 || conflicts[0].Kept.Data != "c" || conflicts[0].Lost[0].Data != "a" {
-		t.Fatalf("conflicts = %+v, want c kept and a lost", conflicts)
-	}
-	vals, ok := c.Snapshot("x")
-	for i := range vals {
-		if !ok[i] || vals[i].Data != "c" {
-			t.Errorf("replica n%d = %+v, want c", i+1, vals[i])
-		}
-	}
+	require.Len(t, conflicts, 1)
+	assert.Equal(t, "c", conflicts[0].Kept.Data)
+	require.Len(t, conflicts[0].Lost, 1, "b was overwritten by c, not lost")
+	assert.Equal(t, "a", conflicts[0].Lost[0].Data)
+	assert.Equal(t, []string{"c", "c"}, data(c, "x"))
 }
 
 func TestAPKeysWrittenOnOneSideOnlyAreNotConflicts(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, AP, 2)
-	if err := c.Partition(2); err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, c.Partition(2))
 	mustWrite(t, c, 1, "a", "1")
 	mustWrite(t, c, 2, "b", "2")
-	if _, err := c.Read(2, "a"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("n2 read of a key only G1 has: err = %v, want ErrNotFound", err)
-	}
-	if conflicts := c.Heal(); len(conflicts) != 0 {
-		t.Errorf("conflicts = %v, want none", conflicts)
-	}
-	if mustRead(t, c, 2, "a").Data != "1" || mustRead(t, c, 1, "b").Data != "2" {
-		t.Error("heal did not copy one-sided writes to the other side")
-	}
+	_, err := c.Read(2, "a")
+	assert.ErrorIs(t, err, ErrNotFound, "n2 reads a key only G1 has")
+	assert.Empty(t, c.Heal())
+	assert.Equal(t, "1", mustRead(t, c, 2, "a").Data, "heal copies one-sided writes across")
+	assert.Equal(t, "2", mustRead(t, c, 1, "b").Data, "heal copies one-sided writes across")
+}
+
+// A second split of an already split cluster must not hide a lost update.
+func TestRepartitionAPReportsTheLostWrite(t *testing.T) {
+	t.Parallel()
+	c, err := New(AP, 2)
+	require.NoError(t, err)
+	require.NoError(t, c.Partition(1))
+	a, err := c.Write(1, "k", "a")
+	require.NoError(t, err)
+	require.NoError(t, c.Partition(2))
+	_, err = c.Write(2, "k", "b")
+	require.NoError(t, err)
+	conflicts := c.Heal()
+	require.Len(t, conflicts, 1, "a and b were written concurrently; LWW drops one")
+	assert.Equal(t, "b", conflicts[0].Kept.Data)
+	require.Len(t, conflicts[0].Lost, 1)
+	assert.Equal(t, a.Version, conflicts[0].Lost[0].Version)
+}
+
+// A write that saw the other side's write overwrote it causally: not a conflict.
+func TestRepartitionCPReportsNoCausalOverwrite(t *testing.T) {
+	t.Parallel()
+	c, err := New(CP, 3)
+	require.NoError(t, err)
+	require.NoError(t, c.Partition(1))
+	_, err = c.Write(2, "k", "x")
+	require.NoError(t, err)
+	require.NoError(t, c.Partition(2, 3))
+	_, err = c.Write(3, "k", "y")
+	require.NoError(t, err)
+	assert.Empty(t, c.Heal(), "y was written after x on the same replicas")
+}
+
+// A value that lost at one heal is not reported again at the next, and the
+// winner's merged clock keeps later writes ordered after it.
+func TestLostWritesAreReportedOnce(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, AP, 2)
+	require.NoError(t, c.Partition(1))
+	mustWrite(t, c, 1, "x", "a")
+	mustWrite(t, c, 2, "x", "b")
+	require.Len(t, c.Heal(), 1)
+	require.NoError(t, c.Partition(1))
+	mustWrite(t, c, 1, "x", "c")
+	assert.Empty(t, c.Heal(), "only one side wrote in the second partition")
+	assert.Equal(t, []string{"c", "c"}, data(c, "x"))
 }
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := New(Mode(9), 2); err == nil {
-		t.Error("New accepted an unknown mode")
-	}
-	if _, err := New(CP, 0); err == nil {
-		t.Error("New accepted zero replicas")
-	}
+	_, err := New(Mode(9), 2)
+	assert.Error(t, err, "unknown mode")
+	_, err = New(CP, 0)
+	assert.Error(t, err, "zero replicas")
 	c := newCluster(t, CP, 2)
-	if _, err := c.Write(3, "x", "v"); !errors.Is(err, ErrUnknownReplica) {
-		t.Errorf("write via n3 of 2: err = %v, want ErrUnknownReplica", err)
-	}
-	if err := c.Partition(0); !errors.Is(err, ErrUnknownReplica) {
-		t.Errorf("partition of n0: err = %v, want ErrUnknownReplica", err)
-	}
+	_, err = c.Write(3, "x", "v")
+	assert.ErrorIs(t, err, ErrUnknownReplica)
+	assert.ErrorIs(t, c.Partition(0), ErrUnknownReplica)
 	for _, g1 := range [][]int{{}, {1, 2}, {1, 1, 2}} {
-		if err := c.Partition(g1...); err == nil {
-			t.Errorf("Partition(%v) of 2 replicas = nil, want an error (one side empty)", g1)
-		}
+		assert.Error(t, c.Partition(g1...), "Partition(%v) of 2 replicas leaves one side empty", g1)
 	}
-	if _, err := c.Read(1, "missing"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("read of a missing key: err = %v, want ErrNotFound", err)
+	_, err = c.Read(1, "missing")
+	assert.ErrorIs(t, err, ErrNotFound)
+	assert.False(t, c.Partitioned(), "a failed Partition changes nothing")
+	require.NoError(t, c.Partition(2))
+	assert.True(t, c.Partitioned())
+	c.Heal()
+	assert.False(t, c.Partitioned())
+}
+
+func TestValuesShareNothingWithTheCluster(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, AP, 2)
+	mustWrite(t, c, 1, "x", "v").Clock[0] = 97
+	mustRead(t, c, 1, "x").Clock[0] = 98
+	vals, _ := c.Snapshot("x")
+	vals[0].Clock[0] = 99
+	again, _ := c.Snapshot("x")
+	assert.Equal(t, Clock{1, 0}, again[0].Clock)
+}
+
+// hammer runs op from four goroutines, 100 times each, with a replica number
+// that rotates over three: something for the race detector to look at.
+func hammer(op func(g, i, r int)) {
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 100 {
+				op(g, i, 1+(g+i)%3)
+			}
+		})
 	}
-	if c.Partitioned() {
-		t.Error("a new cluster reports a partition")
-	}
+	wg.Wait()
 }
 
 // TestConcurrentUse lets the race detector look at every public method.
@@ -216,30 +236,21 @@ func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	for _, mode := range []Mode{CP, AP} {
 		c := newCluster(t, mode, 3)
-		var wg sync.WaitGroup
-		for g := range 4 {
-			wg.Go(func() {
-				for i := range 50 {
-					r := 1 + (g+i)%3
-					_, _ = c.Write(r, "k", fmt.Sprint(g, i))
-					_, _ = c.Read(r, "k")
-					if i%10 == 0 {
-						_ = c.Partition(r)
-					}
-					if i%10 == 5 {
-						c.Heal()
-					}
-				}
-			})
-		}
-		wg.Wait()
+		hammer(func(g, i, r int) {
+			_, _ = c.Write(r, "k", fmt.Sprint(g, i))
+			_, _ = c.Read(r, "k")
+			if i%10 == 0 {
+				_ = c.Partition(r)
+			}
+			if i%10 == 5 {
+				c.Heal()
+			}
+		})
 		c.Heal()
 		vals, ok := c.Snapshot("k")
 		for i := range vals {
-			if !ok[i] || vals[i] != vals[0] {
-				t.Errorf("%v: replicas diverged after the final heal: %+v", mode, vals)
-				break
-			}
+			assert.True(t, ok[i])
+			assert.Equal(t, vals[0], vals[i], "%v: replicas diverged after the final heal", mode)
 		}
 	}
 }

@@ -1,5 +1,7 @@
 package partition
 
+import "fmt"
+
 // Else is what a system favours when there is no partition: PACELC's "else,
 // latency or consistency".
 type Else int
@@ -10,11 +12,15 @@ const (
 	Consistency                 // EC: coordinate replicas on every request, pay the round trips
 )
 
+// String prints the label's second half, "EL" or "EC".
 func (e Else) String() string {
-	if e == Latency {
+	switch e {
+	case Latency:
 		return "EL"
+	case Consistency:
+		return "EC"
 	}
-	return "EC"
+	return fmt.Sprintf("Else(%d)", int(e))
 }
 
 // Classification places one database in Abadi's PACELC scheme: "if Partition,
@@ -29,9 +35,12 @@ type Classification struct {
 
 // Label is the PACELC label, e.g. "PA/EL".
 func (c Classification) Label() string {
-	p := "PC"
-	if c.IfPartition == AP {
+	p := "P?"
+	switch c.IfPartition {
+	case AP:
 		p = "PA"
+	case CP:
+		p = "PC"
 	}
 	return p + "/" + c.Else.String()
 }

@@ -5,10 +5,12 @@ import (
 	"go/token"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const module = "github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/"
@@ -30,9 +32,7 @@ var forbiddenInCore = []string{"net/http", "encoding/json", "database/sql", "git
 func TestDependencyRule(t *testing.T) {
 	t.Parallel()
 	entries, err := os.ReadDir(".")
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	seen := 0
 	for _, e := range entries {
 		if !e.IsDir() {
@@ -40,53 +40,40 @@ func TestDependencyRule(t *testing.T) {
 		}
 		ring := e.Name()
 		rules, ok := allowed[ring]
-		if !ok {
-			t.Errorf("package users/%s is not in the dependency table; add it to doc.go and allowed", ring)
+		if !assert.True(t, ok, "package users/%s is not in the dependency table; add it to doc.go and allowed", ring) {
 			continue
 		}
 		seen++
 		for _, imp := range imports(t, ring) {
 			if dep, ok := strings.CutPrefix(imp, module); ok {
-				if !slices.Contains(rules, dep) {
-					t.Errorf("users/%s imports users/%s; allowed: %v", ring, dep, rules)
-				}
+				assert.Contains(t, rules, dep, "users/%s imports users/%s", ring, dep)
 				continue
 			}
 			if ring == "domain" || ring == "port" || ring == "service" {
 				for _, bad := range forbiddenInCore {
-					if strings.HasPrefix(imp, bad) {
-						t.Errorf("inner ring users/%s imports %s", ring, imp)
-					}
+					assert.False(t, strings.HasPrefix(imp, bad), "inner ring users/%s imports %s", ring, imp)
 				}
 			}
 		}
 	}
-	if seen != len(allowed) {
-		t.Errorf("found %d of the %d rings in the table", seen, len(allowed))
-	}
+	assert.Equal(t, len(allowed), seen, "rings found vs rings in the table")
 }
 
 // imports returns the import paths of the non-test Go files in dir.
 func imports(t *testing.T, dir string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var out []string
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
 			continue
 		}
 		parsed, err := parser.ParseFile(token.NewFileSet(), f, nil, parser.ImportsOnly)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		for _, imp := range parsed.Imports {
 			path, err := strconv.Unquote(imp.Path.Value)
-			if err != nil {
-				t.Fatal(err)
-			}
+			require.NoError(t, err)
 			out = append(out, path)
 		}
 	}

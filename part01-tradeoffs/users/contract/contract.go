@@ -15,12 +15,14 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/domain"
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/port"
@@ -46,9 +48,8 @@ func Run(t *testing.T, newRepo func(t *testing.T) port.UserRepository) {
 func UniqueID(t testing.TB) string {
 	t.Helper()
 	var b [6]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		t.Fatal(err)
-	}
+	_, err := rand.Read(b[:])
+	require.NoError(t, err)
 	slug := strings.Map(func(r rune) rune {
 		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' {
 			return r
@@ -74,41 +75,41 @@ type testCase struct {
 var cases = []testCase{
 	{"FindByID/unknown ID is ErrNotFound", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		u, err := repo.FindByID(ctx, UniqueID(t))
-		if !errors.Is(err, domain.ErrNotFound) || u != nil {
-			t.Fatalf("FindByID(unknown) = %v, %v; want nil, ErrNotFound", u, err)
-		}
+		assert.ErrorIs(t, err, domain.ErrNotFound)
+		assert.Nil(t, u)
 	}},
 	{"FindByID/malformed ID is ErrInvalid", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		for _, id := range []string{"", "has space", "slash/in/id", strings.Repeat("x", domain.MaxIDLen+1)} {
-			if _, err := repo.FindByID(ctx, id); !errors.Is(err, domain.ErrInvalid) {
-				t.Errorf("FindByID(%q): err = %v, want ErrInvalid", id, err)
-			}
+			_, err := repo.FindByID(ctx, id)
+			assert.ErrorIs(t, err, domain.ErrInvalid, "FindByID(%q)", id)
 		}
 	}},
 	{"Save then FindByID round-trips every field", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		want := domain.User{ID: UniqueID(t), Name: "Zoë 山田 O'Brien", Email: "zoe+test@example.com"}
 		mustSave(ctx, t, repo, want)
-		if got := mustFind(ctx, t, repo, want.ID); got != want {
-			t.Fatalf("FindByID = %+v, want %+v", got, want)
-		}
+		assert.Equal(t, want, mustFind(ctx, t, repo, want.ID))
+	}},
+	{"Save stores fields at their length limits", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
+		local, host := strings.Repeat("l", domain.MaxEmailLocalLen), strings.Repeat("d", 63)
+		want := domain.User{ID: UniqueID(t), Name: strings.Repeat("é", domain.MaxNameLen),
+			Email: local + "@" + host + "." + host + "." + strings.Repeat("d", 57) + ".com"}
+		require.Len(t, want.Email, domain.MaxEmailLen)
+		mustSave(ctx, t, repo, want)
+		assert.Equal(t, want, mustFind(ctx, t, repo, want.ID))
 	}},
 	{"Save twice upserts", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		id := UniqueID(t)
 		mustSave(ctx, t, repo, domain.User{ID: id, Name: "First", Email: "first@example.com"})
 		second := domain.User{ID: id, Name: "Second", Email: "second@example.com"}
 		mustSave(ctx, t, repo, second)
-		if got := mustFind(ctx, t, repo, id); got != second {
-			t.Fatalf("after two saves FindByID = %+v, want the second %+v", got, second)
-		}
+		assert.Equal(t, second, mustFind(ctx, t, repo, id), "the second save wins")
 	}},
 	{"Save keeps users apart", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		a := domain.User{ID: UniqueID(t), Name: "A", Email: "a@example.com"}
 		b := domain.User{ID: UniqueID(t), Name: "B", Email: "b@example.com"}
 		mustSave(ctx, t, repo, a)
 		mustSave(ctx, t, repo, b)
-		if got := mustFind(ctx, t, repo, a.ID); got != a {
-			t.Errorf("user a = %+v after saving b, want %+v", got, a)
-		}
+		assert.Equal(t, a, mustFind(ctx, t, repo, a.ID), "user a after saving b")
 	}},
 	{"Save rejects invalid users and stores nothing", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		id := UniqueID(t)
@@ -120,32 +121,25 @@ var cases = []testCase{
 			{ID: id, Name: "Display", Email: "Ada <ada@example.com>"},
 			// PostgreSQL text cannot hold NUL; an adapter must not turn it into a 500.
 			{ID: id, Name: "Ada\x00Lovelace", Email: "nul@example.com"},
+			{ID: id, Name: "Long", Email: strings.Repeat("a", 300) + "@example.com"},
 		} {
 			err := repo.Save(ctx, u)
 			var ve *domain.ValidationError
-			if !errors.Is(err, domain.ErrInvalid) || !errors.As(err, &ve) {
-				t.Errorf("Save(%+v): err = %v, want a *domain.ValidationError", u, err)
-			}
+			assert.ErrorAs(t, err, &ve, "Save(%+v)", u)
+			assert.ErrorIs(t, err, domain.ErrInvalid, "Save(%+v)", u)
 		}
-		if _, err := repo.FindByID(ctx, id); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("after rejected saves FindByID(%q): err = %v, want ErrNotFound", id, err)
-		}
+		_, err := repo.FindByID(ctx, id)
+		assert.ErrorIs(t, err, domain.ErrNotFound, "after rejected saves")
 	}},
 	{"stored users do not alias caller memory", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		want := domain.User{ID: UniqueID(t), Name: "Original", Email: "orig@example.com"}
 		in := want
-		if err := repo.Save(ctx, &in); err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, repo.Save(ctx, &in))
 		in.Name = "changed after Save"
 		out, err := repo.FindByID(ctx, want.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
+		require.NoError(t, err)
 		out.Name = "changed after FindByID"
-		if got := mustFind(ctx, t, repo, want.ID); got != want {
-			t.Fatalf("stored user = %+v, want %+v untouched by callers", got, want)
-		}
+		assert.Equal(t, want, mustFind(ctx, t, repo, want.ID), "untouched by callers")
 	}},
 	{"concurrent saves to one ID leave one whole user", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		id := UniqueID(t)
@@ -160,47 +154,35 @@ var cases = []testCase{
 		wg.Wait()
 		close(errs)
 		for err := range errs {
-			if err != nil {
-				t.Errorf("concurrent Save: %v", err)
-			}
+			assert.NoError(t, err, "concurrent Save")
 		}
 		got := mustFind(ctx, t, repo, id)
 		var i int
-		if _, err := fmt.Sscanf(got.Name, "writer-%d", &i); err != nil || got.Email != fmt.Sprintf("w%d@example.com", i) {
-			t.Fatalf("stored %+v mixes fields of different writers", got)
-		}
+		_, err := fmt.Sscanf(got.Name, "writer-%d", &i)
+		require.NoError(t, err)
+		assert.Equal(t, fmt.Sprintf("w%d@example.com", i), got.Email, "stored %+v mixes fields of different writers", got)
 	}},
 	{"cancelled context fails and stores nothing", func(ctx context.Context, t *testing.T, repo port.UserRepository) {
 		dead, cancel := context.WithCancel(ctx)
 		cancel()
 		u := domain.User{ID: UniqueID(t), Name: "Late", Email: "late@example.com"}
-		if err := repo.Save(dead, &u); !errors.Is(err, context.Canceled) {
-			t.Errorf("Save with a cancelled context: err = %v, want context.Canceled", err)
-		}
-		if _, err := repo.FindByID(dead, u.ID); !errors.Is(err, context.Canceled) {
-			t.Errorf("FindByID with a cancelled context: err = %v, want context.Canceled", err)
-		}
-		if _, err := repo.FindByID(ctx, u.ID); !errors.Is(err, domain.ErrNotFound) {
-			t.Errorf("a Save with a cancelled context stored the user (FindByID err = %v)", err)
-		}
+		assert.ErrorIs(t, repo.Save(dead, &u), context.Canceled)
+		_, err := repo.FindByID(dead, u.ID)
+		assert.ErrorIs(t, err, context.Canceled)
+		_, err = repo.FindByID(ctx, u.ID)
+		assert.ErrorIs(t, err, domain.ErrNotFound, "a Save with a cancelled context stored the user")
 	}},
 }
 
 func mustSave(ctx context.Context, t *testing.T, repo port.UserRepository, u domain.User) {
 	t.Helper()
-	if err := repo.Save(ctx, &u); err != nil {
-		t.Fatalf("Save(%+v): %v", u, err)
-	}
+	require.NoError(t, repo.Save(ctx, &u), "Save(%+v)", u)
 }
 
 func mustFind(ctx context.Context, t *testing.T, repo port.UserRepository, id string) domain.User {
 	t.Helper()
 	u, err := repo.FindByID(ctx, id)
-	if err != nil {
-		t.Fatalf("FindByID(%q): %v", id, err)
-	}
-	if u == nil {
-		t.Fatalf("FindByID(%q) returned nil without an error", id)
-	}
+	require.NoError(t, err, "FindByID(%q)", id)
+	require.NotNil(t, u, "FindByID(%q) returned nil without an error", id)
 	return *u
 }

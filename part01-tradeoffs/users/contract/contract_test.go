@@ -1,8 +1,10 @@
 package contract
 
 import (
-	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/domain"
 )
@@ -14,21 +16,14 @@ func TestUniqueID(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
 		id := UniqueID(t)
-		if err := domain.ValidateID(id); err != nil {
-			t.Fatalf("UniqueID = %q: %v", id, err)
-		}
-		if seen[id] {
-			t.Fatalf("UniqueID repeated %q", id)
-		}
+		require.NoError(t, domain.ValidateID(id))
+		require.False(t, seen[id], "UniqueID repeated %q", id)
 		seen[id] = true
 	}
 	t.Run("a subtest name far longer than an ID / with odd characters: ü", func(t *testing.T) {
 		id := UniqueID(t)
-		if err := domain.ValidateID(id); err != nil {
-			t.Fatalf("UniqueID = %q: %v", id, err)
-		}
-		if len(id) != domain.MaxIDLen || !strings.Contains(id, "characters__") {
-			t.Errorf("UniqueID = %q (%d bytes), want the tail of the test name cut to %d bytes", id, len(id), domain.MaxIDLen)
-		}
+		require.NoError(t, domain.ValidateID(id))
+		assert.Len(t, id, domain.MaxIDLen, "cut to the longest ID")
+		assert.Contains(t, id, "characters__", "keeps the tail of the test name")
 	})
 }

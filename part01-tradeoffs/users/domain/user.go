@@ -18,13 +18,25 @@ var (
 	ErrNotFound = errors.New("user not found")
 	// ErrInvalid: the input breaks an invariant; a *ValidationError says which.
 	ErrInvalid = errors.New("invalid user")
+	// ErrUnavailable: the store cannot answer now (down, restarting, out of
+	// connections, too slow). Nothing is wrong with the request: the same
+	// request may succeed if retried later, which drivers should say (HTTP 503
+	// with Retry-After) instead of reporting an internal error.
+	ErrUnavailable = errors.New("user store unavailable")
 )
 
 // Limits on User fields, enforced by Validate and mirrored by the PostgreSQL
-// schema's CHECK constraints.
+// schema's CHECK constraints. Without them a 60 KB "email" is a valid string
+// that every index, log line and e-mail provider then has to carry.
 const (
-	MaxIDLen   = 64
-	MaxNameLen = 200
+	MaxIDLen   = 64  // characters from [A-Za-z0-9._-]
+	MaxNameLen = 200 // characters (runes)
+	// MaxEmailLen is the longest address SMTP can deliver to: RFC 5321 caps
+	// the path at 256 octets including the angle brackets (§4.5.3.1.3).
+	MaxEmailLen = 254
+	// MaxEmailLocalLen is RFC 5321's limit on the part before the '@'
+	// (§4.5.3.1.1).
+	MaxEmailLocalLen = 64
 )
 
 // User is the entity the article's Clean Architecture example stores.
@@ -41,6 +53,7 @@ type ValidationError struct {
 	Reason string
 }
 
+// Error reads "invalid user: <field> <reason>", fit to show the client.
 func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%v: %s %s", ErrInvalid, e.Field, e.Reason)
 }
@@ -89,6 +102,12 @@ func (u *User) Validate() error {
 		return &ValidationError{"name", "contains a NUL character"}
 	case n > MaxNameLen:
 		return &ValidationError{"name", fmt.Sprintf("is longer than %d characters", MaxNameLen)}
+	}
+	if len(u.Email) > MaxEmailLen {
+		return &ValidationError{"email", fmt.Sprintf("is %d bytes long; RFC 5321 allows at most %d", len(u.Email), MaxEmailLen)}
+	}
+	if at := strings.LastIndexByte(u.Email, '@'); at > MaxEmailLocalLen {
+		return &ValidationError{"email", fmt.Sprintf("has a %d-byte local part (before the @); RFC 5321 allows at most %d", at, MaxEmailLocalLen)}
 	}
 	addr, err := mail.ParseAddress(u.Email)
 	if err != nil || addr.Name != "" || addr.Address != u.Email {

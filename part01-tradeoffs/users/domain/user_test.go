@@ -1,15 +1,21 @@
 package domain
 
 import (
-	"errors"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestValidate(t *testing.T) {
 	t.Parallel()
 	valid := User{ID: "ada-1", Name: "Ada Lovelace", Email: "ada@example.com"}
 	with := func(f func(*User)) *User { u := valid; f(&u); return &u }
+	// email254 is exactly RFC 5321's limit: a 64-byte local part, '@', and a
+	// 189-byte domain of labels no longer than 63 bytes.
+	email254 := strings.Repeat("l", 64) + "@" + strings.Repeat("d", 63) + "." + strings.Repeat("d", 63) + "." + strings.Repeat("d", 57) + ".com"
+	require.Len(t, email254, MaxEmailLen)
 	tests := []struct {
 		name  string
 		user  *User
@@ -34,33 +40,31 @@ func TestValidate(t *testing.T) {
 		{"empty email", with(func(u *User) { u.Email = "" }), "email"},
 		{"display name", with(func(u *User) { u.Email = "Ada <ada@example.com>" }), "email"},
 		{"untrimmed email", with(func(u *User) { u.Email = " ada@example.com" }), "email"},
+		{"email at the RFC 5321 limit", with(func(u *User) { u.Email = email254 }), ""},
+		{"email one byte over", with(func(u *User) { u.Email = "l" + email254 }), "email"},
+		{"60 KB email", with(func(u *User) { u.Email = strings.Repeat("a", 60<<10) + "@example.com" }), "email"},
+		{"local part over 64 bytes", with(func(u *User) { u.Email = strings.Repeat("l", 65) + "@example.com" }), "email"},
 	}
 	for _, tt := range tests {
-		err := tt.user.Validate()
-		if tt.field == "" {
-			if err != nil {
-				t.Errorf("%s: %v", tt.name, err)
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.user.Validate()
+			if tt.field == "" {
+				assert.NoError(t, err)
+				return
 			}
-			continue
-		}
-		var ve *ValidationError
-		if !errors.As(err, &ve) || ve.Field != tt.field {
-			t.Errorf("%s: err = %v, want a ValidationError on %q", tt.name, err, tt.field)
-		}
-		if !errors.Is(err, ErrInvalid) || errors.Is(err, ErrNotFound) {
-			t.Errorf("%s: %v should match ErrInvalid only", tt.name, err)
-		}
+			var ve *ValidationError
+			require.ErrorAs(t, err, &ve)
+			assert.Equal(t, tt.field, ve.Field)
+			assert.ErrorIs(t, err, ErrInvalid)
+			assert.NotErrorIs(t, err, ErrNotFound)
+			assert.Less(t, len(err.Error()), 400, "the message must not echo a huge input")
+		})
 	}
 }
 
 func TestNormalize(t *testing.T) {
 	t.Parallel()
 	got := Normalize(User{ID: " u1 ", Name: "  Ada ", Email: " Ada.L@Example.COM "})
-	want := User{ID: "u1", Name: "Ada", Email: "Ada.L@example.com"}
-	if got != want {
-		t.Errorf("Normalize = %+v, want %+v", got, want)
-	}
-	if err := got.Validate(); err != nil {
-		t.Errorf("normalized user is invalid: %v", err)
-	}
+	assert.Equal(t, User{ID: "u1", Name: "Ada", Email: "Ada.L@example.com"}, got)
+	assert.NoError(t, got.Validate())
 }

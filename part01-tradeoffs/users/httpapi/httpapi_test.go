@@ -5,12 +5,18 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/domain"
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/httpapi"
@@ -19,41 +25,36 @@ import (
 )
 
 func newAPI() http.Handler {
-	return httpapi.New(service.New(memory.New()), nil)
+	return httpapi.New(service.New(memory.New()), httpapi.Config{})
 }
 
-// do sends one request to h and returns the status and the decoded JSON body.
-func do(t *testing.T, h http.Handler, method, path, body string) (int, map[string]string) {
+// do sends one request to h and returns the recorder and the decoded JSON body.
+func do(t *testing.T, h http.Handler, method, path, body string) (*httptest.ResponseRecorder, map[string]string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, strings.NewReader(body)))
 	var got map[string]string
-	if rec.Body.Len() > 0 {
-		if ct := rec.Header().Get("Content-Type"); ct != "application/json" && rec.Code != http.StatusMethodNotAllowed && rec.Code != http.StatusNotFound {
-			t.Errorf("%s %s: Content-Type %q, want application/json", method, path, ct)
-		}
-		_ = json.Unmarshal(rec.Body.Bytes(), &got) // mux 404/405 bodies are plain text
+	if rec.Body.Len() > 0 && rec.Code != http.StatusMethodNotAllowed && rec.Code != http.StatusNotFound {
+		assert.Equal(t, "application/json", rec.Header().Get("Content-Type"), "%s %s", method, path)
 	}
-	return rec.Code, got
+	_ = json.Unmarshal(rec.Body.Bytes(), &got) // mux 404/405 bodies are plain text
+	return rec, got
 }
 
 func TestPutThenGet(t *testing.T) {
 	t.Parallel()
 	api := newAPI()
-	code, body := do(t, api, "PUT", "/users/ada", `{"name":" Ada Lovelace ","email":"ada@EXAMPLE.com"}`)
 	want := map[string]string{"id": "ada", "name": "Ada Lovelace", "email": "ada@example.com"}
-	if code != http.StatusOK || !equal(body, want) {
-		t.Fatalf("PUT = %d %v, want 200 %v (normalized)", code, body, want)
-	}
-	code, body = do(t, api, "GET", "/users/ada", "")
-	if code != http.StatusOK || !equal(body, want) {
-		t.Fatalf("GET = %d %v, want 200 %v", code, body, want)
-	}
+	rec, body := do(t, api, "PUT", "/users/ada", `{"name":" Ada Lovelace ","email":"ada@EXAMPLE.com"}`)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, want, body, "PUT answers the user as stored (normalized)")
+	rec, body = do(t, api, "GET", "/users/ada", "")
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, want, body)
 	// PUT is idempotent and replaces.
 	do(t, api, "PUT", "/users/ada", `{"name":"Countess","email":"ada@example.com"}`)
-	if _, body = do(t, api, "GET", "/users/ada", ""); body["name"] != "Countess" {
-		t.Fatalf("after a second PUT name = %q, want Countess", body["name"])
-	}
+	_, body = do(t, api, "GET", "/users/ada", "")
+	assert.Equal(t, "Countess", body["name"])
 }
 
 func TestStatusCodes(t *testing.T) {
@@ -68,6 +69,10 @@ func TestStatusCodes(t *testing.T) {
 		{"get unknown", "GET", "/users/nobody", "", 404, `user "nobody" not found`},
 		{"get malformed id", "GET", "/users/bad%20id", "", 400, "id"},
 		{"put malformed email", "PUT", "/users/u1", `{"name":"A","email":"not-an-email"}`, 400, "email"},
+		{"put 60 KB email", "PUT", "/users/u1", `{"name":"A","email":"` + strings.Repeat("a", 60<<10) + `@example.com"}`, 400, "RFC 5321 allows at most 254"},
+		{"put 255-byte email", "PUT", "/users/u1", `{"name":"A","email":"` + strings.Repeat("a", 64) + "@" + strings.Repeat("d", 186) + `.com"}`, 400, "email is 255 bytes long"},
+		{"put long local part", "PUT", "/users/u1", `{"name":"A","email":"` + strings.Repeat("a", 65) + `@example.com"}`, 400, "local part"},
+		{"put name too long", "PUT", "/users/u1", `{"name":"` + strings.Repeat("n", domain.MaxNameLen+1) + `","email":"a@example.com"}`, 400, "name is longer than 200 characters"},
 		{"put empty name", "PUT", "/users/u1", `{"name":"","email":"a@example.com"}`, 400, "name is empty"},
 		{"put bad id", "PUT", "/users/has%20space", `{"name":"A","email":"a@example.com"}`, 400, "id"},
 		{"put body id mismatch", "PUT", "/users/u1", `{"id":"u2","name":"A","email":"a@example.com"}`, 400, "does not match"},
@@ -86,50 +91,104 @@ func TestStatusCodes(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			code, body := do(t, api, tt.method, tt.path, tt.body)
-			if code != tt.code {
-				t.Fatalf("%s %s = %d %v, want %d", tt.method, tt.path, code, body, tt.code)
-			}
-			if tt.errContains != "" && !strings.Contains(body["error"], tt.errContains) {
-				t.Errorf("error = %q, want it to contain %q", body["error"], tt.errContains)
+			rec, body := do(t, api, tt.method, tt.path, tt.body)
+			require.Equal(t, tt.code, rec.Code, "%s %s: %v", tt.method, tt.path, body)
+			if tt.errContains != "" {
+				assert.Contains(t, body["error"], tt.errContains)
 			}
 		})
 	}
 	// None of the rejected requests changed the stored user.
-	if _, body := do(t, api, "GET", "/users/known", ""); body["name"] != "Known" {
-		t.Errorf("known user changed to %v", body)
-	}
+	_, body := do(t, api, "GET", "/users/known", "")
+	assert.Equal(t, "Known", body["name"])
 }
 
 func TestMethodNotAllowedListsAllowedMethods(t *testing.T) {
 	t.Parallel()
-	rec := httptest.NewRecorder()
-	newAPI().ServeHTTP(rec, httptest.NewRequest("DELETE", "/users/x", nil))
-	if allow := rec.Header().Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "PUT") {
-		t.Errorf("Allow = %q, want GET and PUT", allow)
-	}
+	rec, _ := do(t, newAPI(), "DELETE", "/users/x", "")
+	allow := rec.Header().Get("Allow")
+	assert.Contains(t, allow, "GET")
+	assert.Contains(t, allow, "PUT")
 }
 
-// failing is a use-case stub whose storage is down.
-type failing struct{ err error }
+// stub is a use case whose every call returns err, or, when block is set,
+// waits for its context to end and returns the context's error.
+type stub struct {
+	err   error
+	block bool
+}
 
-func (f failing) Get(context.Context, string) (*domain.User, error)      { return nil, f.err }
-func (f failing) Put(context.Context, domain.User) (*domain.User, error) { return nil, f.err }
+func (s stub) call(ctx context.Context) error {
+	if s.block {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return s.err
+}
+func (s stub) Get(ctx context.Context, _ string) (*domain.User, error) { return nil, s.call(ctx) }
+func (s stub) Put(ctx context.Context, _ domain.User) (*domain.User, error) {
+	return nil, s.call(ctx)
+}
+
+var requests = [][3]string{{"GET", "/users/u1", ""}, {"PUT", "/users/u1", `{"name":"A","email":"a@example.com"}`}}
 
 func TestInternalErrorsAreLoggedNotLeaked(t *testing.T) {
 	t.Parallel()
 	var logs bytes.Buffer
-	secret := errors.New("dial tcp 10.0.0.5:5432: password authentication failed for user masterclass")
-	api := httpapi.New(failing{secret}, slog.New(slog.NewTextHandler(&logs, nil)))
-	for _, req := range [][3]string{{"GET", "/users/u1", ""}, {"PUT", "/users/u1", `{"name":"A","email":"a@example.com"}`}} {
-		code, body := do(t, api, req[0], req[1], req[2])
-		if code != http.StatusInternalServerError || body["error"] != "internal error" {
-			t.Errorf("%s = %d %v, want 500 internal error", req[0], code, body)
+	secret := errors.New("pq: password authentication failed for user masterclass")
+	api := httpapi.New(stub{err: secret}, httpapi.Config{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	for _, req := range requests {
+		rec, body := do(t, api, req[0], req[1], req[2])
+		assert.Equal(t, http.StatusInternalServerError, rec.Code, req[0])
+		assert.Equal(t, "internal error", body["error"])
+		assert.Empty(t, rec.Header().Get("Retry-After"), "a bug will not go away by retrying")
+	}
+	assert.Equal(t, 2, strings.Count(logs.String(), "password authentication failed"), "the cause is logged:\n%s", &logs)
+}
+
+// A store that is down is an outage, not a bug: 503 with Retry-After.
+func TestUnavailableStoreIs503WithRetryAfter(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	down := fmt.Errorf("postgres: find user: %w: dial tcp 10.0.0.5:5432: connect: connection refused", domain.ErrUnavailable)
+	api := httpapi.New(stub{err: down}, httpapi.Config{Log: slog.New(slog.NewTextHandler(&logs, nil)), RetryAfter: 1500 * time.Millisecond})
+	for _, req := range requests {
+		rec, body := do(t, api, req[0], req[1], req[2])
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code, req[0])
+		assert.Equal(t, "2", rec.Header().Get("Retry-After"), "whole seconds, rounded up")
+		assert.Equal(t, "user store unavailable, retry later", body["error"], "no internal detail")
+	}
+	assert.Equal(t, 2, strings.Count(logs.String(), "connection refused"))
+}
+
+// A store that hangs costs each request Config.Timeout, then a 503. The clock
+// is synctest's, so the test neither waits nor depends on the machine's speed.
+func TestHungStoreTimesOutAs503(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		api := httpapi.New(stub{block: true}, httpapi.Config{Timeout: 2 * time.Second})
+		for _, req := range requests {
+			start := time.Now()
+			rec, _ := do(t, api, req[0], req[1], req[2])
+			assert.Equal(t, http.StatusServiceUnavailable, rec.Code, req[0])
+			assert.Equal(t, "1", rec.Header().Get("Retry-After"))
+			assert.Equal(t, 2*time.Second, time.Since(start), "exactly the configured timeout")
 		}
-	}
-	if n := strings.Count(logs.String(), "password authentication failed"); n != 2 {
-		t.Errorf("logged the cause %d times, want 2:\n%s", n, logs.String())
-	}
+	})
+}
+
+// A client that hung up gets nothing written and causes no log line.
+func TestClientGoneWritesNothing(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	api := httpapi.New(stub{block: true}, httpapi.Config{Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	rec := httptest.NewRecorder()
+	api.ServeHTTP(rec, httptest.NewRequestWithContext(ctx, "GET", "/users/u1", nil))
+	assert.False(t, rec.Flushed)
+	assert.Zero(t, rec.Body.Len())
+	assert.Empty(t, logs.String())
 }
 
 // FuzzPut throws arbitrary bodies and IDs at PUT: the handler must never
@@ -140,6 +199,7 @@ func FuzzPut(f *testing.F) {
 	f.Add("y", `{"id":"y","name":"Y","email":"Y <y@example.com>"}`)
 	f.Add("z", `[1,2,3]`)
 	f.Add("%41", `{"name":"A","email":"a@[127.0.0.1]"}`)
+	f.Add("long", `{"name":"L","email":"`+strings.Repeat("a", 250)+`@b.c"}`)
 	f.Fuzz(func(t *testing.T, id, body string) {
 		if id == "." || id == ".." {
 			t.Skip("ServeMux redirects dot segments before routing")
@@ -149,28 +209,12 @@ func FuzzPut(f *testing.F) {
 		switch rec.Code {
 		case http.StatusOK:
 			var u map[string]string
-			if err := json.Unmarshal(rec.Body.Bytes(), &u); err != nil {
-				t.Fatalf("200 with an undecodable body %q", rec.Body)
-			}
+			require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &u), "200 with an undecodable body")
 			stored := domain.User{ID: u["id"], Name: u["name"], Email: u["email"]}
-			if err := stored.Validate(); err != nil {
-				t.Fatalf("stored an invalid user %+v: %v", stored, err)
-			}
+			require.NoError(t, stored.Validate(), "stored an invalid user")
 		case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed, http.StatusRequestEntityTooLarge:
 		default:
 			t.Fatalf("PUT %q %q = %d %s", id, body, rec.Code, rec.Body)
 		}
 	})
-}
-
-func equal(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

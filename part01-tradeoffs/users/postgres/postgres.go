@@ -7,6 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"strings"
+	"syscall"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -28,7 +33,9 @@ type DB interface {
 
 // schema creates the chapter's objects. The CHECK constraints repeat the
 // domain's rules so rows written around the adapter (psql, a migration, a bug)
-// still cannot break the invariants the domain relies on when reading.
+// still cannot break the invariants the domain relies on when reading. The
+// last statement adds the email length cap to a table created before it
+// existed; NOT VALID enforces it on new writes without rejecting old rows.
 var schema = []string{
 	`CREATE SCHEMA IF NOT EXISTS part01`,
 	fmt.Sprintf(`CREATE TABLE IF NOT EXISTS part01.users (
@@ -36,8 +43,16 @@ var schema = []string{
 		name       text NOT NULL CHECK (btrim(name) <> '' AND char_length(name) <= %d),
 		email      text NOT NULL CHECK (email LIKE '_%%@_%%'),
 		created_at timestamptz NOT NULL DEFAULT now(),
-		updated_at timestamptz NOT NULL DEFAULT now()
-	)`, domain.MaxIDLen, domain.MaxNameLen),
+		updated_at timestamptz NOT NULL DEFAULT now(),
+		CONSTRAINT users_email_length CHECK (octet_length(email) <= %d)
+	)`, domain.MaxIDLen, domain.MaxNameLen, domain.MaxEmailLen),
+	fmt.Sprintf(`DO $$ BEGIN
+		IF NOT EXISTS (SELECT FROM pg_constraint
+			WHERE conrelid = 'part01.users'::regclass AND conname = 'users_email_length') THEN
+			ALTER TABLE part01.users ADD CONSTRAINT users_email_length
+				CHECK (octet_length(email) <= %d) NOT VALID;
+		END IF;
+	END $$`, domain.MaxEmailLen),
 }
 
 // migrateLock is the advisory lock key Migrate holds. Two sessions running
@@ -66,6 +81,27 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return nil
 }
 
+// DefaultConnectTimeout bounds how long opening one connection may take when
+// the DSN sets no connect_timeout. pgx's default is none: a connection to a
+// stopped (SIGSTOPped, swapped out, black-holed) server then waits for the
+// caller's deadline, or forever, while the kernel has long accepted the TCP
+// handshake.
+const DefaultConnectTimeout = 2 * time.Second
+
+// Config parses dsn (a postgres:// URL or key=value string) into a pool
+// configuration with DefaultConnectTimeout unless the DSN sets its own
+// connect_timeout.
+func Config(dsn string) (*pgxpool.Config, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	return cfg, nil
+}
+
 // Repository stores users in part01.users.
 type Repository struct {
 	db DB
@@ -88,7 +124,7 @@ func (r *Repository) FindByID(ctx context.Context, id string) (*domain.User, err
 		return nil, fmt.Errorf("postgres: id %q: %w", id, domain.ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("postgres: find user %q: %w", id, err)
+		return nil, fmt.Errorf("postgres: find user %q: %w", id, classify(err))
 	}
 	return &u, nil
 }
@@ -112,7 +148,44 @@ func (r *Repository) Save(ctx context.Context, u *domain.User) error {
 		return &domain.ValidationError{Field: pgErr.ConstraintName, Reason: "violates a database constraint"}
 	}
 	if err != nil {
-		return fmt.Errorf("postgres: save user %q: %w", u.ID, err)
+		return fmt.Errorf("postgres: save user %q: %w", u.ID, classify(err))
 	}
 	return nil
+}
+
+// classify marks the errors that mean "the database cannot answer now" with
+// domain.ErrUnavailable, keeping the original in the chain: a refused or
+// timed-out connection, one cut mid-query, a deadline that ran out, and the
+// SQLSTATEs of a server that is shutting down, starting up or out of
+// connections. A wrong password or a bad query stays a plain error (a bug
+// or a misconfiguration, not an outage), and so does a cancellation: the
+// caller went away. A Save cut mid-query may or may not have committed; a
+// retry is safe because Save is an upsert.
+func classify(err error) error {
+	if unavailable(err) {
+		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+	}
+	return err
+}
+
+func unavailable(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "57P01", "57P02", "57P03", "53300": // admin/crash shutdown, cannot_connect_now, too_many_connections
+			return true
+		}
+		return strings.HasPrefix(pgErr.Code, "08") // connection_exception
+	}
+	if errors.Is(err, context.Canceled) {
+		return false
+	}
+	var (
+		connErr *pgconn.ConnectError
+		netErr  net.Error
+	)
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || pgconn.Timeout(err) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -13,9 +13,10 @@ import (
 
 // UserService registers, updates and looks up users.
 //
-// The article builds it as a struct literal with an unexported field from
-// package main (UserService{repo: r}), which does not compile outside the
-// package; New is the constructor it needs.
+// The article wires it from package main as &domain.UserService{Repo: r},
+// but the struct's field is the unexported repo: "unknown field Repo in
+// struct literal". New is the constructor it needs, and the field stays
+// unexported so nothing outside the use case can swap the repository.
 type UserService struct {
 	repo port.UserRepository
 }

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/domain"
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/port"
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/service"
@@ -37,17 +40,11 @@ func (f *fakeRepo) Save(_ context.Context, u *domain.User) error {
 func TestPutNormalizesThenSaves(t *testing.T) {
 	t.Parallel()
 	repo := &fakeRepo{}
-	got, err := service.New(repo).Put(context.Background(), domain.User{ID: "u1", Name: " Ada ", Email: "Ada@EXAMPLE.com"})
-	if err != nil {
-		t.Fatal(err)
-	}
+	got, err := service.New(repo).Put(t.Context(), domain.User{ID: "u1", Name: " Ada ", Email: "Ada@EXAMPLE.com"})
+	require.NoError(t, err)
 	want := domain.User{ID: "u1", Name: "Ada", Email: "Ada@example.com"}
-	if *got != want {
-		t.Errorf("Put returned %+v, want %+v", *got, want)
-	}
-	if len(repo.saved) != 1 || repo.saved[0] != want {
-		t.Errorf("repository saw %+v, want exactly [%+v]", repo.saved, want)
-	}
+	assert.Equal(t, want, *got)
+	assert.Equal(t, []domain.User{want}, repo.saved)
 }
 
 func TestPutRejectsInvalidInputBeforeTheRepository(t *testing.T) {
@@ -59,36 +56,29 @@ func TestPutRejectsInvalidInputBeforeTheRepository(t *testing.T) {
 		{ID: "u1", Name: "Ada", Email: "not-an-email"},
 		{ID: "u1", Name: "", Email: "ada@example.com"},
 	} {
-		if _, err := svc.Put(context.Background(), u); !errors.Is(err, domain.ErrInvalid) {
-			t.Errorf("Put(%+v): err = %v, want ErrInvalid", u, err)
-		}
+		_, err := svc.Put(t.Context(), u)
+		assert.ErrorIs(t, err, domain.ErrInvalid, "Put(%+v)", u)
 	}
-	if len(repo.saved) != 0 {
-		t.Errorf("invalid users reached the repository: %+v", repo.saved)
-	}
+	assert.Empty(t, repo.saved, "invalid users reached the repository")
 }
 
 func TestErrorsKeepTheirIdentityThroughTheService(t *testing.T) {
 	t.Parallel()
 	boom := errors.New("connection reset")
 	svc := service.New(&fakeRepo{findErr: domain.ErrNotFound, saveErr: boom})
-	if _, err := svc.Get(context.Background(), "nobody"); !errors.Is(err, domain.ErrNotFound) {
-		t.Errorf("Get: err = %v, want ErrNotFound", err)
-	}
-	if _, err := svc.Get(context.Background(), "bad id"); !errors.Is(err, domain.ErrInvalid) {
-		t.Errorf("Get with a malformed ID: err = %v, want ErrInvalid", err)
-	}
-	if _, err := svc.Put(context.Background(), domain.User{ID: "u1", Name: "Ada", Email: "ada@example.com"}); !errors.Is(err, boom) {
-		t.Errorf("Put: err = %v, want the repository's error wrapped", err)
-	}
+	_, err := svc.Get(t.Context(), "nobody")
+	assert.ErrorIs(t, err, domain.ErrNotFound)
+	_, err = svc.Get(t.Context(), "bad id")
+	assert.ErrorIs(t, err, domain.ErrInvalid, "malformed ID")
+	_, err = svc.Put(t.Context(), domain.User{ID: "u1", Name: "Ada", Email: "ada@example.com"})
+	assert.ErrorIs(t, err, boom, "the repository's error, wrapped")
+
+	down := service.New(&fakeRepo{findErr: domain.ErrUnavailable})
+	_, err = down.Get(t.Context(), "u1")
+	assert.ErrorIs(t, err, domain.ErrUnavailable, "an outage stays an outage for the driver to map")
 }
 
 func TestNewPanicsOnNilRepository(t *testing.T) {
 	t.Parallel()
-	defer func() {
-		if recover() == nil {
-			t.Error("New(nil) did not panic")
-		}
-	}()
-	service.New(nil)
+	assert.Panics(t, func() { service.New(nil) })
 }
