@@ -37,12 +37,12 @@ func TestLoadSpreadOfAnchors(t *testing.T) {
 	}
 	model := measure.ArcModel(numNodes, vnodes, len(keys))
 	t.Logf("random-arc model %.1f%%, 1/√(N·V) %.1f%%", 100*model, 100*measure.ArticleModel(numNodes, vnodes))
-	for _, good := range []string{"ring=ours/hash=xxhash", "ring=serialx/hash=md5"} {
+	for _, good := range []string{"impl=ours/hash=xxhash", "impl=serialx/hash=md5"} {
 		if cv[good] > 2*model {
 			t.Errorf("%s: %.3f, more than twice the random-arc model %.3f", good, cv[good], model)
 		}
 	}
-	for _, crc := range []string{"ring=ours/hash=crc32", "ring=groupcache/hash=crc32", "ring=article-rwmutex/hash=crc32"} {
+	for _, crc := range []string{"impl=ours/hash=crc32", "impl=groupcache/hash=crc32", "impl=article/hash=crc32"} {
 		if cv[crc] < 1.5*model {
 			t.Errorf("%s: %.3f; the CRC32 vnode-pattern effect is gone (model %.3f)", crc, cv[crc], model)
 		}
