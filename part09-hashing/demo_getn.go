@@ -47,13 +47,13 @@ func getnDemo(_ context.Context, w io.Writer, c config) error {
 			return err
 		}
 		rows = append(rows, weightRow("ring "+h, nodes, c.keys, r.GetNode))
-		bl, err := ring.NewBounded(r, 0.25)
+		bl, err := ring.NewBounded(r, 0.05)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, weightRow("bounded ε=0.25 "+h, nodes, c.keys, bl.Place))
+		rows = append(rows, weightRow("bounded ε=0.05 "+h, nodes, c.keys, bl.Place))
 	}
-	if err := table(w, []string{"placement", "node-4 share", "node-4 / mean of the others", "max/mean of weight-1 nodes"}, rows); err != nil {
+	if err := table(w, []string{"placement", "node-4 share", "node-4 / mean of the others", "hottest / weighted share"}, rows); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "article: 2× virtual nodes attract 2× traffic. Bounded loads cap each node at (1+ε) × its weighted share.")
@@ -61,18 +61,19 @@ func getnDemo(_ context.Context, w io.Writer, c config) error {
 }
 
 // weightRow places keys and reports how node-4 (weight 2) fares against the
-// weight-1 nodes.
+// weight-1 nodes, and the hottest node's load over its weighted share
+// (keys·weight/total weight), which bounded loads cap at 1+ε.
 func weightRow(name string, nodes, keys []string, place func(string) string) []string {
 	count := map[string]int{}
 	for _, k := range keys {
 		count[place(k)]++
 	}
 	heavy := float64(count[nodes[4]])
-	var light, top float64
+	share := float64(len(keys)) / 6 // weights 1, 1, 1, 1, 2
+	light, hottest := 0.0, heavy/(2*share)
 	for _, n := range nodes[:4] {
 		light += float64(count[n]) / 4
-		top = max(top, float64(count[n]))
+		hottest = max(hottest, float64(count[n])/share)
 	}
-	return []string{name, pct(heavy / float64(len(keys))), fmt.Sprintf("%.2f×", heavy/light),
-		fmt.Sprintf("%.2f", top/light)}
+	return []string{name, pct(heavy / float64(len(keys))), fmt.Sprintf("%.2f×", heavy/light), fmt.Sprintf("%.3f", hottest)}
 }

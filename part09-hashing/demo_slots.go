@@ -47,14 +47,14 @@ func slotsDemo(ctx context.Context, w io.Writer, _ config) error {
 		return nil
 	}
 	redis.SetLogger(quiet{}) // a node dying mid-demo shows as one error, not pages of reconnect logs
-	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: stack.RedisClusterAddrs(),
 		DialTimeout: time.Second, ReadTimeout: 2 * time.Second, MaxRetries: 1})
 	defer cc.Close()
 	fmt.Fprintf(w, "Redis Cluster at %s (real):\n", strings.Join(stack.RedisClusterAddrs(), ","))
 	if err := liveCluster(ctx, w, cc); err != nil {
-		return fmt.Errorf("redis cluster at %s: %w (check it with `scripts/stack status`, restart it with `scripts/stack restart redis-cluster`)",
+		return fmt.Errorf("redis cluster at %s: %w (see `scripts/stack status`; a paused node: `scripts/stack resume redis-cluster-N`; a dead one: `scripts/stack up redis-cluster`)",
 			strings.Join(stack.RedisClusterAddrs(), ","), err)
 	}
 	return nil

@@ -266,24 +266,24 @@ func BenchmarkGetNodeDuringWrites(b *testing.B) {
 
 // BenchmarkGetN compares replica-set lookups (RF=3).
 func BenchmarkGetN(b *testing.B) {
-	ours, sx := newOurs(ring.CRC32), newSerialx(true)
-	b.Run("impl=ours/hash=crc32", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			sink = ours.GetN(keys[i&(len(keys)-1)], 3)[0]
-			i++
-		}
-	})
-	b.Run("impl=serialx/hash=crc32", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			ns, _ := sx.GetNodes(keys[i&(len(keys)-1)], 3)
-			sink = ns[0]
-			i++
-		}
-	})
+	oursXX, ours, sx := newOurs(ring.XXHash), newOurs(ring.CRC32), newSerialx(true)
+	for _, c := range []struct {
+		name string
+		getN func(string) string
+	}{
+		{"impl=ours/hash=xxhash", func(k string) string { return oursXX.GetN(k, 3)[0] }},
+		{"impl=ours/hash=crc32", func(k string) string { return ours.GetN(k, 3)[0] }},
+		{"impl=serialx/hash=crc32", func(k string) string { ns, _ := sx.GetNodes(k, 3); return ns[0] }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sink = c.getN(keys[i&(len(keys)-1)])
+				i++
+			}
+		})
+	}
 }
 
 // BenchmarkBuild builds a ring of 10 nodes × 200 vnodes per op and reports the

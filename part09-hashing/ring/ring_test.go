@@ -308,17 +308,30 @@ func TestGetNReturnsDistinctNodesInRingOrder(t *testing.T) {
 // point is kept, so even when all points collide GetN finds every node, in
 // name order for a tie, and returns.
 func TestGetNEndsWhenEveryPointCollides(t *testing.T) {
-	same := func(string) uint32 { return 42 }
-	r := build(1, same, "c", "a", "b")
-	done := make(chan []string, 1)
-	go func() { done <- r.GetN("user:1001", 3) }()
-	select {
-	case got := <-done:
-		assert.Equal(t, []string{"a", "b", "c"}, got)
-	case <-time.After(10 * time.Second):
-		require.FailNow(t, "GetN did not return within 10 s")
+	for _, tc := range []struct {
+		name  string
+		h     Hash
+		nodes []string
+	}{
+		{"every point at 42", func(string) uint32 { return 42 }, []string{"c", "a", "b"}},
+		// crc32("node-8755d764#0") == crc32("node-4170cb18#0") == 0x795030b3:
+		// the article's ring keeps one of the two points at V=1.
+		{"crc32 pair at V=1", CRC32, []string{"node-8755d764", "node-4170cb18"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build(1, tc.h, tc.nodes...)
+			require.Equal(t, len(tc.nodes), r.Points(), "every colliding point is kept")
+			done := make(chan []string, 1)
+			go func() { done <- r.GetN("user:1001", len(tc.nodes)) }()
+			select {
+			case got := <-done:
+				assert.Equal(t, slices.Sorted(slices.Values(tc.nodes)), got, "ties in name order")
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "GetN did not return within 10 s")
+			}
+			assert.Equal(t, slices.Min(tc.nodes), r.GetNode("anything"))
+		})
 	}
-	assert.Equal(t, "a", r.GetNode("anything"))
 }
 
 // With one point per node, GetN must walk past other points of nodes it
