@@ -12,6 +12,7 @@ require (
 	github.com/go-redis/cache/v9 v9.0.0
 	github.com/golang/groupcache v0.0.0-20241129210726-2c02b8208cf8
 	github.com/serialx/hashring v0.0.0-20200727003509-22c0c7ab6b1b
+	github.com/stretchr/testify v1.12.1
 	github.com/sysdesign-masterclass/golang v0.0.0-00010101000000-000000000000
 	golang.org/x/sync v0.25.0
 )
@@ -24,5 +25,6 @@ require (
 	github.com/vmihailenco/msgpack/v5 v5.3.4 // indirect
 	github.com/vmihailenco/tagparser/v2 v2.0.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	go.yaml.in/yaml/v3 v3.0.5 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 )

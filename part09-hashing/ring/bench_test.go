@@ -59,3 +59,21 @@ func BenchmarkAddNode(b *testing.B) {
 		})
 	}
 }
+
+var sink32 uint32
+
+// BenchmarkHash hashes the article's keys ("key:0"…"key:4095", 5–8 bytes):
+// the article picks crc32.ChecksumIEEE "for speed".
+func BenchmarkHash(b *testing.B) {
+	ks := keys(1 << 12)
+	for _, h := range []string{"xxhash", "crc32", "fnv1a"} {
+		f := Hashes[h]
+		b.Run("hash="+h, func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				sink32 = f(ks[i&(len(ks)-1)])
+				i++
+			}
+		})
+	}
+}
