@@ -1,6 +1,7 @@
 // Command part09-hashing regenerates chapter 9's numbers: keys moved by modulo
 // hashing vs a consistent hash ring (and jump hash, bounded loads), the load
-// std-dev table by virtual nodes, GetN replica sets, and Redis Cluster slots.
+// std-dev table by virtual nodes, GetN replica sets and weights, what a joining
+// node streams from whom, and Redis Cluster slots.
 //
 //	go run ./part09-hashing                      # everything
 //	go run ./part09-hashing -mode stddev -hashes crc32,xxhash,fnv1a
@@ -11,111 +12,128 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"log"
+	"io"
 	"os"
+	"os/signal"
+	"slices"
 	"strings"
-	"time"
+	"syscall"
 
 	"github.com/sysdesign-masterclass/golang/part09-hashing/measure"
 	"github.com/sysdesign-masterclass/golang/part09-hashing/ring"
-	"github.com/sysdesign-masterclass/golang/part09-hashing/slot"
 )
 
-var (
-	mode   = flag.String("mode", "all", "what to run: all | remap | stddev | getn | slots")
-	nkeys  = flag.Int("keys", 100_000, `number of keys "key:%d" to place`)
-	sets   = flag.Int("sets", 20, "node-name sets averaged per std-dev cell")
-	hashes = flag.String("hashes", "crc32,xxhash", "hashes for the std-dev table: crc32, xxhash, fnv1a")
-	chart  = flag.String("chart", "", "write the std-dev vs V chart (SVG) to this file")
+// config is the parsed command line, shared by every mode.
+type config struct {
+	keys   []string // "key:0" … "key:<n-1>"
+	sets   int      // node-name sets averaged per measurement
+	hashes []string // names in ring.Hashes, for the std-dev table
+	chart  string   // SVG path for the std-dev chart, "" for none
+}
+
+// modes lists the demos in the order "all" runs them.
+var modes = []struct {
+	name string
+	run  func(ctx context.Context, w io.Writer, c config) error
+}{
+	{"remap", remapDemo},
+	{"stddev", stddevDemo},
+	{"getn", getnDemo},
+	{"rebalance", rebalanceDemo},
+	{"slots", slotsDemo},
+}
+
+// Bounds of the numeric flags: below them the statistics are undefined, above
+// them a run takes minutes and gigabytes.
+const (
+	maxKeys = 10_000_000
+	maxSets = 1000
 )
+
+const usageLine = "usage: go run ./part09-hashing [-mode M] [-keys K] [-sets S] [-hashes H] [-chart FILE]"
+
+// usageError is a bad command line: main prints it on stderr and exits 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
 
 func main() {
-	log.SetFlags(0)
-	flag.Parse()
-	keys := measure.Keys(*nkeys)
-	run := func(m string) bool { return *mode == "all" || *mode == m }
-
-	if run("remap") {
-		section("Keys moved when membership changes (%d keys; modulo hashes with CRC32, jump with xxhash64)", len(keys))
-		rows := measure.Remap(keys,
-			measure.Modulo(ring.CRC32),
-			named(measure.Ring(200, ring.CRC32), "ring V=200 crc32"),
-			named(measure.Ring(200, ring.XXHash), "ring V=200 xxhash"),
-			measure.Jump(),
-			named(measure.BoundedLoad(200, 0.25, ring.CRC32, keys), "bounded-load ε=0.25 crc32"),
-			named(measure.BoundedLoad(200, 0.05, ring.CRC32, keys), "bounded-load ε=0.05 crc32"),
-			named(measure.BoundedLoad(200, 0.05, ring.XXHash, keys), "bounded-load ε=0.05 xxhash"),
-		)
-		check(measure.WriteRemapTable(os.Stdout, rows))
-		fmt.Printf("article: modulo 3→4 moves ~75%%; measured %.1f%%. A ring moves about K/(N+1).\n", 100*rows[0].Add3to4)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Stdout)
+	stop()
+	if err == nil {
+		return
 	}
-
-	if run("stddev") || *chart != "" {
-		var tables []measure.NamedTable
-		for _, name := range strings.Split(*hashes, ",") {
-			h, ok := ring.Hashes[name]
-			if !ok {
-				log.Fatalf("unknown hash %q (want crc32, xxhash or fnv1a)", name)
-			}
-			start := time.Now()
-			st := measure.LoadTable([]int{5, 10}, []int{1, 10, 100, 150, 200, 256, 1000}, keys, *sets, h)
-			tables = append(tables, measure.NamedTable{Hash: name, Stats: st})
-			section("Load std-dev / mean, hash %s, %d keys (node-i: nodes node-0…; avg: RMS over %d node-name sets; %s)",
-				name, len(keys), *sets, time.Since(start).Round(time.Millisecond))
-			check(measure.WriteLoadTable(os.Stdout, st, len(keys)))
-		}
-		fmt.Println("arc model = √((N−1)/(N·V+1) + (N−1)/keys) ≈ 1/√V: each node owns V random arcs.")
-		if *chart != "" {
-			writeChart(*chart, tables, len(keys))
-		}
+	fmt.Fprintln(os.Stderr, "part09-hashing:", err)
+	if errors.As(err, new(usageError)) {
+		fmt.Fprintln(os.Stderr, usageLine+"\nrun with -h for the flags")
+		os.Exit(2)
 	}
-
-	if run("getn") {
-		r := ring.New(ring.DefaultVirtualNodes)
-		for _, n := range measure.Nodes(5, 0) {
-			r.AddNode(n)
-		}
-		section("GetNode / GetN on a 5-node ring (V=%d, CRC32)", ring.DefaultVirtualNodes)
-		for _, k := range []string{"user:1001", "session:7f3a", "order:42", "cart:alice"} {
-			fmt.Printf("%-13s GetNode=%-7s GetN(3)=%v GetN(9)=%v\n", k, r.GetNode(k), r.GetN(k, 3), r.GetN(k, 9))
-		}
-	}
-
-	if run("slots") {
-		section("Redis Cluster slots: CRC16-XMODEM(hash tag) mod %d", slot.Count)
-		for _, k := range slotExamples {
-			fmt.Printf("%-22q hashes %-16q slot %5d\n", k, slot.HashTag(k), slot.Of(k))
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		liveCluster(ctx, slotExamples)
-	}
+	os.Exit(1)
 }
 
-// slotExamples covers plain keys, hash tags and the edge cases: an empty tag
-// ("{}") and a lone "{" hash the whole key, only the first tag counts.
-var slotExamples = []string{
-	"user:1001", "{user:1001}:profile", "{user:1001}:orders", "foo", "foo{}{bar}",
-	"foo{bar}{zap}", "foo{", "{{x}}", "",
-}
-
-func named(s measure.Scheme, name string) measure.Scheme { s.Name = name; return s }
-
-func section(format string, a ...any) { fmt.Printf("\n== "+format+"\n", a...) }
-
-func writeChart(path string, tables []measure.NamedTable, keys int) {
-	f, err := os.Create(path)
-	check(err)
-	check(measure.WriteChart(f, fmt.Sprintf("Ring load spread vs virtual nodes (%d keys \"key:%%d\", RMS over %d node-name sets)", keys, *sets),
-		measure.StdDevCurves(tables, keys)))
-	check(f.Close())
-	fmt.Println("wrote", path)
-}
-
-func check(err error) {
-	if err != nil {
-		log.Fatal(err)
+// run is main without the process: tests call it with their own args, output
+// and context. A bad command line returns a usageError before anything runs.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	c, mode, err := parse(args, w)
+	if err != nil || mode == "" {
+		return err
 	}
+	for _, m := range modes {
+		if mode != "all" && mode != m.name && !(m.name == "stddev" && c.chart != "") {
+			continue
+		}
+		if err := m.run(ctx, w, c); err != nil {
+			return fmt.Errorf("%s: %w", m.name, err)
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// parse reads the flags. For -h it prints the usage on w and returns mode "".
+func parse(args []string, w io.Writer) (config, string, error) {
+	var names []string
+	for _, m := range modes {
+		names = append(names, m.name)
+	}
+	fs := flag.NewFlagSet("part09-hashing", flag.ContinueOnError)
+	fs.SetOutput(io.Discard) // errors are returned; -h is printed below
+	mode := fs.String("mode", "all", "what to run: all | "+strings.Join(names, " | "))
+	nkeys := fs.Int("keys", 100_000, fmt.Sprintf(`number of keys "key:%%d" to place, 1…%d`, maxKeys))
+	sets := fs.Int("sets", 20, fmt.Sprintf("node-name sets averaged per measurement, 1…%d", maxSets))
+	hashes := fs.String("hashes", "crc32,xxhash", "hashes for the std-dev table: crc32, xxhash, fnv1a")
+	chart := fs.String("chart", "", "also write the std-dev vs V chart (SVG) to this file")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(w, usageLine+"\n\nflags:")
+			fs.SetOutput(w)
+			fs.PrintDefaults()
+			return config{}, "", nil
+		}
+		return config{}, "", usageError{err.Error()}
+	}
+	switch {
+	case fs.NArg() > 0:
+		return config{}, "", usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+	case *mode != "all" && !slices.Contains(names, *mode):
+		return config{}, "", usageError{fmt.Sprintf("unknown -mode %q (want all | %s)", *mode, strings.Join(names, " | "))}
+	case *nkeys < 1 || *nkeys > maxKeys:
+		return config{}, "", usageError{fmt.Sprintf("-keys %d out of range 1…%d", *nkeys, maxKeys)}
+	case *sets < 1 || *sets > maxSets:
+		return config{}, "", usageError{fmt.Sprintf("-sets %d out of range 1…%d", *sets, maxSets)}
+	}
+	c := config{keys: measure.Keys(*nkeys), sets: *sets, chart: *chart}
+	for _, h := range strings.Split(*hashes, ",") {
+		if _, ok := ring.Hashes[h]; !ok {
+			return config{}, "", usageError{fmt.Sprintf("unknown hash %q in -hashes (want crc32, xxhash or fnv1a)", h)}
+		}
+		c.hashes = append(c.hashes, h)
+	}
+	return c, *mode, nil
 }

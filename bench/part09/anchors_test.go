@@ -6,6 +6,8 @@ import (
 
 	"github.com/cespare/xxhash/v2"
 	jump "github.com/dgryski/go-jump"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/part09-hashing/measure"
 	"github.com/sysdesign-masterclass/golang/part09-hashing/ring"
@@ -15,9 +17,7 @@ func TestJumpMatchesDgryski(t *testing.T) {
 	for i := range 20_000 {
 		k := xxhash.Sum64String("key:" + strconv.Itoa(i))
 		for n := 1; n <= 40; n++ {
-			if got, want := ring.Jump(k, n), int(jump.Hash(k, n)); got != want {
-				t.Fatalf("Jump(%d, %d) = %d, go-jump says %d", k, n, got, want)
-			}
+			require.Equal(t, int(jump.Hash(k, n)), ring.Jump(k, n), "Jump(%d, %d) against go-jump", k, n)
 		}
 	}
 }
@@ -37,14 +37,10 @@ func TestLoadSpreadOfAnchors(t *testing.T) {
 	}
 	model := measure.ArcModel(numNodes, vnodes, len(keys))
 	t.Logf("random-arc model %.1f%%, 1/√(N·V) %.1f%%", 100*model, 100*measure.ArticleModel(numNodes, vnodes))
-	for _, good := range []string{"ring=ours/hash=xxhash", "ring=serialx/hash=md5"} {
-		if cv[good] > 2*model {
-			t.Errorf("%s: %.3f, more than twice the random-arc model %.3f", good, cv[good], model)
-		}
+	for _, good := range []string{"impl=ours/hash=xxhash", "impl=serialx/hash=md5"} {
+		assert.LessOrEqual(t, cv[good], 2*model, "%s against twice the random-arc model", good)
 	}
-	for _, crc := range []string{"ring=ours/hash=crc32", "ring=groupcache/hash=crc32", "ring=article-rwmutex/hash=crc32"} {
-		if cv[crc] < 1.5*model {
-			t.Errorf("%s: %.3f; the CRC32 vnode-pattern effect is gone (model %.3f)", crc, cv[crc], model)
-		}
+	for _, crc := range []string{"impl=ours/hash=crc32", "impl=groupcache/hash=crc32", "impl=article/hash=crc32"} {
+		assert.GreaterOrEqual(t, cv[crc], 1.5*model, "%s: the CRC32 vnode-pattern effect is gone", crc)
 	}
 }

@@ -163,15 +163,15 @@ func lookups() []struct {
 		name string
 		get  func(string) string
 	}{
-		{"ring=ours/hash=crc32", ours.GetNode},
-		{"ring=ours/hash=xxhash", oursXX.GetNode},
-		{"ring=groupcache/hash=crc32", gc.Get},
-		{"ring=article-rwmutex/hash=crc32", art.GetNode},
-		{"ring=serialx/hash=crc32", func(k string) string { n, _ := sxCRC.GetNode(k); return n }},
-		{"ring=serialx/hash=md5", func(k string) string { n, _ := sxMD5.GetNode(k); return n }},
-		{"jump=ours/hash=xxhash", func(k string) string { return nodes[ring.JumpString(k, numNodes)] }},
-		{"jump=dgryski/hash=xxhash", func(k string) string { return nodes[jump.Hash(xxhash.Sum64String(k), numNodes)] }},
-		{"rendezvous=dgryski/hash=xxhash", rdv.Lookup},
+		{"impl=ours/hash=crc32", ours.GetNode},
+		{"impl=ours/hash=xxhash", oursXX.GetNode},
+		{"impl=groupcache/hash=crc32", gc.Get},
+		{"impl=article/hash=crc32", art.GetNode},
+		{"impl=serialx/hash=crc32", func(k string) string { n, _ := sxCRC.GetNode(k); return n }},
+		{"impl=serialx/hash=md5", func(k string) string { n, _ := sxMD5.GetNode(k); return n }},
+		{"impl=ours-jump/hash=xxhash", func(k string) string { return nodes[ring.JumpString(k, numNodes)] }},
+		{"impl=go-jump/hash=xxhash", func(k string) string { return nodes[jump.Hash(xxhash.Sum64String(k), numNodes)] }},
+		{"impl=go-rendezvous/hash=xxhash", rdv.Lookup},
 	}
 }
 
@@ -235,8 +235,8 @@ func BenchmarkGetNodeDuringWrites(b *testing.B) {
 		art.ring = kept
 	}
 	for _, c := range []rw{
-		{"ring=ours", ours.GetNode, ours.AddNode, ours.RemoveNode},
-		{"ring=article-rwmutex", art.GetNode, art.AddNode, artRemove},
+		{"impl=ours/hash=crc32", ours.GetNode, ours.AddNode, ours.RemoveNode},
+		{"impl=article/hash=crc32", art.GetNode, art.AddNode, artRemove},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			stop, done := make(chan struct{}), make(chan struct{})
@@ -266,24 +266,24 @@ func BenchmarkGetNodeDuringWrites(b *testing.B) {
 
 // BenchmarkGetN compares replica-set lookups (RF=3).
 func BenchmarkGetN(b *testing.B) {
-	ours, sx := newOurs(ring.CRC32), newSerialx(true)
-	b.Run("ring=ours/hash=crc32", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			sink = ours.GetN(keys[i&(len(keys)-1)], 3)[0]
-			i++
-		}
-	})
-	b.Run("ring=serialx/hash=crc32", func(b *testing.B) {
-		b.ReportAllocs()
-		i := 0
-		for b.Loop() {
-			ns, _ := sx.GetNodes(keys[i&(len(keys)-1)], 3)
-			sink = ns[0]
-			i++
-		}
-	})
+	oursXX, ours, sx := newOurs(ring.XXHash), newOurs(ring.CRC32), newSerialx(true)
+	for _, c := range []struct {
+		name string
+		getN func(string) string
+	}{
+		{"impl=ours/hash=xxhash", func(k string) string { return oursXX.GetN(k, 3)[0] }},
+		{"impl=ours/hash=crc32", func(k string) string { return ours.GetN(k, 3)[0] }},
+		{"impl=serialx/hash=crc32", func(k string) string { ns, _ := sx.GetNodes(k, 3); return ns[0] }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				sink = c.getN(keys[i&(len(keys)-1)])
+				i++
+			}
+		})
+	}
 }
 
 // BenchmarkBuild builds a ring of 10 nodes × 200 vnodes per op and reports the
@@ -294,11 +294,11 @@ func BenchmarkBuild(b *testing.B) {
 		name  string
 		build func() any
 	}{
-		{"ring=ours", func() any { return newOurs(ring.CRC32) }},
-		{"ring=groupcache", func() any { return newGroupcache() }},
-		{"ring=article-rwmutex", func() any { return newArticle() }},
-		{"ring=serialx", func() any { return newSerialx(true) }},
-		{"rendezvous=dgryski", func() any { return newRendezvous() }},
+		{"impl=ours/hash=xxhash", func() any { return newOurs(ring.XXHash) }},
+		{"impl=groupcache/hash=crc32", func() any { return newGroupcache() }},
+		{"impl=article/hash=crc32", func() any { return newArticle() }},
+		{"impl=serialx/hash=crc32", func() any { return newSerialx(true) }},
+		{"impl=go-rendezvous/hash=xxhash", func() any { return newRendezvous() }},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()

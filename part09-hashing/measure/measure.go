@@ -100,6 +100,23 @@ func arcModel(n, v, k float64) float64 { return math.Sqrt((n-1)/(n*v+1) + (n-1)/
 // V, quoted so the demo and chart can show them beside the measurement.
 var Article = map[int]float64{1: 0.55, 10: 0.18, 100: 0.056, 200: 0.040, 1000: 0.018}
 
+// ArticleBenchmark lists the output the article's BenchmarkLoadDistribution
+// claims in its comments, by V, for ArticleNodes and 100,000 keys.
+var ArticleBenchmark = map[int]float64{1: 0.552, 10: 0.181, 100: 0.058, 200: 0.041}
+
+// ArticleNodes are the node names of the article's benchmark.
+var ArticleNodes = []string{"node-a", "node-b", "node-c", "node-d", "node-e"}
+
+// RingSpread builds a v-vnode ring of nodes with hash h and returns how it
+// spreads keys.
+func RingSpread(nodes, keys []string, v int, h ring.Hash) Spread {
+	r := ring.New(v, ring.WithHash(h))
+	for _, n := range nodes {
+		r.AddNode(n)
+	}
+	return Loads(nodes, keys, r.GetNode)
+}
+
 // LoadStat is one cell of the std-dev table.
 type LoadStat struct {
 	N, V int
@@ -109,8 +126,11 @@ type LoadStat struct {
 	// CV is the root-mean-square std-dev / mean over Sets independent node-name
 	// sets: one ring's std-dev from 5 or 10 nodes is itself noisy (±30% at N=5),
 	// so the average is what to compare with a model.
-	CV   float64
-	Sets int
+	CV float64
+	// MaxOverMean is the hottest node's load over the mean, averaged over the
+	// sets: what sizes a cluster.
+	MaxOverMean float64
+	Sets        int
 }
 
 // LoadTable measures the spread of keys for every N in ns and V in vs over sets
@@ -123,16 +143,12 @@ func LoadTable(ns, vs []int, keys []string, sets int, h ring.Hash) []LoadStat {
 			st := LoadStat{N: n, V: v, Sets: sets}
 			var sumSq float64
 			for set := range sets {
-				nodes := Nodes(n, set)
-				r := ring.New(v, ring.WithHash(h))
-				for _, node := range nodes {
-					r.AddNode(node)
-				}
-				sp := Loads(nodes, keys, r.GetNode)
+				sp := RingSpread(Nodes(n, set), keys, v, h)
 				if set == 0 {
 					st.Canonical = sp
 				}
 				sumSq += sp.CV() * sp.CV()
+				st.MaxOverMean += sp.MaxOverMean() / float64(sets)
 			}
 			st.CV = math.Sqrt(sumSq / float64(sets))
 			out = append(out, st)

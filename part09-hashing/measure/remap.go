@@ -54,7 +54,10 @@ func BoundedLoad(v int, eps float64, h ring.Hash, keys []string) Scheme {
 		for _, n := range nodes {
 			r.AddNode(n)
 		}
-		b := ring.NewBounded(r, eps)
+		b, err := ring.NewBounded(r, eps)
+		if err != nil {
+			panic(err) // eps is the caller's constant
+		}
 		placed := make(map[string]string, len(keys))
 		for _, k := range keys {
 			placed[k] = b.Place(k)

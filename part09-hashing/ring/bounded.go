@@ -4,15 +4,18 @@ import (
 	"fmt"
 	"maps"
 	"math"
+	"slices"
 	"sync"
 )
 
 // Bounded places keys with consistent hashing with bounded loads (Mirrokni,
 // Thorup and Zadimoghaddam, "Consistent Hashing with Bounded Loads", 2018): no
-// node may hold more than ceil((1+ε)·mean) keys, and a key whose first node is
-// full walks clockwise to the next node with room. The cap turns the ring's
-// few-percent spread (and its outliers at small V) into a hard bound on the
-// hottest node, for a small price in keys moved when nodes come and go.
+// node may hold more than its share of ceil((1+ε)·keys), and a key whose first
+// node is full walks clockwise to the next node with room. A node's share is
+// its weight over the total weight, so a weight-3 node may hold three times
+// the keys of a weight-1 node, as on the plain ring. The cap turns the ring's
+// spread (and its outliers at small V) into a hard bound on the hottest node,
+// for a small price in keys moved when nodes come and go.
 //
 // Bounded is stateful: Place records the load it adds and the caller keeps the
 // key -> node answer (as a load balancer keeps a connection's backend); Remove
@@ -28,63 +31,76 @@ type Bounded struct {
 }
 
 // NewBounded returns a bounded-load placer over r with slack epsilon (0.25 lets
-// the hottest node hold 25% over the mean). It panics if epsilon is negative or
-// NaN. r may still change; loads of nodes that left the ring are ignored.
-func NewBounded(r *Ring, epsilon float64) *Bounded {
-	if !(epsilon >= 0) {
-		panic(fmt.Sprintf("ring: bounded-load epsilon must be >= 0, got %v", epsilon))
+// the hottest node hold 25% over its share). epsilon must be finite and > 0:
+// the paper's bound on keys moved grows as 1/ε², and an infinite slack is no
+// bound at all. r may still change; loads of nodes that left the ring are
+// ignored.
+func NewBounded(r *Ring, epsilon float64) (*Bounded, error) {
+	if !(epsilon > 0) || math.IsInf(epsilon, 1) {
+		return nil, fmt.Errorf("ring: bounded-load epsilon must be finite and > 0, got %v", epsilon)
 	}
-	return &Bounded{ring: r, eps: epsilon, load: make(map[string]int)}
+	return &Bounded{ring: r, eps: epsilon, load: make(map[string]int)}, nil
 }
 
-// capacity is ceil((1+ε)·(placed+1)/nodes): the cap that holds once one more key
-// is placed, so that some node always has room. placed counts only the keys on
-// the nodes of s: keys on a node that left the ring must not raise the cap of
-// the nodes that remain. Called with mu held.
-func (b *Bounded) capacity(s *snapshot) int {
-	placed := 0
-	for _, n := range s.nodes {
+// limits returns the keys placed on the nodes of s and their total weight.
+// Keys on a node that left the ring must not raise the caps of the nodes that
+// remain, so they are not counted. Called with mu held.
+func (b *Bounded) limits(s *snapshot) (placed, totalWeight int) {
+	for i, n := range s.nodes {
 		placed += b.load[n]
+		totalWeight += int(s.weights[i])
 	}
-	return int(math.Ceil((1 + b.eps) * float64(placed+1) / float64(len(s.nodes))))
+	return placed, totalWeight
 }
 
-// Capacity returns the most keys a node may hold after the next Place.
-func (b *Bounded) Capacity() int {
+// capacity is a node's cap once one more key is placed:
+// ceil((1+ε)·(placed+1)·weight/totalWeight). The caps add up to at least
+// (1+ε)·(placed+1) > placed, so some node always has room. A cap above
+// placed+1 never binds and is clamped there, so a huge ε cannot overflow.
+func (b *Bounded) capacity(placed, totalWeight int, weight int32) int {
+	c := math.Ceil((1 + b.eps) * float64(placed+1) * float64(weight) / float64(totalWeight))
+	return int(min(c, float64(placed+1)))
+}
+
+// Capacity returns the most keys node may hold after the next Place, 0 if
+// node is not on the ring.
+func (b *Bounded) Capacity(node string) int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.ring.snap.Load()
-	if len(s.nodes) == 0 {
+	i, ok := slices.BinarySearch(s.nodes, node)
+	if !ok {
 		return 0
 	}
-	return b.capacity(s)
+	placed, total := b.limits(s)
+	return b.capacity(placed, total, s.weights[i])
 }
 
 // Place assigns key to the first node clockwise from hash(key) whose load is
-// below capacity, counts the key against that node and returns it. It returns ""
-// when the ring is empty.
+// below its capacity, counts the key against that node and returns it. It
+// returns "" when the ring is empty.
 func (b *Bounded) Place(key string) string {
 	s := b.ring.snap.Load()
-	if len(s.hashes) == 0 {
+	if len(s.points) == 0 {
 		return ""
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	limit := b.capacity(s)
+	placed, total := b.limits(s)
 	start := s.search(b.ring.hash(key))
-	for i := range len(s.hashes) {
+	for i := range len(s.points) {
 		j := start + i
-		if j >= len(s.hashes) {
-			j -= len(s.hashes)
+		if j >= len(s.points) {
+			j -= len(s.points)
 		}
-		node := s.nodes[s.owners[j]]
-		if b.load[node] < limit {
+		o := s.owner(j)
+		if node := s.nodes[o]; b.load[node] < b.capacity(placed, total, s.weights[o]) {
 			b.load[node]++
 			return node
 		}
 	}
-	// Unreachable: limit >= (placed+1)/nodes > placed/nodes, so at least one
-	// node is below it, and every node has at least one point.
+	// Unreachable: the caps add up to more than the keys placed, so some node
+	// is below its cap, and every node has at least one point.
 	panic("ring: bounded-load invariant broken: every node is full")
 }
 

@@ -5,14 +5,18 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/fnv"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 )
 
@@ -46,82 +50,93 @@ func build(v int, h Hash, nodes ...string) *Ring {
 func tinyHash(s string) uint32 { return CRC32(s) & 63 }
 
 // reference builds the snapshot the slow, obvious way: every point of every
-// node, sorted by (hash, node name).
+// node, sorted by (hash, node name), and the bucket index by binary search.
 func reference(r *Ring) *snapshot {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	cur := r.snap.Load()
 	type pt struct {
 		h    uint32
 		node string
 	}
 	var all []pt
-	var nodes []string
-	for n, w := range r.weights {
-		nodes = append(nodes, n)
-		for i := range r.vnodes * w {
-			all = append(all, pt{r.hash(fmt.Sprintf("%s#%d", n, i)), n})
+	for i, n := range cur.nodes {
+		for v := range r.vnodes * int(cur.weights[i]) {
+			all = append(all, pt{r.hash(fmt.Sprintf("%s#%d", n, v)), n})
 		}
 	}
-	slices.Sort(nodes)
 	slices.SortFunc(all, func(a, b pt) int {
 		return cmp.Or(cmp.Compare(a.h, b.h), cmp.Compare(a.node, b.node))
 	})
-	s := &snapshot{nodes: nodes}
+	var points []uint64
 	for _, p := range all {
-		i, _ := slices.BinarySearch(nodes, p.node)
-		s.hashes = append(s.hashes, p.h)
-		s.owners = append(s.owners, int32(i))
+		i, _ := slices.BinarySearch(cur.nodes, p.node)
+		points = append(points, uint64(p.h)<<32|uint64(i))
 	}
-	return s
+	return newSnapshot(points, slices.Clone(cur.nodes), slices.Clone(cur.weights))
 }
 
 func sameSnapshot(t *testing.T, got, want *snapshot) {
 	t.Helper()
-	if !slices.Equal(got.nodes, want.nodes) {
-		t.Fatalf("nodes = %v, want %v", got.nodes, want.nodes)
-	}
-	if !slices.Equal(got.hashes, want.hashes) || !slices.Equal(got.owners, want.owners) {
-		t.Fatalf("points differ: %d points vs %d", len(got.hashes), len(want.hashes))
-	}
+	require.Equal(t, want.nodes, got.nodes, "nodes")
+	require.Equal(t, want.weights, got.weights, "weights")
+	require.Equal(t, len(want.points), len(got.points), "number of points")
+	require.True(t, slices.Equal(want.points, got.points), "points differ")
+	require.True(t, slices.Equal(want.index, got.index), "index differs")
 }
 
 func TestHashesMatchTheirReferences(t *testing.T) {
 	for _, s := range []string{"", "a", "key:42", "node-3#199", "{user:1001}:profile"} {
-		if got, want := CRC32(s), crc32.ChecksumIEEE([]byte(s)); got != want {
-			t.Errorf("CRC32(%q) = %#x, want %#x", s, got, want)
-		}
+		assert.Equal(t, crc32.ChecksumIEEE([]byte(s)), CRC32(s), "CRC32(%q)", s)
 		f := fnv.New32a()
 		f.Write([]byte(s))
-		if got, want := FNV1a(s), f.Sum32(); got != want {
-			t.Errorf("FNV1a(%q) = %#x, want %#x", s, got, want)
-		}
-		if got, want := XXHash(s), uint32(xxhash.Sum64String(s)); got != want {
-			t.Errorf("XXHash(%q) = %#x, want %#x", s, got, want)
+		assert.Equal(t, f.Sum32(), FNV1a(s), "FNV1a(%q)", s)
+		assert.Equal(t, uint32(xxhash.Sum64String(s)), XXHash(s), "XXHash(%q)", s)
+	}
+}
+
+// New's default is xxhash; the article's CRC32 ring is one option away.
+func TestDefaultHashIsXXHash(t *testing.T) {
+	def := New(50)
+	for _, n := range names(5) {
+		def.AddNode(n)
+	}
+	xx, crc := build(50, XXHash, names(5)...), build(50, CRC32, names(5)...)
+	sameSnapshot(t, def.snap.Load(), xx.snap.Load())
+	differ := 0
+	for _, k := range keys(1000) {
+		if xx.GetNode(k) != crc.GetNode(k) {
+			differ++
 		}
 	}
+	assert.Greater(t, differ, 500, "a CRC32 ring should place most keys elsewhere than the xxhash ring")
 }
 
 func TestEmptyRing(t *testing.T) {
 	r := New(10)
-	if got := r.GetNode("k"); got != "" {
-		t.Errorf("GetNode on empty ring = %q", got)
-	}
-	if got := r.GetN("k", 3); got != nil {
-		t.Errorf("GetN on empty ring = %v", got)
-	}
+	assert.Empty(t, r.GetNode("k"))
+	assert.Nil(t, r.GetN("k", 3))
 	r.RemoveNode("absent")
-	if r.Len() != 0 || r.Points() != 0 {
-		t.Errorf("Len, Points = %d, %d", r.Len(), r.Points())
-	}
+	assert.Zero(t, r.Len())
+	assert.Zero(t, r.Points())
 }
 
-func TestNewPanicsOnZeroVirtualNodes(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("New(0) did not panic")
-		}
-	}()
-	New(0)
+func TestNewPanicsOnVirtualNodesOutOfRange(t *testing.T) {
+	assert.Panics(t, func() { New(0) })
+	assert.Panics(t, func() { New(MaxPointsPerNode + 1) })
+	assert.NotPanics(t, func() { New(1) })
+}
+
+// A weight whose point count overflows (or would allocate terabytes) is an
+// error, and leaves the ring as it was.
+func TestAddWeightedNodeRejectsHugeWeights(t *testing.T) {
+	r := build(200, XXHash, "a")
+	before := r.snap.Load()
+	for _, w := range []int{math.MaxInt, math.MaxInt / 100, MaxPointsPerNode/200 + 1} {
+		err := r.AddWeightedNode("big", w)
+		require.ErrorIs(t, err, ErrTooManyPoints, "weight %d", w)
+		assert.Same(t, before, r.snap.Load(), "a rejected weight changed the ring")
+	}
+	require.NoError(t, r.AddWeightedNode("big", MaxPointsPerNode/200/1000))
+	assert.Equal(t, MaxPointsPerNode/200/1000, r.Weight("big"))
 }
 
 func TestAddAndRemoveAreIdempotent(t *testing.T) {
@@ -134,28 +149,21 @@ func TestAddAndRemoveAreIdempotent(t *testing.T) {
 	}
 
 	r.AddNode("node-2") // already there
-	if r.snap.Load() != before {
-		t.Error("re-adding a node published a new snapshot")
-	}
-	if r.Points() != 4*50 || r.Len() != 4 {
-		t.Errorf("Points, Len = %d, %d after re-add; want 200, 4", r.Points(), r.Len())
-	}
+	assert.Same(t, before, r.snap.Load(), "re-adding a node published a new snapshot")
+	assert.Equal(t, 4*50, r.Points())
+	assert.Equal(t, 4, r.Len())
 	r.RemoveNode("node-9") // never there
-	if r.snap.Load() != before {
-		t.Error("removing an absent node published a new snapshot")
-	}
+	assert.Same(t, before, r.snap.Load(), "removing an absent node published a new snapshot")
 
 	r.RemoveNode("node-1")
 	r.RemoveNode("node-1")
-	if r.Len() != 3 || r.Points() != 150 || r.Weight("node-1") != 0 {
-		t.Fatalf("after double remove: Len %d Points %d Weight %d", r.Len(), r.Points(), r.Weight("node-1"))
-	}
+	require.Equal(t, 3, r.Len())
+	require.Equal(t, 150, r.Points())
+	require.Zero(t, r.Weight("node-1"))
 	r.AddNode("node-1")
 	r.AddNode("node-1")
 	for i, k := range ks {
-		if got := r.GetNode(k); got != owners[i] {
-			t.Fatalf("after remove+add, %s on %s, was %s", k, got, owners[i])
-		}
+		require.Equal(t, owners[i], r.GetNode(k), "after remove+add, owner of %s", k)
 	}
 	sameSnapshot(t, r.snap.Load(), reference(r))
 }
@@ -169,13 +177,11 @@ func TestOrderIndependentEvenWithCollisions(t *testing.T) {
 		name string
 		h    Hash
 		v    int
-	}{{"crc32", CRC32, 100}, {"tiny-64-point-hash", tinyHash, 40}} {
+	}{{"crc32", CRC32, 100}, {"xxhash", XXHash, 100}, {"tiny-64-point-hash", tinyHash, 40}} {
 		t.Run(tc.name, func(t *testing.T) {
 			nodes := names(8)
 			want := build(tc.v, tc.h, nodes...)
-			if want.Points() != 8*tc.v {
-				t.Fatalf("Points = %d, want %d (a collision lost a point)", want.Points(), 8*tc.v)
-			}
+			require.Equal(t, 8*tc.v, want.Points(), "a collision lost a point")
 			sameSnapshot(t, want.snap.Load(), reference(want))
 			rng := rand.New(rand.NewPCG(1, 2))
 			for trial := range 20 {
@@ -193,9 +199,7 @@ func TestOrderIndependentEvenWithCollisions(t *testing.T) {
 				}
 				sameSnapshot(t, r.snap.Load(), want.snap.Load())
 				for _, k := range keys(500) {
-					if a, b := r.GetNode(k), want.GetNode(k); a != b {
-						t.Fatalf("trial %d order %v: %s on %s, want %s", trial, order, k, a, b)
-					}
+					require.Equal(t, want.GetNode(k), r.GetNode(k), "trial %d order %v: owner of %s", trial, order, k)
 				}
 			}
 		})
@@ -205,32 +209,24 @@ func TestOrderIndependentEvenWithCollisions(t *testing.T) {
 func TestCollisionsKeepEveryPointAndBreakTiesByName(t *testing.T) {
 	r := build(40, tinyHash, "b", "a", "c")
 	s := r.snap.Load()
-	if len(s.hashes) != 120 {
-		t.Fatalf("points = %d, want 120", len(s.hashes))
-	}
+	require.Len(t, s.points, 120)
 	collisions := 0
-	for i := 1; i < len(s.hashes); i++ {
-		if s.hashes[i] == s.hashes[i-1] {
+	for i := 1; i < len(s.points); i++ {
+		if s.points[i]>>32 == s.points[i-1]>>32 {
 			collisions++
-			if s.owners[i] < s.owners[i-1] {
-				t.Fatalf("tie at %d not ordered by name: %s before %s", s.hashes[i], s.nodes[s.owners[i-1]], s.nodes[s.owners[i]])
-			}
+			require.GreaterOrEqual(t, s.owner(i), s.owner(i-1), "tie at %d not ordered by name", s.points[i]>>32)
 		}
 	}
-	if collisions == 0 {
-		t.Fatal("tiny hash produced no collisions; the test proves nothing")
-	}
+	require.NotZero(t, collisions, "tiny hash produced no collisions; the test proves nothing")
 	// Removing one node of a colliding pair leaves the other's point in place.
 	r.RemoveNode("a")
 	sameSnapshot(t, r.snap.Load(), reference(r))
-	if r.Points() != 80 {
-		t.Fatalf("after removing a: %d points, want 80", r.Points())
-	}
+	assert.Equal(t, 80, r.Points())
 }
 
 func TestIncrementalMatchesRebuildUnderRandomChurn(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, h := range []Hash{CRC32, tinyHash} {
+	for _, h := range []Hash{CRC32, XXHash, tinyHash} {
 		r := New(30, WithHash(h))
 		for range 300 {
 			n := "n" + strconv.Itoa(rng.IntN(12))
@@ -240,10 +236,53 @@ func TestIncrementalMatchesRebuildUnderRandomChurn(t *testing.T) {
 			case 1:
 				r.RemoveNode(n)
 			default:
-				r.AddWeightedNode(n, rng.IntN(4))
+				require.NoError(t, r.AddWeightedNode(n, rng.IntN(4)))
 			}
 			sameSnapshot(t, r.snap.Load(), reference(r))
 		}
+	}
+}
+
+// search uses a bucket index over the top bits of the hash; it must find
+// exactly what a binary search over all points finds, for rings small and
+// large (the index stops growing at 1<<16 buckets), at the edges of the hash
+// space and of the buckets, and with many points in one bucket.
+func TestIndexedSearchMatchesBinarySearch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		name string
+		h    Hash
+		v, n int
+	}{
+		{"one point", XXHash, 1, 1},
+		{"two points", XXHash, 1, 2},
+		{"N=10 V=200", XXHash, 200, 10},
+		{"N=10 V=200 crc32", CRC32, 200, 10},
+		{"over 1<<16 points", XXHash, 7000, 10},
+		{"64 distinct points", tinyHash, 50, 6},
+		{"all points equal", func(string) uint32 { return 1 << 31 }, 3, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := build(tc.v, tc.h, names(tc.n)...).snap.Load()
+			want := func(h uint32) int {
+				i, _ := slices.BinarySearchFunc(s.points, h, func(p uint64, h uint32) int { return cmp.Compare(uint32(p>>32), h) })
+				if i == len(s.points) {
+					return 0
+				}
+				return i
+			}
+			probes := []uint32{0, 1, math.MaxUint32, math.MaxUint32 - 1, 1 << 31}
+			for _, p := range s.points[:min(len(s.points), 500)] {
+				h := uint32(p >> 32)
+				probes = append(probes, h, h-1, h+1, h&^(1<<s.shift-1), h|(1<<s.shift-1))
+			}
+			for range 20_000 {
+				probes = append(probes, rng.Uint32())
+			}
+			for _, h := range probes {
+				require.Equal(t, want(h), s.search(h), "search(%#x) with shift %d", h, s.shift)
+			}
+		})
 	}
 }
 
@@ -252,25 +291,46 @@ func TestGetNReturnsDistinctNodesInRingOrder(t *testing.T) {
 	r := build(100, CRC32, nodes...)
 	for _, k := range keys(3000) {
 		got := r.GetN(k, 3)
-		if len(got) != 3 {
-			t.Fatalf("GetN(%s, 3) = %v", k, got)
-		}
-		if got[0] != r.GetNode(k) {
-			t.Fatalf("GetN(%s)[0] = %s, GetNode = %s", k, got[0], r.GetNode(k))
-		}
-		if len(slices.Compact(slices.Sorted(slices.Values(got)))) != 3 {
-			t.Fatalf("GetN(%s, 3) = %v has duplicates", k, got)
-		}
+		require.Len(t, got, 3, "GetN(%s, 3)", k)
+		require.Equal(t, r.GetNode(k), got[0], "GetN(%s)[0]", k)
+		require.Len(t, slices.Compact(slices.Sorted(slices.Values(got))), 3, "GetN(%s, 3) = %v has duplicates", k, got)
 		all := r.GetN(k, 10)
-		if !slices.Equal(all[:3], got) {
-			t.Fatalf("GetN(%s, 10) = %v does not extend GetN(3) = %v", k, all, got)
-		}
-		if !slices.Equal(slices.Sorted(slices.Values(all)), nodes) {
-			t.Fatalf("GetN(%s, 10) = %v, want all of %v", k, all, nodes)
-		}
+		require.Equal(t, got, all[:3], "GetN(%s, 10) must extend GetN(3)", k)
+		require.Equal(t, nodes, slices.Sorted(slices.Values(all)), "GetN(%s, 10) returns every node", k)
 	}
-	if got := r.GetN("k", 0); got != nil {
-		t.Errorf("GetN(k, 0) = %v", got)
+	assert.Nil(t, r.GetN("k", 0))
+	assert.Nil(t, r.GetN("k", -1))
+}
+
+// The article's GetN loops `for len(result) < n` over points: when a node's
+// only points were overwritten by another node's colliding points it can never
+// be found, so GetN(key, N) spins forever holding the read lock. Here every
+// point is kept, so even when all points collide GetN finds every node, in
+// name order for a tie, and returns.
+func TestGetNEndsWhenEveryPointCollides(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		h     Hash
+		nodes []string
+	}{
+		{"every point at 42", func(string) uint32 { return 42 }, []string{"c", "a", "b"}},
+		// crc32("node-8755d764#0") == crc32("node-4170cb18#0") == 0x795030b3:
+		// the article's ring keeps one of the two points at V=1.
+		{"crc32 pair at V=1", CRC32, []string{"node-8755d764", "node-4170cb18"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := build(1, tc.h, tc.nodes...)
+			require.Equal(t, len(tc.nodes), r.Points(), "every colliding point is kept")
+			done := make(chan []string, 1)
+			go func() { done <- r.GetN("user:1001", len(tc.nodes)) }()
+			select {
+			case got := <-done:
+				assert.Equal(t, slices.Sorted(slices.Values(tc.nodes)), got, "ties in name order")
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "GetN did not return within 10 s")
+			}
+			assert.Equal(t, slices.Min(tc.nodes), r.GetNode("anything"))
+		})
 	}
 }
 
@@ -280,9 +340,7 @@ func TestGetNWithCollidingPoints(t *testing.T) {
 	r := build(5, tinyHash, names(5)...)
 	for _, k := range keys(500) {
 		got := r.GetN(k, 5)
-		if len(slices.Compact(slices.Sorted(slices.Values(got)))) != 5 {
-			t.Fatalf("GetN(%s, 5) = %v", k, got)
-		}
+		require.Len(t, slices.Compact(slices.Sorted(slices.Values(got))), 5, "GetN(%s, 5) = %v", k, got)
 	}
 }
 
@@ -302,16 +360,12 @@ func TestRemapFractionOnAddAndRemove(t *testing.T) {
 					a, b := before.GetNode(k), after.GetNode(k)
 					if a != b {
 						moved++
-						if b != newNode {
-							t.Fatalf("N=%d: %s moved %s -> %s, not to the new node", n, k, a, b)
-						}
+						require.Equal(t, newNode, b, "N=%d: %s moved from %s to another old node", n, k, a)
 					}
 				}
 				frac, ideal := float64(moved)/float64(len(ks)), 1/float64(n+1)
 				t.Logf("N=%d->%d: moved %.1f%% (ideal %.1f%%)", n, n+1, 100*frac, 100*ideal)
-				if frac < ideal/2 || frac > ideal*1.6 {
-					t.Errorf("N=%d->%d: moved %.3f, want within [%.3f, %.3f]", n, n+1, frac, ideal/2, ideal*1.6)
-				}
+				assert.InDelta(t, ideal*1.05, frac, ideal*0.55, "N=%d->%d moved fraction", n, n+1)
 
 				// Removing a node moves exactly the keys it owned.
 				victim := names(n)[1]
@@ -319,9 +373,7 @@ func TestRemapFractionOnAddAndRemove(t *testing.T) {
 				less.RemoveNode(victim)
 				for _, k := range ks {
 					a, b := before.GetNode(k), less.GetNode(k)
-					if (a != b) != (a == victim) {
-						t.Fatalf("remove %s: %s went %s -> %s", victim, k, a, b)
-					}
+					require.Equal(t, a == victim, a != b, "remove %s: %s went %s -> %s", victim, k, a, b)
 				}
 			}
 		})
@@ -335,40 +387,33 @@ func TestWeightScalesShareAndReweightOnlyMovesToThatNode(t *testing.T) {
 	for i, k := range ks {
 		before[i] = r.GetNode(k)
 	}
-	r.AddWeightedNode("c", 3)
-	if r.Weight("c") != 3 || r.Points() != 500 {
-		t.Fatalf("Weight(c) %d, Points %d; want 3, 500", r.Weight("c"), r.Points())
-	}
+	require.NoError(t, r.AddWeightedNode("c", 3))
+	require.Equal(t, 3, r.Weight("c"))
+	require.Equal(t, 500, r.Points())
 	count := map[string]int{}
 	for i, k := range ks {
 		n := r.GetNode(k)
 		count[n]++
-		if n != before[i] && n != "c" {
-			t.Fatalf("raising c's weight moved %s from %s to %s", k, before[i], n)
+		if n != before[i] {
+			require.Equal(t, "c", n, "raising c's weight moved %s from %s elsewhere", k, before[i])
 		}
 	}
 	ratio := float64(count["c"]) / float64(count["a"]+count["b"]) * 2
-	if ratio < 2 || ratio > 4.5 {
-		t.Errorf("weight-3 node got %.2f× a weight-1 node's keys (counts %v)", ratio, count)
-	}
-	r.AddWeightedNode("c", 1)
+	assert.InDelta(t, 3, ratio, 1, "weight-3 node's keys relative to a weight-1 node's (counts %v)", count)
+	require.NoError(t, r.AddWeightedNode("c", 1))
 	for i, k := range ks {
-		if r.GetNode(k) != before[i] {
-			t.Fatalf("weight back to 1: %s on %s, was %s", k, r.GetNode(k), before[i])
-		}
+		require.Equal(t, before[i], r.GetNode(k), "weight back to 1: owner of %s", k)
 	}
-	r.AddWeightedNode("c", 0)
-	if r.Len() != 2 {
-		t.Errorf("weight 0 should remove c: nodes %v", r.Nodes())
-	}
+	require.NoError(t, r.AddWeightedNode("c", 0))
+	assert.Equal(t, []string{"a", "b"}, r.Nodes(), "weight 0 removes c")
 }
 
 func TestGetNodeDoesNotAllocate(t *testing.T) {
-	r := build(200, CRC32, names(10)...)
-	ks := keys(64)
-	i := 0
-	if a := testing.AllocsPerRun(1000, func() { _ = r.GetNode(ks[i%len(ks)]); i++ }); a != 0 {
-		t.Errorf("GetNode allocates %.1f times per call", a)
+	for _, h := range []Hash{XXHash, CRC32} {
+		r := build(200, h, names(10)...)
+		ks := keys(64)
+		i := 0
+		assert.Zero(t, testing.AllocsPerRun(1000, func() { _ = r.GetNode(ks[i%len(ks)]); i++ }))
 	}
 }
 
@@ -400,51 +445,43 @@ func TestConcurrentReadsDuringAddRemove(t *testing.T) {
 	}
 	for i := range 300 {
 		r.AddNode("churn-a")
-		r.AddWeightedNode("churn-b", 1+i%3)
+		require.NoError(t, r.AddWeightedNode("churn-b", 1+i%3))
 		r.RemoveNode("churn-a")
 		r.RemoveNode("churn-b")
 	}
 	stop.Store(true)
 	wg.Wait()
-	if b := bad.Load(); b != nil {
-		t.Fatalf("reader saw %v", b)
-	}
-	if !slices.Equal(r.Nodes(), stable) {
-		t.Fatalf("nodes after churn = %v", r.Nodes())
-	}
+	assert.Nil(t, bad.Load(), "a reader saw a node that was never on the ring")
+	assert.Equal(t, stable, r.Nodes())
 }
 
 func FuzzGetNode(f *testing.F) {
-	for _, s := range []string{"", "key:1", "{user:1001}", "\x00\xff", "node-0#0"} {
+	for _, s := range []string{"", "key:1", "{user:1001}", "\x00\xff", "node-0#0", "user:1001:profile"} {
 		f.Add(s, uint8(3))
 	}
+	f.Add("key:7", uint8(0))
+	f.Add("key:9", uint8(255))
 	f.Fuzz(func(t *testing.T, key string, n uint8) {
 		nodes := names(int(n%7) + 1)
-		fwd := build(20, CRC32, nodes...)
-		rev := New(20)
-		for _, node := range slices.Backward(nodes) {
-			rev.AddNode(node)
-		}
-		got := fwd.GetNode(key)
-		if !slices.Contains(nodes, got) {
-			t.Fatalf("GetNode(%q) = %q, not a node", key, got)
-		}
-		if rev.GetNode(key) != got {
-			t.Fatalf("GetNode(%q): %q forwards, %q reversed", key, got, rev.GetNode(key))
-		}
-		all := fwd.GetN(key, len(nodes)+1)
-		if len(all) != len(nodes) || all[0] != got {
-			t.Fatalf("GetN(%q) = %v", key, all)
-		}
-		// The key's owner is the owner of the first point at or after its hash.
-		s := fwd.snap.Load()
-		h := CRC32(key)
-		i, _ := slices.BinarySearch(s.hashes, h)
-		if i == len(s.hashes) {
-			i = 0
-		}
-		if s.nodes[s.owners[i]] != got {
-			t.Fatalf("GetNode(%q) = %q, first point clockwise belongs to %q", key, got, s.nodes[s.owners[i]])
+		for _, h := range []Hash{XXHash, CRC32} {
+			fwd := build(20, h, nodes...)
+			rev := New(20, WithHash(h))
+			for _, node := range slices.Backward(nodes) {
+				rev.AddNode(node)
+			}
+			got := fwd.GetNode(key)
+			require.Contains(t, nodes, got)
+			require.Equal(t, got, rev.GetNode(key), "forward and reversed insertion disagree on %q", key)
+			all := fwd.GetN(key, len(nodes)+1)
+			require.Len(t, all, len(nodes))
+			require.Equal(t, got, all[0])
+			// The key's owner is the owner of the first point at or after its hash.
+			s := fwd.snap.Load()
+			i, _ := slices.BinarySearchFunc(s.points, h(key), func(p uint64, h uint32) int { return cmp.Compare(uint32(p>>32), h) })
+			if i == len(s.points) {
+				i = 0
+			}
+			require.Equal(t, s.nodes[s.owner(i)], got, "GetNode(%q) is not the first point clockwise", key)
 		}
 	})
 }
@@ -457,13 +494,10 @@ func TestCRC32VnodePointsAreXORTranslates(t *testing.T) {
 	for _, node := range []string{"node-1", "node-3", "node-9"} {
 		want := CRC32(node+"#10") ^ CRC32("node-0#10")
 		for i := 10; i < 100; i++ {
-			if d := CRC32(node+"#"+strconv.Itoa(i)) ^ CRC32("node-0#"+strconv.Itoa(i)); d != want {
-				t.Fatalf("%s#%d: xor %#x, want %#x", node, i, d, want)
-			}
+			require.Equal(t, want, CRC32(node+"#"+strconv.Itoa(i))^CRC32("node-0#"+strconv.Itoa(i)), "%s#%d", node, i)
 		}
 		t.Logf("crc32(%s#i) = crc32(node-0#i) ^ %#08x for i in 10..99", node, want)
-		if XXHash(node+"#10")^XXHash("node-0#10") == XXHash(node+"#11")^XXHash("node-0#11") {
-			t.Errorf("xxhash shows the same structure for %s", node)
-		}
+		assert.NotEqual(t, XXHash(node+"#10")^XXHash("node-0#10"), XXHash(node+"#11")^XXHash("node-0#11"),
+			"xxhash shows the same structure for %s", node)
 	}
 }

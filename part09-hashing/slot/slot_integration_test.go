@@ -4,7 +4,6 @@ package slot_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -13,6 +12,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part09-hashing/slot"
@@ -27,7 +28,7 @@ func clusterClient(t *testing.T) *redis.ClusterClient {
 }
 
 func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	c, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	t.Cleanup(cancel)
 	return c
 }
@@ -66,44 +67,32 @@ func TestOfMatchesClusterKeyslot(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	slots := map[int]bool{}
 	for i, k := range keys {
-		if got, want := slot.Of(k), int(cmds[i].Val()); got != want {
-			t.Errorf("Of(%q) = %d, CLUSTER KEYSLOT = %d", k, got, want)
-		}
+		assert.Equal(t, int(cmds[i].Val()), slot.Of(k), "Of(%q) vs CLUSTER KEYSLOT", k)
 		slots[slot.Of(k)] = true
 	}
-	if len(slots) < 1000 {
-		t.Fatalf("only %d distinct slots among %d keys: the comparison is too narrow", len(slots), len(keys))
-	}
+	require.GreaterOrEqual(t, len(slots), 1000, "distinct slots among %d keys: the comparison is too narrow", len(keys))
 	// And through the cluster client, which routes the command itself.
-	if got, err := cc.ClusterKeySlot(c, "{user:1001}:profile").Result(); err != nil || int(got) != slot.Of("user:1001") {
-		t.Fatalf("cluster client KEYSLOT = %d, %v", got, err)
-	}
+	got, err := cc.ClusterKeySlot(c, "{user:1001}:profile").Result()
+	require.NoError(t, err)
+	assert.Equal(t, slot.Of("user:1001"), int(got))
 }
 
 // owners maps every slot to the address of its master, and lists the masters.
 func owners(t *testing.T, cc *redis.ClusterClient) (*[slot.Count]string, []string) {
 	t.Helper()
 	owner, err := slot.Owners(ctx(t), cc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	require.NoError(t, err)
 	var masters []string
 	for s, a := range owner {
-		if a == "" {
-			t.Fatalf("slot %d has no owner", s)
-		}
+		require.NotEmpty(t, a, "slot %d has no owner", s)
 		if !slices.Contains(masters, a) {
 			masters = append(masters, a)
 		}
 	}
-	if len(masters) < 2 {
-		t.Fatalf("need at least 2 masters to see MOVED, have %v", masters)
-	}
+	require.GreaterOrEqual(t, len(masters), 2, "need at least 2 masters to see MOVED, have %v", masters)
 	return owner, masters
 }
 
@@ -124,24 +113,16 @@ func TestWrongNodeAnswersMovedWithSlotAndOwner(t *testing.T) {
 		for _, m := range masters {
 			err := plain[m].Get(c, key).Err()
 			if m == owner[s] {
-				if !errors.Is(err, redis.Nil) {
-					t.Fatalf("GET %s on its owner %s: %v, want nil reply", key, m, err)
-				}
+				require.ErrorIs(t, err, redis.Nil, "GET %s on its owner %s", key, m)
 				continue
 			}
 			r, ok := slot.ParseRedirect(fmt.Sprint(err))
-			if !ok || r.Ask {
-				t.Fatalf("GET %s on %s (owner %s): %v, want MOVED", key, m, owner[s], err)
-			}
-			if r.Slot != s || r.Addr != owner[s] {
-				t.Fatalf("GET %s on %s: MOVED %d %s, want slot %d at %s", key, m, r.Slot, r.Addr, s, owner[s])
-			}
+			require.True(t, ok && !r.Ask, "GET %s on %s (owner %s): %v, want MOVED", key, m, owner[s], err)
+			require.Equal(t, slot.Redirect{Slot: s, Addr: owner[s]}, r, "GET %s on %s", key, m)
 			moved++
 		}
 	}
-	if moved < 30 {
-		t.Fatalf("saw %d MOVED replies, want at least one per key", moved)
-	}
+	require.GreaterOrEqual(t, moved, 30, "MOVED replies: want at least one per key")
 }
 
 func TestMultiKeyCommandsNeedOneSlot(t *testing.T) {
@@ -149,9 +130,7 @@ func TestMultiKeyCommandsNeedOneSlot(t *testing.T) {
 	c := ctx(t)
 	owner, _ := owners(t, cc)
 	a, b := "part09:cross:a", "part09:cross:b"
-	if slot.Of(a) == slot.Of(b) {
-		t.Fatalf("test keys share slot %d", slot.Of(a))
-	}
+	require.NotEqual(t, slot.Of(a), slot.Of(b), "test keys share a slot")
 	// On the node that owns a, and through the cluster client: CROSSSLOT.
 	node := redis.NewClient(&redis.Options{Addr: owner[slot.Of(a)], MaxRetries: -1})
 	defer node.Close()
@@ -159,25 +138,84 @@ func TestMultiKeyCommandsNeedOneSlot(t *testing.T) {
 		"plain client on a's owner": node.MSet(c, a, "1", b, "2").Err(),
 		"cluster client":            cc.MSet(c, a, "1", b, "2").Err(),
 	} {
-		if err == nil || !strings.HasPrefix(err.Error(), "CROSSSLOT") {
-			t.Errorf("%s: MSET across slots = %v, want CROSSSLOT", name, err)
-		}
+		require.Error(t, err, name)
+		assert.True(t, strings.HasPrefix(err.Error(), "CROSSSLOT"), "%s: MSET across slots = %v, want CROSSSLOT", name, err)
 	}
-	if n, _ := cc.Exists(c, a, b).Result(); n != 0 {
-		t.Fatalf("a rejected MSET wrote %d keys", n)
+	for _, k := range []string{a, b} { // one key per EXISTS: EXISTS a b is itself CROSSSLOT
+		n, err := cc.Exists(c, k).Result()
+		require.NoError(t, err)
+		require.Zero(t, n, "a rejected MSET wrote %s", k)
 	}
 
 	// With a hash tag both keys live in one slot and the same MSET succeeds.
 	ta, tb := "part09:cross:{user:1001}:name", "part09:cross:{user:1001}:plan"
 	t.Cleanup(func() { cc.Del(context.Background(), ta, tb) })
-	if slot.Of(ta) != slot.Of(tb) {
-		t.Fatal("tagged keys in different slots")
-	}
-	if err := cc.MSet(c, ta, "ada", tb, "pro").Err(); err != nil {
-		t.Fatalf("MSET with hash tag: %v", err)
-	}
+	require.Equal(t, slot.Of(ta), slot.Of(tb), "tagged keys in different slots")
+	require.NoError(t, cc.MSet(c, ta, "ada", tb, "pro").Err(), "MSET with hash tag")
 	vals, err := cc.MGet(c, ta, tb).Result()
-	if err != nil || fmt.Sprint(vals) != "[ada pro]" {
-		t.Fatalf("MGET = %v, %v", vals, err)
+	require.NoError(t, err)
+	assert.Equal(t, []any{"ada", "pro"}, vals)
+}
+
+// The article: hash tags are "required for MULTI/EXEC and Lua scripts across
+// keys". Its untagged pair user:1001:profile / user:1001:cart (slots 2549 and
+// 6577) cannot share a transaction or a script: the server answers CROSSSLOT
+// (or MOVED while queuing, then EXECABORT, when the slots sit on two nodes)
+// and go-redis's cluster client refuses the transaction before sending it.
+// With the tag {user:1001} both run, atomically, on one node.
+func TestHashTagsAllowMultiExecAndScripts(t *testing.T) {
+	cc := clusterClient(t)
+	c := ctx(t)
+	owner, _ := owners(t, cc)
+	a, b := "part09:tx:user:1001:profile", "part09:tx:user:1001:cart"
+	for slot.Of(a) == slot.Of(b) {
+		b += "x"
 	}
+	ta, tb := "part09:tx:{user:1001}:profile", "part09:tx:{user:1001}:cart"
+	t.Cleanup(func() { cc.Del(context.Background(), a, b, ta, tb) })
+	set := func(k1, k2 string) func(redis.Pipeliner) error {
+		return func(p redis.Pipeliner) error {
+			p.Set(c, k1, "1", time.Minute)
+			p.Set(c, k2, "2", time.Minute)
+			return nil
+		}
+	}
+	script := redis.NewScript(`redis.call("SET", KEYS[1], "1"); redis.call("SET", KEYS[2], "2"); return 2`)
+
+	// Across slots: a plain connection to a's owner, the cluster client, a script.
+	home := redis.NewClient(&redis.Options{Addr: owner[slot.Of(a)], MaxRetries: -1})
+	defer home.Close()
+	_, err := home.TxPipelined(c, set(a, b))
+	require.Error(t, err)
+	if owner[slot.Of(a)] == owner[slot.Of(b)] {
+		assert.True(t, strings.HasPrefix(err.Error(), "CROSSSLOT"), "MULTI/EXEC on one node, two slots: %v", err)
+	} else {
+		assert.True(t, strings.HasPrefix(err.Error(), "EXECABORT"), "MULTI/EXEC with b on another node: %v", err)
+	}
+	_, err = cc.TxPipelined(c, set(a, b))
+	assert.ErrorIs(t, err, redis.ErrCrossSlot, "cluster client transaction across slots")
+	err = script.Run(c, cc, []string{a, b}).Err()
+	require.Error(t, err)
+	assert.True(t, strings.HasPrefix(err.Error(), "CROSSSLOT"), "script across slots: %v", err)
+	n, err := cc.Exists(c, a).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "a failed transaction or script wrote a")
+	n, err = cc.Exists(c, b).Result()
+	require.NoError(t, err)
+	assert.Zero(t, n, "a failed transaction or script wrote b")
+
+	// One slot: both run.
+	cmds, err := cc.TxPipelined(c, set(ta, tb))
+	require.NoError(t, err)
+	require.Len(t, cmds, 2)
+	vals, err := cc.MGet(c, ta, tb).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []any{"1", "2"}, vals)
+	require.NoError(t, cc.Del(c, ta, tb).Err())
+	got, err := script.Run(c, cc, []string{ta, tb}).Int()
+	require.NoError(t, err)
+	assert.Equal(t, 2, got)
+	vals, err = cc.MGet(c, ta, tb).Result()
+	require.NoError(t, err)
+	assert.Equal(t, []any{"1", "2"}, vals)
 }

@@ -4,7 +4,14 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 )
+
+// The integration tests start go-redis clients; none may leave a goroutine.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // crc16Bitwise is the CRC16-XMODEM definition, one bit at a time: the table in
 // slot.go must agree with it.
@@ -39,13 +46,10 @@ func hashTagBySpec(key string) string {
 func TestCRC16KnownValues(t *testing.T) {
 	// 0x31C3 is the XMODEM check value; the slots are what CLUSTER KEYSLOT
 	// answers (also asserted against a live cluster by the integration test).
-	if got := CRC16("123456789"); got != 0x31C3 {
-		t.Fatalf("CRC16(123456789) = %#x, want 0x31c3", got)
-	}
-	for key, want := range map[string]int{"foo": 12182, "bar": 5061, "hello": 866, "": 0} {
-		if got := Of(key); got != want {
-			t.Errorf("Of(%q) = %d, want %d", key, got, want)
-		}
+	require.Equal(t, uint16(0x31C3), CRC16("123456789"))
+	for key, want := range map[string]int{"foo": 12182, "bar": 5061, "hello": 866, "": 0,
+		"user:1001:profile": 2549, "user:1001:cart": 6577, "{user:1001}:profile": 5712} {
+		assert.Equal(t, want, Of(key), "Of(%q)", key)
 	}
 }
 
@@ -64,13 +68,11 @@ func TestHashTags(t *testing.T) {
 		{"{", "{"},
 		{"", ""},
 	} {
-		if got := HashTag(tc.key); got != tc.tag {
-			t.Errorf("HashTag(%q) = %q, want %q", tc.key, got, tc.tag)
-		}
+		assert.Equal(t, tc.tag, HashTag(tc.key), "HashTag(%q)", tc.key)
 	}
-	if Of("{user:1001}:profile") != Of("{user:1001}:orders") || Of("{user:1001}:orders") != Of("user:1001") {
-		t.Error("keys sharing a hash tag must share a slot")
-	}
+	assert.Equal(t, Of("user:1001"), Of("{user:1001}:profile"), "keys sharing a hash tag share a slot")
+	assert.Equal(t, Of("user:1001"), Of("{user:1001}:cart"), "keys sharing a hash tag share a slot")
+	assert.NotEqual(t, Of("user:1001:profile"), Of("user:1001:cart"), "the article's untagged pair")
 }
 
 func TestParseRedirect(t *testing.T) {
@@ -93,32 +95,24 @@ func TestParseRedirect(t *testing.T) {
 		{"", Redirect{}, false},
 	} {
 		got, ok := ParseRedirect(tc.msg)
-		if ok != tc.ok || got != tc.want {
-			t.Errorf("ParseRedirect(%q) = %+v, %t; want %+v, %t", tc.msg, got, ok, tc.want, tc.ok)
-		}
+		assert.Equal(t, tc.ok, ok, "ParseRedirect(%q)", tc.msg)
+		assert.Equal(t, tc.want, got, "ParseRedirect(%q)", tc.msg)
 	}
 }
 
 func FuzzSlot(f *testing.F) {
-	for _, s := range []string{"", "foo", "{user:1001}:profile", "foo{}{bar}", "foo{", "{{x}}", "}{", "a{b}}c", "\xff{\x00}"} {
+	for _, s := range []string{"", "foo", "{user:1001}:profile", "user:1001:cart", "foo{}{bar}", "foo{", "{{x}}", "}{", "a{b}}c", "\xff{\x00}"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
 		tag := HashTag(key)
-		if want := hashTagBySpec(key); tag != want {
-			t.Fatalf("HashTag(%q) = %q, spec says %q", key, tag, want)
-		}
+		require.Equal(t, hashTagBySpec(key), tag, "HashTag(%q) against the spec's prose", key)
 		s := Of(key)
-		if s < 0 || s >= Count {
-			t.Fatalf("Of(%q) = %d out of range", key, s)
-		}
-		if want := int(crc16Bitwise(tag) % Count); s != want {
-			t.Fatalf("Of(%q) = %d, bitwise CRC says %d", key, s, want)
-		}
+		require.True(t, s >= 0 && s < Count, "Of(%q) = %d out of range", key, s)
+		require.Equal(t, int(crc16Bitwise(tag)%Count), s, "Of(%q) against a bitwise CRC16", key)
 		if tag != key { // a real tag: anything around it keeps the slot
-			if !strings.Contains(key, "{"+tag+"}") || Of("x{"+tag+"}y{z}") != s {
-				t.Fatalf("tag %q of %q does not pin the slot", tag, key)
-			}
+			require.Contains(t, key, "{"+tag+"}")
+			require.Equal(t, s, Of("x{"+tag+"}y{z}"), "tag %q of %q does not pin the slot", tag, key)
 		}
 	})
 }
@@ -132,17 +126,15 @@ func FuzzParseRedirect(f *testing.F) {
 		if !ok {
 			return
 		}
-		if r.Slot < 0 || r.Slot >= Count || r.Addr == "" {
-			t.Fatalf("ParseRedirect(%q) = %+v", msg, r)
-		}
+		require.True(t, r.Slot >= 0 && r.Slot < Count && r.Addr != "", "ParseRedirect(%q) = %+v", msg, r)
 		// Redis never brackets a host; a bracketed address is accepted but
 		// formats back the way Redis writes it.
-		if !strings.Contains(msg, "[") && r.String() != msg {
-			t.Fatalf("ParseRedirect(%q) = %+v formats back as %q", msg, r, r.String())
+		if !strings.Contains(msg, "[") {
+			require.Equal(t, msg, r.String(), "ParseRedirect(%q) = %+v formats back differently", msg, r)
 		}
-		if again, ok := ParseRedirect(r.String()); !ok || again != r {
-			t.Fatalf("round trip of %q: %+v, %t", msg, again, ok)
-		}
+		again, ok := ParseRedirect(r.String())
+		require.True(t, ok, "round trip of %q", msg)
+		require.Equal(t, r, again, "round trip of %q", msg)
 	})
 }
 
@@ -159,15 +151,11 @@ func TestParseRedirectIPv6AsRedisSendsIt(t *testing.T) {
 		{"MOVED 7 fe80::1%eth0:7000", Redirect{Slot: 7, Addr: "[fe80::1%eth0]:7000"}},
 	} {
 		got, ok := ParseRedirect(tc.msg)
-		if !ok || got != tc.want {
-			t.Errorf("ParseRedirect(%q) = %+v, %t; want %+v, true", tc.msg, got, ok, tc.want)
+		if !assert.True(t, ok, "ParseRedirect(%q)", tc.msg) || !assert.Equal(t, tc.want, got, "ParseRedirect(%q)", tc.msg) {
 			continue
 		}
-		if _, _, err := net.SplitHostPort(got.Addr); err != nil {
-			t.Errorf("ParseRedirect(%q).Addr = %q is not dialable: %v", tc.msg, got.Addr, err)
-		}
-		if s := got.String(); s != tc.msg {
-			t.Errorf("%+v.String() = %q, want %q as Redis sends it", got, s, tc.msg)
-		}
+		_, _, err := net.SplitHostPort(got.Addr)
+		assert.NoError(t, err, "ParseRedirect(%q).Addr = %q is not dialable", tc.msg, got.Addr)
+		assert.Equal(t, tc.msg, got.String(), "formats back as Redis sends it")
 	}
 }
