@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/sysdesign-masterclass/golang/part03-caching/internal/fixture"
 )
 
@@ -18,9 +20,7 @@ import (
 func BenchmarkPut(b *testing.B) {
 	rdb, prefix := fixture.Redis(b)
 	pool := fixture.Postgres(b)
-	if err := Migrate(context.Background(), pool); err != nil {
-		b.Fatal(err)
-	}
+	require.NoError(b, Migrate(context.Background(), pool))
 	pg := PGStore{Pool: pool}
 	b.Cleanup(func() { _ = pg.DeletePrefix(context.Background(), prefix) })
 	cfg := Config{Redis: rdb, Prefix: prefix, TTL: time.Minute}
@@ -30,16 +30,13 @@ func BenchmarkPut(b *testing.B) {
 			ctx := context.Background()
 			i := 0
 			for b.Loop() {
-				if err := p.Put(ctx, Product{ID: fmt.Sprintf("%s%s-%d", prefix, k.name, i%1000), Name: "bench", PriceCents: int64(i)}); err != nil {
-					b.Fatal(err)
-				}
+				err := p.Put(ctx, Product{ID: fmt.Sprintf("%s%s-%d", prefix, k.name, i%1000), Name: "bench", PriceCents: int64(i)})
+				require.NoError(b, err)
 				i++
 			}
 			b.StopTimer()
 			if w, ok := p.(*WriteBehind); ok {
-				if err := w.Close(ctx); err != nil {
-					b.Fatal(err)
-				}
+				require.NoError(b, w.Close(ctx))
 			}
 		})
 	}

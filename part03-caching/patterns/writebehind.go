@@ -49,7 +49,9 @@ const stripes = 64
 //     after (from the cache or the database). A read never caches a database row
 //     for a key with a write buffered or in flight, nor one older than a write that
 //     came in while it read. Other processes read what the cache holds: the newest
-//     write, unless its cache write failed, then the database's row until the commit.
+//     write, or, if its cache write failed, the database's row (or the older value,
+//     if Redis refused the delete too) until the flush that commits the write
+//     deletes the key, retrying at every flush while Redis fails.
 //   - Loss window: a crash loses the writes not yet committed: at most MaxPending
 //     keys, written less than FlushInterval + one flush duration ago while the
 //     database keeps up. While the database is down the count bound still holds
