@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -11,16 +12,31 @@ import (
 	"github.com/sysdesign-masterclass/golang/part03-caching/patterns"
 )
 
-// WriteRow is one write pattern's measured behaviour.
+// ArticleLabels is what the article's table of the five patterns says about one.
+type ArticleLabels struct {
+	Consistency, WriteLatency, LossRisk string
+}
+
+// WriteRow is one pattern's measured behaviour, beside the article's labels.
 type WriteRow struct {
-	Pattern    string
-	Writes     int
-	WriteP50   time.Duration
-	DBWrites   int64 // round trips that wrote the database (a batch counts once)
-	ReadsToDB  int64 // of the reads right after the writes, how many reached the database
-	CrashLost  int   // write-behind only: writes lost when the process died
-	CloseLost  int   // write-behind only: writes lost on a clean shutdown
-	LossWindow int   // write-behind only: MaxPending
+	Pattern string
+	Article ArticleLabels
+	Writes  int
+	// WriteP50 is the median latency of one Put of a new product.
+	WriteP50 time.Duration
+	// DBWrites counts the round trips that wrote the database (a batch counts once);
+	// RedisCommands the commands sent to Redis, during the writes.
+	DBWrites, RedisCommands int64
+	// ReadsToDB counts, of the reads right after the writes, those that reached the
+	// database.
+	ReadsToDB int64
+	// StaleReads counts, after every product was read (cached) and then updated,
+	// the reads by another instance (another process) that returned the old value.
+	StaleReads int
+	// CrashLost and CloseLost count acknowledged writes missing from the database
+	// after a crash and after a clean shutdown; LossWindow is write-behind's
+	// MaxPending (0 for the others, which buffer nothing).
+	CrashLost, CloseLost, LossWindow int
 }
 
 // PatternsReport is the outcome of RunPatterns.
@@ -33,148 +49,219 @@ type PatternsReport struct {
 	NegDBReadsOff int64 // and without
 }
 
+// lossWindow is write-behind's MaxPending in the tour.
+const lossWindow = 64
+
+// contender is one pattern of the tour, with the article's labels for it.
+type contender struct {
+	name    string
+	article ArticleLabels
+	open    func(patterns.Config, patterns.Store) patterns.Pattern
+}
+
+var contenders = []contender{
+	{"cache-aside", ArticleLabels{"Eventual", "Low", "Low"}, func(c patterns.Config, db patterns.Store) patterns.Pattern {
+		return patterns.NewCacheAside(c, db)
+	}},
+	{"read-through", ArticleLabels{"Eventual", "Low", "Low"}, func(c patterns.Config, db patterns.Store) patterns.Pattern {
+		return patterns.NewReadThrough(c, db)
+	}},
+	{"write-through", ArticleLabels{"Strong", "High", "Very Low"}, func(c patterns.Config, db patterns.Store) patterns.Pattern {
+		return patterns.NewWriteThrough(c, db)
+	}},
+	{"write-behind", ArticleLabels{"Eventual", "Very Low", "High"}, func(c patterns.Config, db patterns.Store) patterns.Pattern {
+		return patterns.NewWriteBehind(c, db, patterns.WriteBehindOptions{FlushInterval: 100 * time.Millisecond, MaxPending: lossWindow})
+	}},
+	{"write-around", ArticleLabels{"Strong", "Low", "Low"}, func(c patterns.Config, db patterns.Store) patterns.Pattern {
+		return patterns.NewWriteAround(c, db)
+	}},
+}
+
 type counter interface {
 	Count(ctx context.Context, prefix string) (int, error)
 }
 
-// RunPatterns writes n new products through each write pattern, reads them back, and
-// counts what reached the database; then shows read-through coalescing and negative
-// caching.
+// RunPatterns writes n new products through each of the five patterns, reads them
+// back, updates them and reads them from another instance, and counts what reached
+// the database and what a crash and a clean shutdown lose; then it shows read-through
+// coalescing and negative caching.
 func (e *Env) RunPatterns(ctx context.Context, n int) (PatternsReport, error) {
 	var rep PatternsReport
-	cfg := func(name string) patterns.Config {
-		return patterns.Config{Redis: e.Redis, Prefix: e.Prefix + "patterns:" + name + ":", TTL: 5 * time.Minute}
-	}
-	id := func(name string, i int) string { return fmt.Sprintf("%s%s-%d", e.Prefix, name, i) }
-	product := func(name string, i int) patterns.Product {
-		return patterns.Product{ID: id(name, i), Name: "item", PriceCents: int64(100 + i)}
-	}
-
-	type writer struct {
-		name  string
-		write func(*patterns.CountingStore) (put func(context.Context, patterns.Product) error, get func(context.Context, string) (patterns.Product, error))
-	}
-	writers := []writer{
-		{"cache-aside", func(db *patterns.CountingStore) (func(context.Context, patterns.Product) error, func(context.Context, string) (patterns.Product, error)) {
-			a := patterns.NewCacheAside(cfg("cache-aside"), db)
-			return func(ctx context.Context, p patterns.Product) error { _, err := a.Update(ctx, p); return err }, a.Get
-		}},
-		{"write-through", func(db *patterns.CountingStore) (func(context.Context, patterns.Product) error, func(context.Context, string) (patterns.Product, error)) {
-			w := patterns.NewWriteThrough(cfg("write-through"), db)
-			return func(ctx context.Context, p patterns.Product) error { _, err := w.Put(ctx, p); return err }, w.Get
-		}},
-		{"write-around", func(db *patterns.CountingStore) (func(context.Context, patterns.Product) error, func(context.Context, string) (patterns.Product, error)) {
-			w := patterns.NewWriteAround(cfg("write-around"), db)
-			return func(ctx context.Context, p patterns.Product) error { _, err := w.Put(ctx, p); return err }, w.Get
-		}},
-	}
-	for _, w := range writers {
-		db := &patterns.CountingStore{Store: e.Store}
-		put, get := w.write(db)
-		row := WriteRow{Pattern: w.name, Writes: n}
-		var err error
-		if row.WriteP50, err = timeWrites(ctx, n, func(i int) error { return put(ctx, product(w.name, i)) }); err != nil {
-			return rep, fmt.Errorf("%s: %w", w.name, err)
+	for _, c := range contenders {
+		row, err := e.tourPattern(ctx, c, n)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", c.name, err)
 		}
-		row.DBWrites = db.Puts.Load() + db.Batches.Load()
-		reads0 := db.Gets.Load()
-		for i := range n {
-			if _, err := get(ctx, id(w.name, i)); err != nil {
-				return rep, fmt.Errorf("%s read: %w", w.name, err)
-			}
-		}
-		row.ReadsToDB = db.Gets.Load() - reads0
 		rep.Writes = append(rep.Writes, row)
 	}
-
-	wb, err := e.writeBehind(ctx, n, cfg, product)
-	if err != nil {
-		return rep, err
-	}
-	rep.Writes = slices.Insert(rep.Writes, 2, wb) // the article's order: aside, through, behind, around
-
-	// Read-through: many concurrent readers of one cold key.
+	var err error
 	rep.ColdReaders = 200
-	db := &patterns.CountingStore{Store: e.Store}
-	if _, err := e.Store.Put(ctx, product("cold", 0)); err != nil {
+	if rep.ColdDBReads, err = e.coldReaders(ctx, rep.ColdReaders); err != nil {
 		return rep, err
 	}
-	rt := patterns.NewReadThrough(cfg("read-through"), db.Get, 0)
+	rep.NegLookups = n
+	if rep.NegDBReads, err = e.absentLookups(ctx, n, 0); err != nil {
+		return rep, err
+	}
+	rep.NegDBReadsOff, err = e.absentLookups(ctx, n, -1)
+	return rep, err
+}
+
+func (e *Env) patternConfig(name string) patterns.Config {
+	return patterns.Config{Redis: e.Redis, Prefix: e.Prefix + "patterns:" + name + ":", TTL: 5 * time.Minute}
+}
+
+// idPrefix namespaces the product IDs of one step of the tour.
+func (e *Env) idPrefix(step string) string { return e.Prefix + step + "/" }
+
+func product(prefix string, i int, name string) patterns.Product {
+	return patterns.Product{ID: fmt.Sprint(prefix, i), Name: name, PriceCents: int64(100 + i)}
+}
+
+func (e *Env) tourPattern(ctx context.Context, c contender, n int) (WriteRow, error) {
+	row := WriteRow{Pattern: c.name, Article: c.article, Writes: n}
+	db := &patterns.CountingStore{Store: e.Store}
+	p := c.open(e.patternConfig(c.name), db)
+	other := c.open(e.patternConfig(c.name), db) // another process: same cache and database
+	defer func() { _, _ = closePattern(p); _, _ = closePattern(other) }()
+	ids := e.idPrefix(c.name)
+
+	cmds := e.Counter.Total()
+	var err error
+	if row.WriteP50, err = timeWrites(ctx, n, func(i int) error { return p.Put(ctx, product(ids, i, "v1")) }); err != nil {
+		return row, err
+	}
+	row.RedisCommands = e.Counter.Total() - cmds
+	row.DBWrites = db.Writes()
+
+	reads := db.Gets.Load()
+	if err := readAll(ctx, p, ids, n, nil); err != nil {
+		return row, err
+	}
+	row.ReadsToDB = db.Gets.Load() - reads
+
+	// Consistency: another instance caches every product, then this one updates them.
+	if err := readAll(ctx, other, ids, n, nil); err != nil {
+		return row, err
+	}
+	for i := range n {
+		if err := p.Put(ctx, product(ids, i, "v2")); err != nil {
+			return row, err
+		}
+	}
+	if err := readAll(ctx, other, ids, n, func(got patterns.Product) {
+		if got.Name == "v1" {
+			row.StaleReads++
+		}
+	}); err != nil {
+		return row, err
+	}
+
+	// Loss: what a crash and what a clean shutdown leave out of the database.
+	if row.CrashLost, err = e.lossAfter(ctx, c, n, "crash", crash); err != nil {
+		return row, err
+	}
+	if row.CloseLost, err = e.lossAfter(ctx, c, n, "close", closePattern); err != nil {
+		return row, err
+	}
+	if _, ok := p.(*patterns.WriteBehind); ok {
+		row.LossWindow = lossWindow
+	}
+	return row, nil
+}
+
+// lossAfter writes n new products through a fresh instance, ends it with end (which
+// reports how many writes it lost) and returns how many are missing from the
+// database, checking that the two agree. The synchronous patterns acknowledge a
+// write once it is in the database: a crash right after the writes loses what is
+// not there.
+func (e *Env) lossAfter(ctx context.Context, c contender, n int, step string, end func(patterns.Pattern) (int, error)) (int, error) {
+	ids := e.idPrefix(c.name + "-" + step)
+	p := c.open(e.patternConfig(c.name), e.Store)
+	for i := range n {
+		if err := p.Put(ctx, product(ids, i, "v1")); err != nil {
+			return 0, err
+		}
+	}
+	reported, err := end(p)
+	if err != nil {
+		return 0, err
+	}
+	rows, err := e.Store.(counter).Count(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	if n-rows != reported {
+		return 0, fmt.Errorf("%s: %d of %d writes missing from the database, %d reported lost", step, n-rows, n, reported)
+	}
+	return n - rows, nil
+}
+
+// crash ends p as a dying process would.
+func crash(p patterns.Pattern) (int, error) {
+	if w, ok := p.(*patterns.WriteBehind); ok {
+		return w.Crash(), nil
+	}
+	return 0, nil
+}
+
+// closePattern ends p with a clean shutdown.
+func closePattern(p patterns.Pattern) (int, error) {
+	if w, ok := p.(*patterns.WriteBehind); ok {
+		return 0, w.Close(context.Background())
+	}
+	return 0, nil
+}
+
+func readAll(ctx context.Context, p patterns.Pattern, ids string, n int, check func(patterns.Product)) error {
+	for i := range n {
+		got, err := p.Get(ctx, fmt.Sprint(ids, i))
+		if err != nil {
+			return fmt.Errorf("read back: %w", err)
+		}
+		if check != nil {
+			check(got)
+		}
+	}
+	return nil
+}
+
+// coldReaders starts that many concurrent read-through readers of one uncached key
+// and returns the database reads they caused.
+func (e *Env) coldReaders(ctx context.Context, readers int) (int64, error) {
+	ids := e.idPrefix("cold")
+	if _, err := e.Store.Put(ctx, product(ids, 0, "cold")); err != nil {
+		return 0, err
+	}
+	db := &patterns.CountingStore{Store: e.Store}
+	rt := patterns.NewReadThrough(e.patternConfig("read-through-cold"), db)
 	var wg sync.WaitGroup
-	errs := make(chan error, rep.ColdReaders)
-	for range rep.ColdReaders {
+	errs := make(chan error, readers)
+	for range readers {
 		wg.Go(func() {
-			if _, err := rt.Get(ctx, id("cold", 0)); err != nil {
+			if _, err := rt.Get(ctx, fmt.Sprint(ids, 0)); err != nil {
 				errs <- err
 			}
 		})
 	}
 	wg.Wait()
 	close(errs)
-	if err := <-errs; err != nil {
-		return rep, err
-	}
-	rep.ColdDBReads = db.Gets.Load()
-
-	// Negative caching: lookups of an ID that does not exist.
-	rep.NegLookups = n
-	for _, neg := range []time.Duration{0, -1} {
-		db := &patterns.CountingStore{Store: e.Store}
-		c := cfg(fmt.Sprintf("negative%d", neg))
-		c.NegativeTTL = neg
-		a := patterns.NewCacheAside(c, db)
-		for range n {
-			if _, err := a.Get(ctx, id("absent", 0)); !errors.Is(err, patterns.ErrNotFound) {
-				return rep, fmt.Errorf("absent lookup: %v", err)
-			}
-		}
-		if neg == 0 {
-			rep.NegDBReads = db.Gets.Load()
-		} else {
-			rep.NegDBReadsOff = db.Gets.Load()
-		}
-	}
-	return rep, nil
+	return db.Gets.Load(), <-errs
 }
 
-func (e *Env) writeBehind(ctx context.Context, n int, cfg func(string) patterns.Config, product func(string, int) patterns.Product) (WriteRow, error) {
-	const window = 64
-	row := WriteRow{Pattern: "write-behind", Writes: n, LossWindow: window}
+// absentLookups looks up an ID that does not exist n times through cache-aside and
+// returns the database reads; negativeTTL as in patterns.Config.
+func (e *Env) absentLookups(ctx context.Context, n int, negativeTTL time.Duration) (int64, error) {
 	db := &patterns.CountingStore{Store: e.Store}
-	opts := patterns.WriteBehindOptions{FlushInterval: 100 * time.Millisecond, MaxPending: window}
-	w := patterns.NewWriteBehind(cfg("write-behind"), db, opts)
-	var err error
-	if row.WriteP50, err = timeWrites(ctx, n, func(i int) error { return w.Put(ctx, product("wb-crash", i)) }); err != nil {
-		return row, err
-	}
-	for i := range n {
-		if _, err := w.Get(ctx, product("wb-crash", i).ID); err != nil {
-			return row, err
+	cfg := e.patternConfig(fmt.Sprint("negative", negativeTTL))
+	cfg.NegativeTTL = negativeTTL
+	a := patterns.NewCacheAside(cfg, db)
+	for range n {
+		if _, err := a.Get(ctx, e.idPrefix("absent")+"0"); !errors.Is(err, patterns.ErrNotFound) {
+			return 0, fmt.Errorf("absent lookup: %v", err)
 		}
 	}
-	row.ReadsToDB = db.Gets.Load()
-	row.CrashLost = w.Crash()
-	row.DBWrites = db.Puts.Load() + db.Batches.Load()
-	rows, err := e.Store.(counter).Count(ctx, e.Prefix+"wb-crash-")
-	if err != nil {
-		return row, err
-	}
-	if rows+row.CrashLost != n {
-		return row, fmt.Errorf("write-behind: %d rows + %d lost != %d writes", rows, row.CrashLost, n)
-	}
-
-	w = patterns.NewWriteBehind(cfg("write-behind"), db, opts)
-	for i := range n {
-		if err := w.Put(ctx, product("wb-clean", i)); err != nil {
-			return row, err
-		}
-	}
-	if err := w.Close(ctx); err != nil {
-		return row, err
-	}
-	rows, err = e.Store.(counter).Count(ctx, e.Prefix+"wb-clean-")
-	row.CloseLost = n - rows
-	return row, err
+	return db.Gets.Load(), nil
 }
 
 func timeWrites(ctx context.Context, n int, write func(i int) error) (time.Duration, error) {
@@ -191,4 +278,30 @@ func timeWrites(ctx context.Context, n int, write func(i int) error) (time.Durat
 	}
 	slices.Sort(lat)
 	return lat[n/2], nil
+}
+
+// PrintPatterns writes the pattern tour: measured figures beside the article's
+// labels for write latency, consistency and data-loss risk.
+func PrintPatterns(w io.Writer, r PatternsReport) {
+	t := table(w)
+	fmt.Fprintln(t, "pattern\tarticle: write latency\twrite p50\tDB write round trips\tRedis commands\treads after write that hit the DB\t")
+	for _, row := range r.Writes {
+		fmt.Fprintf(t, "%s\t%s\t%s\t%d\t%d\t%d/%d\t\n", row.Pattern, row.Article.WriteLatency, ms(row.WriteP50),
+			row.DBWrites, row.RedisCommands, row.ReadsToDB, row.Writes)
+	}
+	_ = t.Flush()
+	fmt.Fprintln(w)
+	t = table(w)
+	fmt.Fprintln(t, "pattern\tarticle: consistency\tstale reads after an update (other instance)\tarticle: loss risk\tlost on crash\tlost on clean shutdown\t")
+	for _, row := range r.Writes {
+		crash := fmt.Sprint(row.CrashLost)
+		if row.LossWindow > 0 {
+			crash = fmt.Sprintf("%d (window %d)", row.CrashLost, row.LossWindow)
+		}
+		fmt.Fprintf(t, "%s\t%s\t%d/%d\t%s\t%s\t%d\t\n", row.Pattern, row.Article.Consistency, row.StaleReads, row.Writes,
+			row.Article.LossRisk, crash, row.CloseLost)
+	}
+	_ = t.Flush()
+	fmt.Fprintf(w, "read-through: %d concurrent readers of one uncached key -> %d database read(s)\n", r.ColdReaders, r.ColdDBReads)
+	fmt.Fprintf(w, "negative caching: %d lookups of an absent ID -> %d database read(s) (without it: %d)\n", r.NegLookups, r.NegDBReads, r.NegDBReadsOff)
 }

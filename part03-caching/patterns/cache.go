@@ -23,9 +23,12 @@ type Config struct {
 	// NegativeTTL is how long a "not found" is remembered, so a flood of lookups for
 	// an absent ID (a typo, a scraper, an attack) reaches the database once per
 	// NegativeTTL instead of once per request. Keep it short: an insert of that ID is
-	// invisible to readers until it lapses, unless the write clears it (cache-aside
-	// and write-through do; write-around does not). Default 30 s; negative disables.
+	// invisible to readers until it lapses, unless the write clears it (every
+	// pattern's Put does but write-around's). Default 30 s; negative disables.
 	NegativeTTL time.Duration
+	// LoadTimeout bounds one shared load of ReadThrough and WriteThrough, and each
+	// caller's wait for it. Default 5 s.
+	LoadTimeout time.Duration
 }
 
 // cache is the Redis side shared by the patterns. A value is "<version>:<json>"; the
@@ -36,9 +39,6 @@ type cache struct {
 	prefix string
 	ttl    time.Duration
 	negTTL time.Duration
-	// fillIfAbsent makes read fills SET NX instead of a version compare-and-set
-	// (write-behind, whose own cache writes carry no database version).
-	fillIfAbsent bool
 }
 
 var errMiss = errors.New("patterns: cache miss")
@@ -46,6 +46,9 @@ var errMiss = errors.New("patterns: cache miss")
 const tombstone = "-"
 
 func newCache(c Config) cache {
+	if c.Redis == nil {
+		panic("patterns: Config.Redis is nil")
+	}
 	if c.TTL <= 0 {
 		c.TTL = 5 * time.Minute
 	}
@@ -125,6 +128,16 @@ func (c cache) overwrite(ctx context.Context, p Product) error {
 	return c.rdb.Set(ctx, c.key(p.ID), b, c.ttl).Err()
 }
 
+// putAbsent caches p only where the key is missing, never replacing what a writer
+// put there (write-behind's read fills: its own entries carry no version to compare).
+func (c cache) putAbsent(ctx context.Context, p Product) error {
+	b, err := encode(p)
+	if err != nil {
+		return err
+	}
+	return c.rdb.SetNX(ctx, c.key(p.ID), b, c.ttl).Err()
+}
+
 func (c cache) putMissing(ctx context.Context, id string) error {
 	if c.negTTL < 0 {
 		return nil
@@ -141,6 +154,9 @@ func (c cache) del(ctx context.Context, id string) error {
 // (or remember "not found"). A Redis error falls through to load: the database
 // carries the load while the cache is down, instead of the service failing.
 func (c cache) lookup(ctx context.Context, id string, load func(context.Context, string) (Product, error)) (Product, error) {
+	if err := ValidateID(id); err != nil {
+		return Product{}, err
+	}
 	p, err := c.get(ctx, id)
 	if err == nil || errors.Is(err, ErrNotFound) {
 		return p, err
@@ -158,12 +174,6 @@ func (c cache) loadAndFill(ctx context.Context, id string, load func(context.Con
 		return Product{}, err
 	}
 	// A failed fill costs the next reader one more database query, nothing else.
-	if c.fillIfAbsent {
-		if b, err := encode(p); err == nil {
-			_ = c.rdb.SetNX(ctx, c.key(p.ID), b, c.ttl).Err()
-		}
-	} else {
-		_ = c.put(ctx, p)
-	}
+	_ = c.put(ctx, p)
 	return p, nil
 }

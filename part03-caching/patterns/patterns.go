@@ -9,8 +9,28 @@ import (
 	"github.com/sysdesign-masterclass/golang/part03-caching/stampede"
 )
 
+// Pattern is what the five patterns share, so that one can replace another (and the
+// chapter's experiment and tests loop over all five). They differ in what Put
+// touches, when it returns, and what a crash can lose; see the package doc.
+type Pattern interface {
+	// Put writes p. Invalid products are ErrInvalid and reach neither the cache nor
+	// the database. On nil, p is in the database, except with WriteBehind, where it
+	// is buffered (see its guarantees).
+	Put(ctx context.Context, p Product) error
+	// Get returns the product, ErrNotFound, or ErrInvalid for a malformed ID.
+	Get(ctx context.Context, id string) (Product, error)
+}
+
+var (
+	_ Pattern = (*CacheAside)(nil)
+	_ Pattern = (*ReadThrough)(nil)
+	_ Pattern = (*WriteThrough)(nil)
+	_ Pattern = (*WriteBehind)(nil)
+	_ Pattern = (*WriteAround)(nil)
+)
+
 // CacheAside is the application talking to both the cache and the database: the
-// default for read-heavy APIs. Reads fill the cache on a miss; updates write the
+// default for read-heavy APIs. Reads fill the cache on a miss; writes go to the
 // database and then delete the key ("invalidate, don't update").
 //
 // Why delete: two updates whose cache SETs land in the opposite order of their
@@ -30,44 +50,51 @@ func (a *CacheAside) Get(ctx context.Context, id string) (Product, error) {
 	return a.c.lookup(ctx, id, a.db.Get)
 }
 
-// Update writes the database, then deletes the cached key. The write has happened
-// even when the delete fails: the error says the cache may serve the old value until
-// its TTL.
-func (a *CacheAside) Update(ctx context.Context, p Product) (Product, error) {
-	p, err := a.db.Put(ctx, p)
-	if err != nil {
-		return Product{}, err
-	}
-	if err := a.c.del(ctx, p.ID); err != nil {
-		return p, fmt.Errorf("patterns: updated, but cache invalidation failed (stale up to TTL): %w", err)
-	}
-	return p, nil
+// Put writes the database, then deletes the cached key.
+func (a *CacheAside) Put(ctx context.Context, p Product) error {
+	return writeThenDelete(ctx, a.c, a.db, p)
 }
 
-// Loader loads a product from the system of record.
-type Loader func(ctx context.Context, id string) (Product, error)
+// writeThenDelete is the write half of cache-aside and read-through. When the delete
+// fails the write has still happened: the error says the cache may serve the old
+// value until its TTL.
+func writeThenDelete(ctx context.Context, c cache, db Store, p Product) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if _, err := db.Put(ctx, p); err != nil {
+		return err
+	}
+	if err := c.del(ctx, p.ID); err != nil {
+		return fmt.Errorf("patterns: stored, but cache invalidation failed (stale up to TTL): %w", err)
+	}
+	return nil
+}
 
-// ReadThrough is a cache that loads missing entries itself: callers see only the
+// ReadThrough is a cache that loads missing entries itself: readers see only the
 // cache, never the database. Concurrent misses of one key share one load
 // (stampede.Group), which a read-through component can do for every caller at once.
+// Writes go to the database and delete the key, as with cache-aside.
 type ReadThrough struct {
 	c       cache
-	load    Loader
+	db      Store
 	group   stampede.Group[Product]
 	timeout time.Duration
 }
 
-// NewReadThrough returns a read-through cache over load. timeout bounds one load and
-// each caller's wait for a shared one (0 = 5 s).
-func NewReadThrough(cfg Config, load Loader, timeout time.Duration) *ReadThrough {
-	if timeout <= 0 {
-		timeout = 5 * time.Second
+// NewReadThrough returns a read-through cache over db.
+func NewReadThrough(cfg Config, db Store) *ReadThrough {
+	if cfg.LoadTimeout <= 0 {
+		cfg.LoadTimeout = 5 * time.Second
 	}
-	return &ReadThrough{c: newCache(cfg), load: load, timeout: timeout}
+	return &ReadThrough{c: newCache(cfg), db: db, timeout: cfg.LoadTimeout}
 }
 
 // Get returns the cached product, loading it once per key on concurrent misses.
 func (r *ReadThrough) Get(ctx context.Context, id string) (Product, error) {
+	if err := ValidateID(id); err != nil {
+		return Product{}, err
+	}
 	p, err := r.c.get(ctx, id)
 	if err == nil || errors.Is(err, ErrNotFound) {
 		return p, err
@@ -80,8 +107,13 @@ func (r *ReadThrough) Get(ctx context.Context, id string) (Product, error) {
 		if p, err := r.c.get(ctx, id); err == nil || errors.Is(err, ErrNotFound) {
 			return p, err
 		}
-		return r.c.loadAndFill(ctx, id, r.load)
+		return r.c.loadAndFill(ctx, id, r.db.Get)
 	})
+}
+
+// Put writes the database, then deletes the cached key.
+func (r *ReadThrough) Put(ctx context.Context, p Product) error {
+	return writeThenDelete(ctx, r.c, r.db, p)
 }
 
 // WriteThrough writes the database and then the cache, synchronously, before
@@ -90,29 +122,32 @@ func (r *ReadThrough) Get(ctx context.Context, id string) (Product, error) {
 // financial records). Reads are read-through.
 type WriteThrough struct {
 	*ReadThrough
-	db Store
 }
 
 // NewWriteThrough returns a write-through cache over db.
 func NewWriteThrough(cfg Config, db Store) *WriteThrough {
-	return &WriteThrough{ReadThrough: NewReadThrough(cfg, db.Get, 0), db: db}
+	return &WriteThrough{ReadThrough: NewReadThrough(cfg, db)}
 }
 
 // Put writes p to the database, then caches the stored version (compare-and-set on
-// the version, so concurrent writers converge on the newest). If the cache write
+// the version, so concurrent writers converge on the newest). The database comes
+// first: a write it refuses must not be visible in the cache. If the cache write
 // fails the key is deleted, so no reader sees the previous value; if that fails too
 // the error says so.
-func (w *WriteThrough) Put(ctx context.Context, p Product) (Product, error) {
+func (w *WriteThrough) Put(ctx context.Context, p Product) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
 	p, err := w.db.Put(ctx, p)
 	if err != nil {
-		return Product{}, err
+		return err
 	}
 	if err := w.c.put(ctx, p); err != nil {
 		if derr := w.c.del(ctx, p.ID); derr != nil {
-			return p, fmt.Errorf("patterns: stored, but cache holds the previous value (stale up to TTL): %w", errors.Join(err, derr))
+			return fmt.Errorf("patterns: stored, but cache holds the previous value (stale up to TTL): %w", errors.Join(err, derr))
 		}
 	}
-	return p, nil
+	return nil
 }
 
 // WriteAround writes only the database; the cache is filled by reads (cache-aside).
@@ -128,7 +163,13 @@ type WriteAround struct {
 func NewWriteAround(cfg Config, db Store) *WriteAround { return &WriteAround{c: newCache(cfg), db: db} }
 
 // Put writes p to the database only.
-func (w *WriteAround) Put(ctx context.Context, p Product) (Product, error) { return w.db.Put(ctx, p) }
+func (w *WriteAround) Put(ctx context.Context, p Product) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	_, err := w.db.Put(ctx, p)
+	return err
+}
 
 // Get reads cache-aside.
 func (w *WriteAround) Get(ctx context.Context, id string) (Product, error) {

@@ -2,28 +2,12 @@ package patterns
 
 import (
 	"context"
-	"errors"
-	"maps"
-	"slices"
+	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// Product is the cached row.
-type Product struct {
-	ID         string `json:"id"`
-	Name       string `json:"name"`
-	PriceCents int64  `json:"price_cents"`
-	// Version is assigned by the Store: 1 on insert, +1 on every update. The cache
-	// uses it to refuse writes older than what it holds.
-	Version int64 `json:"version"`
-}
-
-// ErrNotFound is returned for an absent product, by the Store and by every pattern
-// (including when a cached "not found" tombstone answered).
-var ErrNotFound = errors.New("patterns: product not found")
 
 // Store is the system of record.
 type Store interface {
@@ -31,29 +15,25 @@ type Store interface {
 	Get(ctx context.Context, id string) (Product, error)
 	// Put inserts or updates p and returns it with its new Version.
 	Put(ctx context.Context, p Product) (Product, error)
-	// PutBatch upserts all of ps atomically (IDs are distinct).
+	// PutBatch upserts all of ps (IDs distinct) atomically: all or none. An error
+	// caused by what a row holds wraps ErrRejected.
 	PutBatch(ctx context.Context, ps []Product) error
 }
 
 // MemStore is an in-memory Store for unit tests and for the demo when PostgreSQL is
-// not running. Latency simulates a database round trip; Fail makes writes fail.
+// not running. It refuses what PGStore's schema refuses (Validate, and a negative
+// price), so the two behave alike. Latency simulates a database round trip.
 type MemStore struct {
 	Latency time.Duration
 
-	mu   sync.Mutex
-	m    map[string]Product
-	fail atomic.Bool
+	mu sync.Mutex
+	m  map[string]Product
 }
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore(latency time.Duration) *MemStore {
 	return &MemStore{Latency: latency, m: make(map[string]Product)}
 }
-
-// SetFailing makes writes fail (true) or succeed (false), to play a database outage.
-func (s *MemStore) SetFailing(fail bool) { s.fail.Store(fail) }
-
-var errStoreDown = errors.New("memstore: simulated outage")
 
 func (s *MemStore) wait(ctx context.Context) error {
 	if s.Latency <= 0 {
@@ -67,6 +47,18 @@ func (s *MemStore) wait(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// check is MemStore's stand-in for the schema's constraints.
+func check(p Product) error {
+	err := p.Validate()
+	if err == nil && p.PriceCents < 0 {
+		err = fmt.Errorf("price_cents %d violates CHECK (price_cents >= 0)", p.PriceCents)
+	}
+	if err != nil {
+		return fmt.Errorf("memstore: %w: %w", ErrRejected, err)
+	}
+	return nil
 }
 
 // Get implements Store.
@@ -88,8 +80,8 @@ func (s *MemStore) Put(ctx context.Context, p Product) (Product, error) {
 	if err := s.wait(ctx); err != nil {
 		return Product{}, err
 	}
-	if s.fail.Load() {
-		return Product{}, errStoreDown
+	if err := check(p); err != nil {
+		return Product{}, err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,8 +95,10 @@ func (s *MemStore) PutBatch(ctx context.Context, ps []Product) error {
 	if err := s.wait(ctx); err != nil {
 		return err
 	}
-	if s.fail.Load() {
-		return errStoreDown
+	for _, p := range ps {
+		if err := check(p); err != nil {
+			return err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -126,13 +120,6 @@ func (s *MemStore) Count(_ context.Context, prefix string) (int, error) {
 		}
 	}
 	return n, nil
-}
-
-// IDs returns the stored IDs, sorted.
-func (s *MemStore) IDs() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Sorted(maps.Keys(s.m))
 }
 
 // CountingStore wraps a Store and counts the calls that reach it: the "backend
@@ -160,3 +147,6 @@ func (c *CountingStore) PutBatch(ctx context.Context, ps []Product) error {
 	c.BatchRows.Add(int64(len(ps)))
 	return c.Store.PutBatch(ctx, ps)
 }
+
+// Writes returns the round trips that wrote the database (a batch counts once).
+func (c *CountingStore) Writes() int64 { return c.Puts.Load() + c.Batches.Load() }
