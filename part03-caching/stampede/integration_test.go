@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/sysdesign-masterclass/golang/part03-caching/internal/fixture"
 )
 
@@ -35,21 +38,18 @@ func TestIntegrationLoaderOnRedis(t *testing.T) {
 			<-release
 			return "v", nil
 		}
-		var wg, started sync.WaitGroup
-		started.Add(n)
+		var wg sync.WaitGroup
 		for range n {
 			wg.Go(func() {
-				started.Done()
-				if v, err := l.Get(ctx, key, fetch); err != nil || v != "v" {
-					t.Errorf("Get = %q, %v", v, err)
-				}
+				v, err := l.Get(ctx, key, fetch)
+				assert.NoError(t, err)
+				assert.Equal(t, "v", v)
 			})
 		}
-		started.Wait()
 		if withGroup {
-			waitFor(t, "all callers to join", func() bool { return g.Stats().Waiting == n })
+			fixture.WaitFor(t, "all callers to join", func() bool { return g.Stats().Waiting == n })
 		} else {
-			waitFor(t, "every caller to miss", func() bool { return calls.Load() == n })
+			fixture.WaitFor(t, "every caller to miss", func() bool { return calls.Load() == n })
 		}
 		close(release)
 		wg.Wait()
@@ -57,8 +57,6 @@ func TestIntegrationLoaderOnRedis(t *testing.T) {
 		if !withGroup {
 			want = n
 		}
-		if calls.Load() != want {
-			t.Fatalf("group=%v: backend calls = %d, want %d", withGroup, calls.Load(), want)
-		}
+		require.Equal(t, want, calls.Load(), "group=%v: backend calls", withGroup)
 	}
 }
