@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"runtime/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -17,7 +19,13 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if prefix := os.Getenv(lockChildEnv); prefix != "" { // a child of TestIntegrationLockAcrossProcesses
+		peers, _ := strconv.Atoi(os.Getenv(lockChildPeers))
+		os.Exit(lockChild(prefix, peers == 0, peers))
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // concurrentCalls starts n callers of g.Do on one key whose fetch blocks until the
 // test releases it, waits (synctest.Wait) until every caller has joined the flight,

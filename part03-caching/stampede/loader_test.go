@@ -158,6 +158,9 @@ func memClient(t testing.TB) (*miniredis.Miniredis, *redis.Client) {
 	rdb := redis.NewClient(&redis.Options{
 		Addr:   "127.0.0.1:6379", // never dialled; an IP literal keeps NewClient from resolving a host name
 		Dialer: func(context.Context, string, string) (net.Conn, error) { return mr.Dial() },
+		// Enough connections that no caller waits for one: go-redis's pool-wait path
+		// reuses timers across tests through a sync.Pool, which a synctest bubble rejects.
+		PoolSize: 256,
 	})
 	t.Cleanup(func() { _ = rdb.Close(); mr.Close() })
 	return mr, rdb

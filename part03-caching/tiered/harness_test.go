@@ -74,6 +74,9 @@ func newMemRedis(t testing.TB) *memRedis {
 func (m *memRedis) client(hole *atomic.Bool) *redis.Client {
 	rdb := redis.NewClient(&redis.Options{
 		Addr: "127.0.0.1:6379", // never dialled; an IP literal keeps NewClient from resolving a host name
+		// Enough connections that no caller waits for one: go-redis's pool-wait path
+		// reuses timers across tests through a sync.Pool, which a synctest bubble rejects.
+		PoolSize: 256,
 		Dialer: func(context.Context, string, string) (net.Conn, error) {
 			if m.down.Load() {
 				return nil, errRefused
