@@ -11,7 +11,7 @@
 //
 // Contenders are sub-benchmarks keyed impl=NAME (impl=ours is this project's).
 //
-//     cd bench && go test -run '^$' -bench . -benchmem -count 5 ./part03/...
+//	cd bench && go test -run '^$' -bench . -benchmem -count 5 ./part03/...
 package part03bench
 
 import (

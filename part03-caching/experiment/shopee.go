@@ -53,7 +53,7 @@ type ShopeeResult struct {
 	Reduction                float64
 	ArticleReduction         float64 // 1 − pods/requests with the article's inputs (one L1 fill per pod)
 	ExpectedReduction        float64 // the same formula with this run's inputs
-	Errors                   int64
+	BaselineErrors, Errors   int64   // failed reads without and with the L1
 }
 
 // RunShopee sends cfg.Requests reads of one hot key, spread over cfg.Spike, first
@@ -68,15 +68,18 @@ func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, er
 		return res, err
 	}
 
-	var loads, errs atomic.Int64
+	var loads, baseErrs, errs atomic.Int64
 	g0 := e.Counter.Gets()
 	start := time.Now()
-	spread(cfg, func(int) {
+	spread(ctx, cfg, func(int) {
 		if err := e.Redis.Get(ctx, prefix+key).Err(); err != nil {
-			errs.Add(1)
+			baseErrs.Add(1)
 		}
 	})
 	res.BaselineTook = time.Since(start)
+	if err := context.Cause(ctx); err != nil {
+		return res, err
+	}
 	res.BaselineGETs = e.Counter.Gets() - g0
 
 	pods := make([]*tiered.Cache[string], cfg.Pods)
@@ -94,15 +97,18 @@ func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, er
 	}
 	g0 = e.Counter.Gets()
 	start = time.Now()
-	spread(cfg, func(i int) {
+	spread(ctx, cfg, func(i int) {
 		if _, err := pods[i%cfg.Pods].Get(ctx, key); err != nil {
 			errs.Add(1)
 		}
 	})
 	res.TieredTook = time.Since(start)
+	if err := context.Cause(ctx); err != nil {
+		return res, err
+	}
 	res.TieredGETs = e.Counter.Gets() - g0
 	res.BackendCalls = loads.Load()
-	res.Errors = errs.Load()
+	res.BaselineErrors, res.Errors = baseErrs.Load(), errs.Load()
 	res.Reduction = 1 - float64(res.TieredGETs)/float64(res.BaselineGETs)
 	res.ArticleReduction = 1 - float64(ArticlePods)/float64(ArticleRequests)
 	res.ExpectedReduction = 1 - float64(cfg.Pods)/float64(cfg.Requests)
@@ -110,8 +116,8 @@ func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, er
 }
 
 // spread runs do(i) for i in [0, Requests), request i starting no earlier than
-// i·Spike/Requests after the start, on Workers goroutines.
-func spread(cfg ShopeeConfig, do func(i int)) {
+// i·Spike/Requests after the start, on Workers goroutines, until ctx ends.
+func spread(ctx context.Context, cfg ShopeeConfig, do func(i int)) {
 	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -119,11 +125,11 @@ func spread(cfg ShopeeConfig, do func(i int)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= cfg.Requests {
+				if i >= cfg.Requests || ctx.Err() != nil {
 					return
 				}
-				if d := time.Until(start.Add(time.Duration(i) * cfg.Spike / time.Duration(cfg.Requests))); d > 0 {
-					time.Sleep(d)
+				if sleepUntil(ctx, start.Add(time.Duration(i)*cfg.Spike/time.Duration(cfg.Requests))) != nil {
+					return
 				}
 				do(i)
 			}
