@@ -35,7 +35,7 @@ func TestRunEveryModeWithoutServices(t *testing.T) {
 	want := map[string][]string{
 		"patterns": {"== Five patterns", "cache-aside", "write-through", "write-behind", "write-around", "negative caching:"},
 		"stampede": {"== Stampede on a hot key", "plain TTL", "XFetch + singleflight", "tiered: L1 + L2, both 200ms", "4 pods, singleflight + Redis lock"},
-		"shopee":   {"== Shopee flash sale", "L1 per pod (tiered)", `article: "99.98%" = 1 - 100/500000 = 99.980%`},
+		"shopee":   {"== Shopee flash sale", "L1 per pod, no singleflight", "L1 per pod (tiered.Cache)", `article: "99.98%" = 1 - 100/500000 = 99.980%`},
 		"lfu":      {"== Redis LFU and LRU"},
 	}
 	for _, m := range modes {
