@@ -215,3 +215,19 @@ func TestLoaderLateFlightRereadsTheStore(t *testing.T) {
 		assert.Equal(t, int64(2), b.calls.Load(), "an early refresh of the current entry was skipped")
 	})
 }
+
+// TestLoaderCachesAnEmptyValue: an empty string is a value like any other. The
+// article's XFetch treats Value == "" as "no data yet", so a key whose value is empty
+// is refetched on every request; the Loader asks the store whether there is an entry.
+func TestLoaderCachesAnEmptyValue(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := &Loader[string]{Store: &MapStore[string]{}, TTL: time.Minute, XFetch: &XFetch{}}
+		b := &backend{took: time.Millisecond, value: ""}
+		for range 100 {
+			v, err := l.Get(context.Background(), "product:without-description", b.fetch)
+			require.NoError(t, err)
+			require.Empty(t, v)
+		}
+		assert.Equal(t, int64(1), b.calls.Load(), "an empty value was refetched")
+	})
+}
