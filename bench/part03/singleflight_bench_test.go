@@ -15,11 +15,13 @@ func fetchAny() (any, error)                { return 42, nil }
 func fetchInt(context.Context) (int, error) { return 42, nil }
 func fetchIface() (interface{}, error)      { return 42, nil }
 
-// BenchmarkSingleflightOverhead is the cost a call pays for deduplication when it
-// has nobody to share with (the common case: most calls are not concurrent misses).
-func BenchmarkSingleflightOverhead(b *testing.B) {
+// BenchmarkSingleflight is the cost a call pays for deduplication when it has nobody
+// to share with (the common case: most calls are not concurrent misses). The
+// contenders are keyed impl=NAME; api= says which entry point, timeout= whether the
+// caller can give up.
+func BenchmarkSingleflight(b *testing.B) {
 	ctx := context.Background()
-	b.Run("direct-call", func(b *testing.B) {
+	b.Run("impl=direct-call", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			if v, _ := fetchInt(ctx); v != 42 {
@@ -27,7 +29,7 @@ func BenchmarkSingleflightOverhead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("x-sync-singleflight.Do", func(b *testing.B) {
+	b.Run("impl=x-sync/api=Do", func(b *testing.B) {
 		var g singleflight.Group
 		b.ReportAllocs()
 		for b.Loop() {
@@ -36,7 +38,7 @@ func BenchmarkSingleflightOverhead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("x-sync-singleflight.DoChan", func(b *testing.B) {
+	b.Run("impl=x-sync/api=DoChan", func(b *testing.B) {
 		var g singleflight.Group
 		b.ReportAllocs()
 		for b.Loop() {
@@ -45,7 +47,7 @@ func BenchmarkSingleflightOverhead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("groupcache-singleflight.Do", func(b *testing.B) {
+	b.Run("impl=groupcache/api=Do", func(b *testing.B) {
 		var g gcsf.Group
 		b.ReportAllocs()
 		for b.Loop() {
@@ -54,22 +56,27 @@ func BenchmarkSingleflightOverhead(b *testing.B) {
 			}
 		}
 	})
-	b.Run("part03-stampede.Group.Do-timeout", func(b *testing.B) {
-		var g stampede.Group[int]
-		b.ReportAllocs()
-		for b.Loop() {
-			if v, _ := g.Do(ctx, "product:42", time.Second, fetchInt); v != 42 {
-				b.Fatal(v)
+	// ours with context.Background() and no timeout takes the fast path (x/sync Do);
+	// a cancellable ctx or a timeout takes DoChan + select.
+	cancellable, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, c := range []struct {
+		name    string
+		ctx     context.Context
+		timeout time.Duration
+	}{
+		{"impl=ours/api=Do/timeout=none/ctx=background", ctx, 0},
+		{"impl=ours/api=Do/timeout=none/ctx=cancellable", cancellable, 0},
+		{"impl=ours/api=Do/timeout=1s/ctx=background", ctx, time.Second},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var g stampede.Group[int]
+			b.ReportAllocs()
+			for b.Loop() {
+				if v, _ := g.Do(c.ctx, "product:42", c.timeout, fetchInt); v != 42 {
+					b.Fatal(v)
+				}
 			}
-		}
-	})
-	b.Run("part03-stampede.Group.Do-no-timeout", func(b *testing.B) {
-		var g stampede.Group[int]
-		b.ReportAllocs()
-		for b.Loop() {
-			if v, _ := g.Do(ctx, "product:42", 0, fetchInt); v != 42 {
-				b.Fatal(v)
-			}
-		}
-	})
+		})
+	}
 }

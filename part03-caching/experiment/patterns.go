@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"sync"
 	"time"
@@ -278,30 +277,4 @@ func timeWrites(ctx context.Context, n int, write func(i int) error) (time.Durat
 	}
 	slices.Sort(lat)
 	return lat[n/2], nil
-}
-
-// PrintPatterns writes the pattern tour: measured figures beside the article's
-// labels for write latency, consistency and data-loss risk.
-func PrintPatterns(w io.Writer, r PatternsReport) {
-	t := table(w)
-	fmt.Fprintln(t, "pattern\tarticle: write latency\twrite p50\tDB write round trips\tRedis commands\treads after write that hit the DB\t")
-	for _, row := range r.Writes {
-		fmt.Fprintf(t, "%s\t%s\t%s\t%d\t%d\t%d/%d\t\n", row.Pattern, row.Article.WriteLatency, ms(row.WriteP50),
-			row.DBWrites, row.RedisCommands, row.ReadsToDB, row.Writes)
-	}
-	_ = t.Flush()
-	fmt.Fprintln(w)
-	t = table(w)
-	fmt.Fprintln(t, "pattern\tarticle: consistency\tstale reads after an update (other instance)\tarticle: loss risk\tlost on crash\tlost on clean shutdown\t")
-	for _, row := range r.Writes {
-		crash := fmt.Sprint(row.CrashLost)
-		if row.LossWindow > 0 {
-			crash = fmt.Sprintf("%d (window %d)", row.CrashLost, row.LossWindow)
-		}
-		fmt.Fprintf(t, "%s\t%s\t%d/%d\t%s\t%s\t%d\t\n", row.Pattern, row.Article.Consistency, row.StaleReads, row.Writes,
-			row.Article.LossRisk, crash, row.CloseLost)
-	}
-	_ = t.Flush()
-	fmt.Fprintf(w, "read-through: %d concurrent readers of one uncached key -> %d database read(s)\n", r.ColdReaders, r.ColdDBReads)
-	fmt.Fprintf(w, "negative caching: %d lookups of an absent ID -> %d database read(s) (without it: %d)\n", r.NegLookups, r.NegDBReads, r.NegDBReadsOff)
 }

@@ -44,20 +44,28 @@ func (c *ShopeeConfig) defaults() {
 	}
 }
 
-// ShopeeResult compares Redis reads with and without the per-pod L1.
+// ShopeeResult compares Redis reads without a local cache, with a per-pod L1 that
+// has no singleflight (the article's sync.Map tier), and with tiered.Cache.
 type ShopeeResult struct {
-	Config                   ShopeeConfig
-	BaselineGETs, TieredGETs int64 // GETs that reached Redis
-	BaselineTook, TieredTook time.Duration
-	BackendCalls             int64 // loads past Redis (the key is in Redis: should be 0)
-	Reduction                float64
-	ArticleReduction         float64 // 1 − pods/requests with the article's inputs (one L1 fill per pod)
-	ExpectedReduction        float64 // the same formula with this run's inputs
-	Errors                   int64
+	Config                 ShopeeConfig
+	Baseline, NoSF, Tiered ShopeeRow
+	BackendCalls           int64   // loads past Redis (the key is in Redis: should be 0)
+	Reduction              float64 // 1 − Tiered.GETs/Baseline.GETs
+	ArticleReduction       float64 // 1 − pods/requests with the article's inputs (one L1 fill per pod)
+	ExpectedReduction      float64 // the same formula with this run's inputs
 }
 
-// RunShopee sends cfg.Requests reads of one hot key, spread over cfg.Spike, first
-// straight to Redis, then through cfg.Pods tiered caches (one L1 each, shared Redis).
+// ShopeeRow is one way of serving the spike.
+type ShopeeRow struct {
+	GETs   int64 // GETs that reached Redis
+	Took   time.Duration
+	Errors int64 // failed reads
+}
+
+// RunShopee sends cfg.Requests reads of one hot key, spread over cfg.Spike: straight
+// to Redis, then through cfg.Pods local caches without singleflight (every request
+// that misses while its pod refills reads Redis too), then through cfg.Pods tiered
+// caches (one L1 each, shared Redis, one fill per pod per key).
 func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, error) {
 	cfg.defaults()
 	res := ShopeeResult{Config: cfg}
@@ -67,18 +75,42 @@ func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, er
 	if err := e.Redis.Set(ctx, prefix+key, b, time.Hour).Err(); err != nil {
 		return res, err
 	}
+	measure := func(get func(i int) error) (ShopeeRow, error) {
+		var errs atomic.Int64
+		g0, start := e.Counter.Gets(), time.Now()
+		spread(ctx, cfg, func(i int) {
+			if get(i) != nil {
+				errs.Add(1)
+			}
+		})
+		return ShopeeRow{GETs: e.Counter.Gets() - g0, Took: time.Since(start), Errors: errs.Load()}, context.Cause(ctx)
+	}
+	var err error
+	if res.Baseline, err = measure(func(int) error { return e.Redis.Get(ctx, prefix+key).Err() }); err != nil {
+		return res, err
+	}
 
-	var loads, errs atomic.Int64
-	g0 := e.Counter.Gets()
-	start := time.Now()
-	spread(cfg, func(int) {
-		if err := e.Redis.Get(ctx, prefix+key).Err(); err != nil {
-			errs.Add(1)
+	locals := make([]*tiered.Local[string], cfg.Pods)
+	for i := range locals {
+		if locals[i], err = tiered.NewLocal[string](tiered.LocalOptions{TTL: cfg.L1TTL}); err != nil {
+			return res, err
 		}
-	})
-	res.BaselineTook = time.Since(start)
-	res.BaselineGETs = e.Counter.Gets() - g0
+	}
+	if res.NoSF, err = measure(func(i int) error {
+		l1 := locals[i%cfg.Pods]
+		if _, ok := l1.Get(key); ok {
+			return nil
+		}
+		v, err := e.Redis.Get(ctx, prefix+key).Result()
+		if err == nil {
+			l1.Set(key, v)
+		}
+		return err
+	}); err != nil {
+		return res, err
+	}
 
+	var loads atomic.Int64
 	pods := make([]*tiered.Cache[string], cfg.Pods)
 	for i := range pods {
 		c, err := tiered.New(ctx, tiered.Options[string]{
@@ -92,26 +124,19 @@ func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, er
 		defer func() { _ = c.Close() }()
 		pods[i] = c
 	}
-	g0 = e.Counter.Gets()
-	start = time.Now()
-	spread(cfg, func(i int) {
-		if _, err := pods[i%cfg.Pods].Get(ctx, key); err != nil {
-			errs.Add(1)
-		}
-	})
-	res.TieredTook = time.Since(start)
-	res.TieredGETs = e.Counter.Gets() - g0
+	if res.Tiered, err = measure(func(i int) error { _, err := pods[i%cfg.Pods].Get(ctx, key); return err }); err != nil {
+		return res, err
+	}
 	res.BackendCalls = loads.Load()
-	res.Errors = errs.Load()
-	res.Reduction = 1 - float64(res.TieredGETs)/float64(res.BaselineGETs)
+	res.Reduction = 1 - float64(res.Tiered.GETs)/float64(res.Baseline.GETs)
 	res.ArticleReduction = 1 - float64(ArticlePods)/float64(ArticleRequests)
 	res.ExpectedReduction = 1 - float64(cfg.Pods)/float64(cfg.Requests)
 	return res, nil
 }
 
 // spread runs do(i) for i in [0, Requests), request i starting no earlier than
-// i·Spike/Requests after the start, on Workers goroutines.
-func spread(cfg ShopeeConfig, do func(i int)) {
+// i·Spike/Requests after the start, on Workers goroutines, until ctx ends.
+func spread(ctx context.Context, cfg ShopeeConfig, do func(i int)) {
 	var next atomic.Int64
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -119,11 +144,11 @@ func spread(cfg ShopeeConfig, do func(i int)) {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1) - 1)
-				if i >= cfg.Requests {
+				if i >= cfg.Requests || ctx.Err() != nil {
 					return
 				}
-				if d := time.Until(start.Add(time.Duration(i) * cfg.Spike / time.Duration(cfg.Requests))); d > 0 {
-					time.Sleep(d)
+				if sleepUntil(ctx, start.Add(time.Duration(i)*cfg.Spike/time.Duration(cfg.Requests))) != nil {
+					return
 				}
 				do(i)
 			}

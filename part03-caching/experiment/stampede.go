@@ -21,6 +21,7 @@ type StampedeConfig struct {
 	BackendLatency time.Duration // how long one recompute takes: XFetch's δ (default 50 ms)
 	Beta           float64       // XFetch β (default 1)
 	Seed           uint64        // seeds XFetch's draws (default 1)
+	Pods           int           // instances sharing Redis in the last two rows (default 4)
 }
 
 func (c *StampedeConfig) defaults() {
@@ -43,6 +44,9 @@ func (c *StampedeConfig) defaults() {
 	}
 	if c.Seed == 0 {
 		c.Seed = 1
+	}
+	if c.Pods <= 0 {
+		c.Pods = 4
 	}
 }
 
@@ -88,40 +92,57 @@ func (l *lockedRand) Float64() float64 {
 
 // RunStampede fills one hot key per strategy, sends Trickle requests spread over its
 // TTL, then releases Burst concurrent requests the instant it expires, and counts the
-// calls that reached the backend and the commands that reached Redis.
+// calls that reached the backend and the commands that reached Redis. Every strategy
+// keeps the value in Redis for the same TTL, so the rows compare like for like. The
+// last two rows spread the requests over Pods instances that share Redis, each with
+// its own singleflight Group, without and with the cross-process Redis lock.
 func (e *Env) RunStampede(ctx context.Context, cfg StampedeConfig, progress func(string)) ([]StampedeRow, error) {
 	cfg.defaults()
 	rnd := &lockedRand{r: rand.New(rand.NewPCG(cfg.Seed, cfg.Seed+1))}
 	xf := &stampede.XFetch{Beta: cfg.Beta, Rand: rnd.Float64}
-	store := stampede.RedisStore[string]{Client: e.Redis, Prefix: e.Prefix + "stampede:"}
 	timeout := 10 * time.Second
 
+	// getter serves request i (pods take requests round-robin).
+	type getter func(ctx context.Context, i int) (string, error)
 	type strategy struct {
 		name  string
-		setup func(b *backend) (get func(context.Context) (string, error), done func(), err error)
+		setup func(b *backend) (getter, func(), error)
 	}
-	loader := func(name string, g *stampede.Group[string], x *stampede.XFetch) strategy {
-		return strategy{name, func(b *backend) (func(context.Context) (string, error), func(), error) {
-			l := &stampede.Loader[string]{Store: store, TTL: cfg.TTL, Timeout: timeout, Group: g, XFetch: x}
-			return func(ctx context.Context) (string, error) { return l.Get(ctx, "product:"+name, b.fetch) }, func() {}, nil
+	loaders := func(name string, pods int, group, lock bool, x *stampede.XFetch) strategy {
+		return strategy{name, func(b *backend) (getter, func(), error) {
+			store := stampede.RedisStore[string]{Client: e.Redis, Prefix: e.Prefix + "stampede:"}
+			ls := make([]*stampede.Loader[string], pods)
+			for i := range ls {
+				ls[i] = &stampede.Loader[string]{Store: store, TTL: cfg.TTL, Timeout: timeout, XFetch: x}
+				if group {
+					ls[i].Group = &stampede.Group[string]{}
+				}
+				if lock {
+					ls[i].Lock = &stampede.RedisLock{Client: e.Redis, Prefix: e.Prefix + "stampede:lock:", Wait: timeout}
+				}
+			}
+			key := "product:" + name
+			return func(ctx context.Context, i int) (string, error) { return ls[i%pods].Get(ctx, key, b.fetch) }, func() {}, nil
 		}}
 	}
 	strategies := []strategy{
-		loader("plain TTL", nil, nil),
-		loader("singleflight", &stampede.Group[string]{}, nil),
-		loader("XFetch", nil, xf),
-		loader("XFetch + singleflight", &stampede.Group[string]{}, xf),
-		{fmt.Sprintf("tiered L1 %v + L2 %v", cfg.TTL, 10*cfg.TTL), func(b *backend) (func(context.Context) (string, error), func(), error) {
+		loaders("plain TTL", 1, false, false, nil),
+		loaders("singleflight", 1, true, false, nil),
+		loaders("XFetch", 1, false, false, xf),
+		loaders("XFetch + singleflight", 1, true, false, xf),
+		{fmt.Sprintf("tiered: L1 + L2, both %v", cfg.TTL), func(b *backend) (getter, func(), error) {
 			c, err := tiered.New(ctx, tiered.Options[string]{
 				Redis: e.Redis, Prefix: e.Prefix + "stampede:tiered:",
 				Load: func(ctx context.Context, _ string) (string, error) { return b.fetch(ctx) },
-				L1:   tiered.LocalOptions{TTL: cfg.TTL}, L2TTL: 10 * cfg.TTL, Timeout: timeout,
+				L1:   tiered.LocalOptions{TTL: cfg.TTL}, L2TTL: cfg.TTL, Timeout: timeout,
 			})
 			if err != nil {
 				return nil, nil, err
 			}
-			return func(ctx context.Context) (string, error) { return c.Get(ctx, "product:hot") }, func() { _ = c.Close() }, nil
+			return func(ctx context.Context, _ int) (string, error) { return c.Get(ctx, "product:hot") }, func() { _ = c.Close() }, nil
 		}},
+		loaders(fmt.Sprintf("%d pods, singleflight each", cfg.Pods), cfg.Pods, true, false, nil),
+		loaders(fmt.Sprintf("%d pods, singleflight + Redis lock", cfg.Pods), cfg.Pods, true, true, nil),
 	}
 
 	var rows []StampedeRow
@@ -145,8 +166,20 @@ func (e *Env) RunStampede(ctx context.Context, cfg StampedeConfig, progress func
 	return rows, nil
 }
 
-func (e *Env) hotKey(ctx context.Context, cfg StampedeConfig, get func(context.Context) (string, error), b *backend) (StampedeRow, error) {
-	if _, err := get(ctx); err != nil { // fill the key; δ is measured here
+// sleepUntil waits until t or the end of ctx.
+func sleepUntil(ctx context.Context, t time.Time) error {
+	timer := time.NewTimer(time.Until(t))
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	case <-timer.C:
+		return nil
+	}
+}
+
+func (e *Env) hotKey(ctx context.Context, cfg StampedeConfig, get func(context.Context, int) (string, error), b *backend) (StampedeRow, error) {
+	if _, err := get(ctx, 0); err != nil { // fill the key; δ is measured here
 		return StampedeRow{}, err
 	}
 	filled := time.Now()
@@ -156,9 +189,9 @@ func (e *Env) hotKey(ctx context.Context, cfg StampedeConfig, get func(context.C
 
 	var errs atomic.Int64
 	var wg sync.WaitGroup
-	call := func() time.Duration {
+	call := func(i int) time.Duration {
 		start := time.Now()
-		if _, err := get(ctx); err != nil {
+		if _, err := get(ctx, i); err != nil {
 			errs.Add(1)
 		}
 		return time.Since(start)
@@ -166,8 +199,9 @@ func (e *Env) hotKey(ctx context.Context, cfg StampedeConfig, get func(context.C
 	for i := range cfg.Trickle {
 		at := filled.Add(time.Duration(i) * cfg.TTL / time.Duration(cfg.Trickle))
 		wg.Go(func() {
-			time.Sleep(time.Until(at))
-			call()
+			if sleepUntil(ctx, at) == nil {
+				call(i)
+			}
 		})
 	}
 	release := make(chan struct{})
@@ -175,12 +209,18 @@ func (e *Env) hotKey(ctx context.Context, cfg StampedeConfig, get func(context.C
 	for i := range cfg.Burst {
 		wg.Go(func() {
 			<-release
-			lat[i] = call()
+			lat[i] = call(i)
 		})
 	}
-	time.Sleep(time.Until(expiry.Add(2 * time.Millisecond)))
+	err := sleepUntil(ctx, expiry.Add(2*time.Millisecond))
 	close(release)
 	wg.Wait()
+	if err != nil {
+		return StampedeRow{}, err
+	}
+	if err := context.Cause(ctx); err != nil {
+		return StampedeRow{}, err
+	}
 
 	slices.Sort(lat)
 	return StampedeRow{

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"go.uber.org/goleak"
 )
 
@@ -17,9 +18,7 @@ func TestIncrProbability(t *testing.T) {
 		{0, 10, 1}, {4, 10, 1}, {5, 10, 1}, {6, 10, 1.0 / 11}, {15, 10, 1.0 / 101}, {105, 10, 1.0 / 1001},
 		{6, 1, 0.5}, {255, 10, 0}, {254, 0, 1},
 	} {
-		if got := IncrProbability(c.counter, c.factor); math.Abs(got-c.want) > 1e-15 {
-			t.Errorf("P(%d, factor %d) = %v, want %v", c.counter, c.factor, got, c.want)
-		}
+		assert.InDelta(t, c.want, IncrProbability(c.counter, c.factor), 1e-15, "P(%d, factor %d)", c.counter, c.factor)
 	}
 }
 
@@ -38,33 +37,40 @@ func TestPredictMatchesRedisConfTable(t *testing.T) {
 		}
 		pred := Predict(ns, factor)
 		for n, want := range row {
-			if r := pred[n]; want < r.Lo || want > r.Hi {
-				t.Errorf("factor %d, %d hits: redis.conf says %d, model range [%d, %d] (mean %.1f)", factor, n, want, r.Lo, r.Hi, r.Mean)
-			}
+			r := pred[n]
+			assert.True(t, want >= r.Lo && want <= r.Hi, "factor %d, %d hits: redis.conf says %d, model range [%d, %d] (mean %.1f)", factor, n, want, r.Lo, r.Hi, r.Mean)
 		}
 	}
 }
 
 func TestExpectedAccessesIsTheSumOfWaits(t *testing.T) {
 	// 5→6 takes 1 access, 6→7 takes 11, 7→8 takes 21 at factor 10.
-	if got := ExpectedAccesses(8, 10); got != 33 {
-		t.Fatalf("ExpectedAccesses(8, 10) = %v, want 33", got)
+	assert.Equal(t, 33.0, ExpectedAccesses(8, 10))
+	assert.Zero(t, ExpectedAccesses(LFUInitVal, 10), "a new key needs no accesses to be at LFU_INIT_VAL")
+}
+
+// TestCounterGrowsWithTheSquareRootOfHits is the erratum on "Morris Counter
+// (Logarithmic)": with P = 1/((c − 5)·f + 1), climbing from 5 to c takes
+// Σ_{k<m} (k·f + 1) = f·m(m−1)/2 + m accesses (m = c − 5), so the counter grows like
+// 5 + √(2N/f), the square root of the hit count N. A logarithmic (Morris) counter
+// would grow like 5 + log₂N. redis.conf's own table lies on the square root: at factor
+// 10, 100 hits → 10 (√ rule 9.5, log₂ rule 11.6), 1K → 18 (19.1; 15.0),
+// 100K → 142 (146.4; 21.6).
+func TestCounterGrowsWithTheSquareRootOfHits(t *testing.T) {
+	for _, f := range []int{1, 10, 100} {
+		for m := 0; m <= 250; m++ {
+			want := float64(f)*float64(m*(m-1))/2 + float64(m)
+			assert.InDelta(t, want, ExpectedAccesses(LFUInitVal+m, f), 1e-6*want, "factor %d, counter %d", f, LFUInitVal+m)
+		}
 	}
-	if ExpectedAccesses(LFUInitVal, 10) != 0 {
-		t.Fatal("a new key needs no accesses to be at LFU_INIT_VAL")
+	for n, counter := range map[int]int{100: 10, 1000: 18, 100_000: 142} { // redis.conf, factor 10
+		sqrtRule := LFUInitVal + math.Sqrt(2*float64(n)/10)
+		assert.InDelta(t, float64(counter), sqrtRule, 0.05*sqrtRule+1, "%d hits: √ rule", n)
 	}
+	logRule := LFUInitVal + math.Log2(100_000)
+	assert.Greater(t, 142-logRule, 100.0, "at 100K hits the counter is nowhere near a logarithm")
 }
 
 func TestInterleaveKeepsCountsAndPutsHotKeysLast(t *testing.T) {
-	hits := []int{3, 0, 1, 2}
-	order := interleave(hits)
-	want := []int{1, 3, 4, 1, 4, 1}
-	if len(order) != len(want) {
-		t.Fatalf("order %v, want %v", order, want)
-	}
-	for i := range want {
-		if order[i] != want[i] {
-			t.Fatalf("order %v, want %v", order, want)
-		}
-	}
+	assert.Equal(t, []int{1, 3, 4, 1, 4, 1}, interleave([]int{3, 0, 1, 2}))
 }

@@ -26,6 +26,13 @@ type Config struct {
 	// writes: Redis's LRU clock ticks once a second, so without a gap the fillers
 	// would look no newer than the hot keys. Default 1.1 s.
 	LRUGap time.Duration
+	// LRUSamples lists the maxmemory-samples values whose LRU accuracy is measured
+	// (default 1, 5, 10, 20: 1 is random eviction, 5 Redis's default, 10–20 the
+	// article's advice).
+	LRUSamples []int
+	// LRUKeys is how many keys the LRU accuracy runs load (default 4000: about 2,000
+	// evictions per run, so each share is measured to about ±0.7 points).
+	LRUKeys int
 }
 
 func (c *Config) defaults() {
@@ -56,6 +63,12 @@ func (c *Config) defaults() {
 	if c.LRUGap <= 0 {
 		c.LRUGap = 1100 * time.Millisecond
 	}
+	if c.LRUKeys <= 0 {
+		c.LRUKeys = 4000
+	}
+	if len(c.LRUSamples) == 0 {
+		c.LRUSamples = []int{1, 5, 10, 20}
+	}
 }
 
 // KeyStat is one sampled key's counter next to what the Morris model predicts.
@@ -78,13 +91,18 @@ type Bucket struct {
 
 // Report is the outcome of Run.
 type Report struct {
-	Config     Config
-	Sample     []KeyStat
-	Buckets    []Bucket
-	MaxMemory  int64 // bytes, set just above the loaded data set
-	EvictedLFU int64
-	EvictedLRU int64
-	Fillers    int
+	Config Config
+	// NewKeyFreq is OBJECT FREQ of a key just written, before any read: Redis starts
+	// a key's counter at LFU_INIT_VAL (5), not 0. AfterOneGET is the counter after
+	// one GET (P(increment) = 1 while the counter is at LFU_INIT_VAL or below).
+	NewKeyFreq, AfterOneGET int
+	Sample                  []KeyStat
+	Buckets                 []Bucket
+	MaxMemory               int64 // bytes, set just above the loaded data set
+	EvictedLFU              int64
+	EvictedLRU              int64
+	Fillers                 int
+	LRU                     []LRUAccuracy // one row per Config.LRUSamples value
 }
 
 // Run loads cfg.Keys keys under allkeys-lfu, reads them with a Zipf-skewed
@@ -101,6 +119,13 @@ func Run(ctx context.Context, rdb *redis.Client, cfg Config) (Report, error) {
 	lfu, err := runPolicy(ctx, rdb, cfg, "allkeys-lfu", hits, &r)
 	if err != nil {
 		return r, err
+	}
+	for _, samples := range cfg.LRUSamples {
+		row, err := lruAccuracy(ctx, rdb, cfg, samples)
+		if err != nil {
+			return r, err
+		}
+		r.LRU = append(r.LRU, row)
 	}
 	lru, err := runPolicy(ctx, rdb, cfg, "allkeys-lru", hits, nil)
 	if err != nil {
@@ -148,27 +173,62 @@ type outcome struct {
 func rankKey(rank int) string { return fmt.Sprintf("lfu:rank:%05d", rank) }
 func fillKey(i int) string    { return fmt.Sprintf("lfu:fill:%05d", i) }
 
-func runPolicy(ctx context.Context, rdb *redis.Client, cfg Config, policy string, hits []int, rep *Report) (outcome, error) {
-	var out outcome
-	// Policy first: a key's LFU counter is initialised when the key is created.
+// reset empties the server and sets the policy (first: a key's LFU counter is
+// initialised when the key is created) and the LFU and sampling parameters.
+func reset(ctx context.Context, rdb *redis.Client, cfg Config, policy string, samples int) error {
 	if err := rdb.FlushAll(ctx).Err(); err != nil {
-		return out, err
+		return err
 	}
 	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
-		return out, err
+		return err
 	}
 	for _, kv := range [][2]string{
 		{"maxmemory", "0"},
 		{"maxmemory-policy", policy},
 		{"lfu-log-factor", strconv.Itoa(cfg.LogFactor)},
 		{"lfu-decay-time", strconv.Itoa(cfg.DecayTime)},
-		{"maxmemory-samples", strconv.Itoa(cfg.Samples)},
+		{"maxmemory-samples", strconv.Itoa(samples)},
 	} {
 		if err := rdb.ConfigSet(ctx, kv[0], kv[1]).Err(); err != nil {
-			return out, fmt.Errorf("CONFIG SET %s %s: %w", kv[0], kv[1], err)
+			return fmt.Errorf("CONFIG SET %s %s: %w", kv[0], kv[1], err)
 		}
 	}
+	return nil
+}
+
+// probeNewKey writes one key and reads OBJECT FREQ before and after one GET (OBJECT
+// does not count as an access).
+func probeNewKey(ctx context.Context, rdb *redis.Client, value string) (fresh, afterGET int, err error) {
+	const k = "lfu:probe"
+	if err = rdb.Set(ctx, k, value, 0).Err(); err != nil {
+		return 0, 0, err
+	}
+	f, err := rdb.ObjectFreq(ctx, k).Result()
+	if err != nil {
+		return 0, 0, fmt.Errorf("OBJECT FREQ %s: %w", k, err)
+	}
+	if err = rdb.Get(ctx, k).Err(); err != nil {
+		return 0, 0, err
+	}
+	g, err := rdb.ObjectFreq(ctx, k).Result()
+	if err != nil {
+		return 0, 0, err
+	}
+	return int(f), int(g), rdb.Del(ctx, k).Err()
+}
+
+func runPolicy(ctx context.Context, rdb *redis.Client, cfg Config, policy string, hits []int, rep *Report) (outcome, error) {
+	var out outcome
+	if err := reset(ctx, rdb, cfg, policy, cfg.Samples); err != nil {
+		return out, err
+	}
+	var err error
 	value := strings.Repeat("x", cfg.ValueSize)
+	if rep != nil {
+		if rep.NewKeyFreq, rep.AfterOneGET, err = probeNewKey(ctx, rdb, value); err != nil {
+			return out, err
+		}
+	}
 	if err := pipelined(ctx, rdb, cfg.Keys, func(p redis.Pipeliner, i int) { p.Set(ctx, rankKey(i+1), value, 0) }); err != nil {
 		return out, err
 	}

@@ -64,8 +64,15 @@ func (g *Group[V]) Stats() Stats {
 // timeout passes (ErrTimeout); timeout ≤ 0 means no timeout of its own. fetch gets a
 // context that keeps ctx's values but not its cancellation, with the leader's timeout
 // as deadline. A panic in fetch crashes the program, as with singleflight.DoChan.
+//
+// When there is nothing to walk away on (timeout ≤ 0 and ctx.Done() == nil, as with
+// context.Background()), Do takes singleflight's blocking Do: no goroutine, channel
+// or timer per flight, and the leader runs fetch itself.
 func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fetch func(context.Context) (V, error)) (V, error) {
 	g.calls.Add(1)
+	if timeout <= 0 && ctx.Done() == nil {
+		return g.do(ctx, key, fetch)
+	}
 	var zero V
 	if err := ctx.Err(); err != nil {
 		g.canceled.Add(1)
@@ -94,14 +101,7 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 	}
 	select {
 	case r := <-ch:
-		if r.Shared {
-			g.shared.Add(1)
-		}
-		if r.Err != nil {
-			return zero, r.Err
-		}
-		v, _ := r.Val.(V) // a nil interface V comes back as a nil any
-		return v, nil
+		return g.result(r.Val, r.Err, r.Shared)
 	case <-ctx.Done():
 		g.canceled.Add(1)
 		return zero, ctx.Err()
@@ -109,6 +109,31 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 		g.timeouts.Add(1)
 		return zero, ErrTimeout
 	}
+}
+
+// do is the fast path: ctx cannot end, so there is nothing to select on. ctx has no
+// cancellation to strip, and fetch runs on the leader's own goroutine. A caller
+// counts as Waiting from just before it joins (or starts) the flight.
+func (g *Group[V]) do(ctx context.Context, key string, fetch func(context.Context) (V, error)) (V, error) {
+	g.waiting.Add(1)
+	v, err, shared := g.g.Do(key, func() (any, error) {
+		g.executions.Add(1)
+		return fetch(ctx)
+	})
+	g.waiting.Add(-1)
+	return g.result(v, err, shared)
+}
+
+func (g *Group[V]) result(v any, err error, shared bool) (V, error) {
+	if shared {
+		g.shared.Add(1)
+	}
+	if err != nil {
+		var zero V
+		return zero, err
+	}
+	val, _ := v.(V) // a nil interface V comes back as a nil any
+	return val, nil
 }
 
 // Forget makes the next Do for key start a new fetch even if one is in flight, for

@@ -4,184 +4,206 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"runtime/pprof"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
-
-	"github.com/sysdesign-masterclass/golang/part03-caching/internal/fixture"
+	"golang.org/x/sync/singleflight"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if prefix := os.Getenv(lockChildEnv); prefix != "" { // a child of TestIntegrationLockAcrossProcesses
+		peers, _ := strconv.Atoi(os.Getenv(lockChildPeers))
+		os.Exit(lockChild(prefix, peers == 0, peers))
+	}
+	goleak.VerifyTestMain(m)
+}
 
-var waitFor = fixture.WaitFor
-
-func TestGroup1000ConcurrentMissesMakeOneBackendCall(t *testing.T) {
-	const n = 1000
-	var g Group[string]
-	var backend atomic.Int64
+// concurrentCalls starts n callers of g.Do on one key whose fetch blocks until the
+// test releases it, waits (synctest.Wait) until every caller has joined the flight,
+// and returns the release function and the callers' results.
+func concurrentCalls(t *testing.T, g *Group[string], ctx context.Context, timeout time.Duration, n int) (fetches *atomic.Int64, release func() []error) {
+	t.Helper()
+	fetches = &atomic.Int64{}
+	gate := make(chan struct{})
 	fetch := func(context.Context) (string, error) {
-		backend.Add(1)
-		// Hold the flight open until every caller has joined it, so the assertion
-		// below is about deduplication, not about scheduling luck.
-		waitFor(t, "all callers to join", func() bool { return g.Stats().Waiting == n })
+		fetches.Add(1)
+		<-gate
 		return "product-42", nil
 	}
-
-	var wg sync.WaitGroup
 	errs := make(chan error, n)
-	start := make(chan struct{})
 	for range n {
-		wg.Go(func() {
-			<-start
-			v, err := g.Do(context.Background(), "product:42", 10*time.Second, fetch)
+		go func() {
+			v, err := g.Do(ctx, "product:42", timeout, fetch)
 			if err == nil && v != "product-42" {
 				err = fmt.Errorf("got %q", v)
 			}
 			errs <- err
-		})
+		}()
 	}
-	close(start)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	synctest.Wait() // every caller is parked: one in fetch, the others on the flight
+	return fetches, func() []error {
+		close(gate)
+		out := make([]error, n)
+		for i := range out {
+			out[i] = <-errs
 		}
+		return out
 	}
-	if got := backend.Load(); got != 1 {
-		t.Fatalf("backend calls = %d, want exactly 1 for %d concurrent misses", got, n)
-	}
-	st := g.Stats()
-	if st.Calls != n || st.Executions != 1 || st.Shared != n || st.Waiting != 0 {
-		t.Fatalf("stats = %+v, want Calls=%d Executions=1 Shared=%d Waiting=0", st, n, n)
+}
+
+// TestGroup1000ConcurrentMissesMakeOneBackendCall runs both paths: with a timeout
+// (DoChan + select) and the fast path (context.Background(), no timeout: x/sync Do).
+func TestGroup1000ConcurrentMissesMakeOneBackendCall(t *testing.T) {
+	const n = 1000
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+	}{{"timeout", 10 * time.Second}, {"fast path", 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var g Group[string]
+				fetches, release := concurrentCalls(t, &g, context.Background(), tc.timeout, n)
+				assert.Equal(t, int64(n), g.Stats().Waiting)
+				for _, err := range release() {
+					require.NoError(t, err)
+				}
+				assert.Equal(t, int64(1), fetches.Load(), "backend calls for %d concurrent misses", n)
+				assert.Equal(t, Stats{Calls: n, Executions: 1, Shared: n}, g.Stats())
+			})
+		})
 	}
 }
 
 func TestGroupCallerTimeoutDoesNotCancelSharedFetch(t *testing.T) {
-	var g Group[int]
-	release := make(chan struct{})
-	var fetchErr atomic.Value
-	fetch := func(ctx context.Context) (int, error) {
-		select {
-		case <-release:
-			return 7, nil
-		case <-ctx.Done():
-			fetchErr.Store(ctx.Err())
-			return 0, ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		release := make(chan struct{})
+		fetchErr := make(chan error, 1)
+		fetch := func(ctx context.Context) (int, error) {
+			select {
+			case <-release:
+				return 7, nil
+			case <-ctx.Done():
+				fetchErr <- ctx.Err()
+				return 0, ctx.Err()
+			}
 		}
-	}
-
-	// The leader has a long timeout; the follower gives up quickly.
-	leader := make(chan int, 1)
-	go func() {
-		v, _ := g.Do(context.Background(), "k", time.Minute, fetch)
-		leader <- v
-	}()
-	waitFor(t, "leader to start", func() bool { return g.Stats().Waiting == 1 })
-
-	_, err := g.Do(context.Background(), "k", 20*time.Millisecond, fetch)
-	if !errors.Is(err, ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("follower err = %v, want ErrTimeout wrapping DeadlineExceeded", err)
-	}
-	close(release)
-	if v := <-leader; v != 7 {
-		t.Fatalf("leader got %d, want 7: the follower's timeout must not cancel the shared fetch", v)
-	}
-	if e := fetchErr.Load(); e != nil {
-		t.Fatalf("fetch context ended early: %v", e)
-	}
-	if st := g.Stats(); st.Executions != 1 || st.Timeouts != 1 {
-		t.Fatalf("stats = %+v, want 1 execution and 1 timeout", st)
-	}
+		// The leader has a long timeout; the follower gives up quickly.
+		leader := make(chan int, 1)
+		go func() {
+			v, _ := g.Do(context.Background(), "k", time.Minute, fetch)
+			leader <- v
+		}()
+		synctest.Wait()
+		_, err := g.Do(context.Background(), "k", 20*time.Millisecond, fetch)
+		require.ErrorIs(t, err, ErrTimeout)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		close(release)
+		assert.Equal(t, 7, <-leader, "the follower's timeout must not cancel the shared fetch")
+		assert.Empty(t, fetchErr, "fetch context ended early")
+		st := g.Stats()
+		assert.Equal(t, int64(1), st.Executions)
+		assert.Equal(t, int64(1), st.Timeouts)
+	})
 }
 
 func TestGroupLeaderCancelDoesNotFailFollowers(t *testing.T) {
-	var g Group[string]
-	release := make(chan struct{})
-	fetch := func(ctx context.Context) (string, error) {
-		select {
-		case <-release:
-			return "ok", nil
-		case <-ctx.Done():
-			return "", ctx.Err()
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[string]
+		release := make(chan struct{})
+		fetch := func(ctx context.Context) (string, error) {
+			select {
+			case <-release:
+				return "ok", nil
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
 		}
-	}
-	lctx, cancel := context.WithCancel(context.Background())
-	leaderErr := make(chan error, 1)
-	go func() {
-		_, err := g.Do(lctx, "k", time.Minute, fetch)
-		leaderErr <- err
-	}()
-	waitFor(t, "leader to start", func() bool { return g.Stats().Waiting == 1 })
-	follower := make(chan string, 1)
-	go func() {
-		v, _ := g.Do(context.Background(), "k", time.Minute, fetch)
-		follower <- v
-	}()
-	waitFor(t, "follower to join", func() bool { return g.Stats().Waiting == 2 })
+		lctx, cancel := context.WithCancel(context.Background())
+		leaderErr := make(chan error, 1)
+		go func() {
+			_, err := g.Do(lctx, "k", time.Minute, fetch)
+			leaderErr <- err
+		}()
+		synctest.Wait()
+		follower := make(chan string, 1)
+		go func() {
+			v, _ := g.Do(context.Background(), "k", time.Minute, fetch)
+			follower <- v
+		}()
+		synctest.Wait()
+		require.Equal(t, int64(2), g.Stats().Waiting)
 
-	cancel()
-	if err := <-leaderErr; !errors.Is(err, context.Canceled) {
-		t.Fatalf("leader err = %v, want context.Canceled", err)
-	}
-	close(release)
-	if v := <-follower; v != "ok" {
-		t.Fatalf("follower got %q, want ok: the leader's cancellation leaked into the shared fetch", v)
-	}
+		cancel()
+		require.ErrorIs(t, <-leaderErr, context.Canceled)
+		close(release)
+		assert.Equal(t, "ok", <-follower, "the leader's cancellation leaked into the shared fetch")
+	})
 }
 
 func TestGroupFetchBoundedByLeaderTimeout(t *testing.T) {
-	var g Group[int]
-	ended := make(chan error, 1)
-	fetch := func(ctx context.Context) (int, error) {
-		if _, ok := ctx.Deadline(); !ok {
-			t.Error("fetch context has no deadline")
+	synctest.Test(t, func(t *testing.T) {
+		var g Group[int]
+		ended := make(chan error, 1)
+		hadDeadline := make(chan bool, 1)
+		fetch := func(ctx context.Context) (int, error) {
+			_, ok := ctx.Deadline()
+			hadDeadline <- ok
+			<-ctx.Done() // a backend that never answers
+			ended <- ctx.Err()
+			return 0, ctx.Err()
 		}
-		<-ctx.Done() // a backend that never answers
-		ended <- ctx.Err()
-		return 0, ctx.Err()
-	}
-	if _, err := g.Do(context.Background(), "k", 20*time.Millisecond, fetch); err == nil {
-		t.Fatal("want an error from a hung backend")
-	}
-	select {
-	case err := <-ended:
-		if !errors.Is(err, context.DeadlineExceeded) {
-			t.Fatalf("fetch ended with %v, want DeadlineExceeded", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("the hung fetch was never cancelled: later callers would wait on it forever")
-	}
+		_, err := g.Do(context.Background(), "k", 20*time.Millisecond, fetch)
+		require.Error(t, err, "want an error from a hung backend")
+		assert.True(t, <-hadDeadline, "fetch context has no deadline")
+		synctest.Wait()
+		require.Len(t, ended, 1, "the hung fetch was never cancelled: later callers would wait on it forever")
+		assert.ErrorIs(t, <-ended, context.DeadlineExceeded)
+	})
 }
 
 func TestGroupCanceledContextReturnsAtOnce(t *testing.T) {
 	var g Group[int]
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := g.Do(ctx, "k", time.Second, func(context.Context) (int, error) {
-		t.Error("fetch must not run for a canceled caller")
-		return 0, nil
-	})
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("err = %v", err)
-	}
+	var ran atomic.Bool
+	_, err := g.Do(ctx, "k", time.Second, func(context.Context) (int, error) { ran.Store(true); return 0, nil })
+	require.ErrorIs(t, err, context.Canceled)
+	assert.False(t, ran.Load(), "fetch must not run for a canceled caller")
 }
 
 func TestGroupErrorsAreSharedAndNotCached(t *testing.T) {
-	var g Group[int]
-	boom := errors.New("db down")
-	var calls atomic.Int64
-	fetch := func(context.Context) (int, error) { calls.Add(1); return 0, boom }
-	for range 3 {
-		if _, err := g.Do(context.Background(), "k", time.Second, fetch); !errors.Is(err, boom) {
-			t.Fatalf("err = %v", err)
+	for _, timeout := range []time.Duration{time.Second, 0} {
+		var g Group[int]
+		boom := errors.New("db down")
+		var calls atomic.Int64
+		fetch := func(context.Context) (int, error) { calls.Add(1); return 0, boom }
+		for range 3 {
+			_, err := g.Do(context.Background(), "k", timeout, fetch)
+			require.ErrorIs(t, err, boom)
 		}
+		assert.Equal(t, int64(3), calls.Load(), "timeout %v: an error must not stick after its flight ends", timeout)
 	}
-	if calls.Load() != 3 {
-		t.Fatalf("calls = %d: an error must not stick after its flight ends", calls.Load())
+}
+
+// TestGroupNilInterfaceValue: a fetch returning a nil interface V comes back as nil,
+// not as a failed type assertion (the article's result.Val.(string) would panic on
+// a nil any if the fetch's type ever changed to an interface).
+func TestGroupNilInterfaceValue(t *testing.T) {
+	for _, timeout := range []time.Duration{time.Second, 0} {
+		var g Group[error]
+		v, err := g.Do(context.Background(), "k", timeout, func(context.Context) (error, error) { return nil, nil })
+		require.NoError(t, err)
+		assert.Nil(t, v)
 	}
 }
 
@@ -193,14 +215,76 @@ func TestGroupManyKeysRace(t *testing.T) {
 	for i := range 200 {
 		wg.Go(func() {
 			key := fmt.Sprintf("product:%d", i%7)
-			v, err := g.Do(context.Background(), key, time.Second, func(context.Context) (int, error) { return i % 7, nil })
-			if err != nil || v != i%7 {
-				t.Errorf("key %s: %d, %v", key, v, err)
-			}
+			timeout := time.Duration(i%2) * time.Second // both paths
+			v, err := g.Do(context.Background(), key, timeout, func(context.Context) (int, error) { return i % 7, nil })
+			assert.NoError(t, err, key)
+			assert.Equal(t, i%7, v, key)
 		})
 	}
 	wg.Wait()
-	if st := g.Stats(); st.Calls != 200 || st.Executions < 7 || st.Executions > 200 {
-		t.Fatalf("stats = %+v", st)
+	st := g.Stats()
+	assert.Equal(t, int64(200), st.Calls)
+	assert.GreaterOrEqual(t, st.Executions, int64(7))
+	assert.LessOrEqual(t, st.Executions, int64(200))
+}
+
+// TestSharedIsTrueForTheLeaderToo is the erratum on the article's note that
+// result.Shared "is true when the current goroutine received a result from another
+// goroutine's execution (not its own)": x/sync sets it for every caller of a flight
+// that had duplicates, the one whose fn ran included. Counting Shared therefore
+// counts n for n callers of one flight; the calls saved are Calls − Executions.
+func TestSharedIsTrueForTheLeaderToo(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var g singleflight.Group
+		release := make(chan struct{})
+		leader := make(chan singleflight.Result, 1)
+		go func() {
+			v, err, shared := g.Do("k", func() (any, error) { <-release; return "v", nil })
+			leader <- singleflight.Result{Val: v, Err: err, Shared: shared}
+		}()
+		synctest.Wait() // the leader is inside its fn
+		follower := g.DoChan("k", func() (any, error) { return "never runs", nil })
+		synctest.Wait()
+		close(release)
+		l, f := <-leader, <-follower
+		assert.Equal(t, "v", f.Val)
+		assert.True(t, f.Shared)
+		assert.True(t, l.Shared, "the goroutine whose fn ran also gets Shared = true")
+	})
+}
+
+// TestBlockedCallersHoldNoOSThread is the erratum on "DoChan is non-blocking — doesn't
+// hold the goroutine's OS thread" as a contrast with Do: a goroutine blocked in Do
+// (sync.WaitGroup.Wait) or on DoChan's channel is parked by the Go scheduler and
+// holds no OS thread either way. 1,000 callers of each, all blocked on one slow
+// flight, create no more threads than a handful (GOMAXPROCS plus runtime helpers).
+func TestBlockedCallersHoldNoOSThread(t *testing.T) {
+	const n = 1000
+	threads := pprof.Lookup("threadcreate")
+	for _, api := range []string{"Do", "DoChan"} {
+		t.Run(api, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var g singleflight.Group
+				release := make(chan struct{})
+				fn := func() (any, error) { <-release; return 1, nil }
+				before := threads.Count()
+				var wg sync.WaitGroup
+				for range n {
+					wg.Go(func() {
+						if api == "Do" {
+							_, _, _ = g.Do("k", fn)
+						} else {
+							<-g.DoChan("k", fn)
+						}
+					})
+				}
+				synctest.Wait() // all n callers are parked on the one flight
+				created := threads.Count() - before
+				close(release)
+				wg.Wait()
+				t.Logf("%d callers blocked in %s: %d OS threads created", n, api, created)
+				assert.Less(t, created, 50, "blocked %s callers held OS threads", api)
+			})
+		})
 	}
 }

@@ -5,6 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // TestXFetchProbabilityRisesTowardExpiry draws ShouldRefresh many times at several
@@ -30,12 +33,8 @@ func TestXFetchProbabilityRisesTowardExpiry(t *testing.T) {
 			got := float64(hits) / draws
 			want := x.RefreshProbability(left, delta)
 			se := math.Sqrt(want * (1 - want) / draws)
-			if math.Abs(got-want) > 4*se+1e-3 {
-				t.Errorf("β=%v T=%.1fδ: refresh rate %.4f, want %.4f ± %.4f", beta, leftInDeltas, got, want, 4*se)
-			}
-			if got <= prev {
-				t.Errorf("β=%v T=%.1fδ: rate %.4f did not rise above %.4f as expiry approached", beta, leftInDeltas, got, prev)
-			}
+			assert.InDelta(t, want, got, 4*se+1e-3, "β=%v T=%.1fδ: refresh rate", beta, leftInDeltas)
+			assert.Greater(t, got, prev, "β=%v T=%.1fδ: the rate did not rise as expiry approached", beta, leftInDeltas)
 			prev = got
 		}
 	}
@@ -46,18 +45,15 @@ func TestXFetchAlwaysRefreshesOnceExpired(t *testing.T) {
 	x := XFetch{Rand: rng.Float64}
 	now := time.Now()
 	for range 1000 {
-		if !x.ShouldRefresh(now, time.Millisecond, now) || !x.ShouldRefresh(now, time.Millisecond, now.Add(-time.Second)) {
-			t.Fatal("an expired entry must always refresh")
-		}
+		require.True(t, x.ShouldRefresh(now, time.Millisecond, now), "an entry at its expiry must refresh")
+		require.True(t, x.ShouldRefresh(now, time.Millisecond, now.Add(-time.Second)), "an expired entry must refresh")
 	}
 }
 
 func TestXFetchBetaDefaultsToOne(t *testing.T) {
 	one := XFetch{Beta: 1}.RefreshProbability(time.Second, time.Second)
 	for _, b := range []float64{0, -3} {
-		if p := (XFetch{Beta: b}).RefreshProbability(time.Second, time.Second); p != one {
-			t.Fatalf("β=%v gives p=%v, want the β=1 value %v", b, p, one)
-		}
+		assert.Equal(t, one, XFetch{Beta: b}.RefreshProbability(time.Second, time.Second), "β=%v", b)
 	}
 }
 
@@ -66,22 +62,15 @@ func TestXFetchClampsRandAtOrBelowZero(t *testing.T) {
 	delta := time.Millisecond
 	for _, r := range []float64{0, -0.5, math.Copysign(0, -1)} {
 		x := XFetch{Rand: func() float64 { return r }}
-		if gap := x.gapSeconds(delta); gap <= 0 || math.IsNaN(gap) || math.IsInf(gap, 0) {
-			t.Fatalf("rand=%v: gap %v s, want a large finite gap", r, gap)
-		}
+		gap := x.gapSeconds(delta)
+		require.False(t, gap <= 0 || math.IsNaN(gap) || math.IsInf(gap, 0), "rand=%v: gap %v s, want a large finite gap", r, gap)
 		// ln(smallest float64) ≈ −744.4, so the gap is ≈ 744·δ: refresh at 700δ, not at 800δ.
-		if !x.ShouldRefresh(now, delta, now.Add(700*delta)) {
-			t.Fatalf("rand=%v: no refresh at 700δ before expiry", r)
-		}
-		if x.ShouldRefresh(now, delta, now.Add(800*delta)) {
-			t.Fatalf("rand=%v: refresh at 800δ: the clamp let the gap run to infinity", r)
-		}
+		assert.True(t, x.ShouldRefresh(now, delta, now.Add(700*delta)), "rand=%v: no refresh at 700δ before expiry", r)
+		assert.False(t, x.ShouldRefresh(now, delta, now.Add(800*delta)), "rand=%v: refresh at 800δ: the clamp let the gap run to infinity", r)
 	}
 	// rand = 1 gives ln 1 = 0: no early refresh at all.
 	x := XFetch{Rand: func() float64 { return 1 }}
-	if x.ShouldRefresh(now, delta, now.Add(time.Nanosecond)) {
-		t.Fatal("rand=1 must not refresh before expiry")
-	}
+	assert.False(t, x.ShouldRefresh(now, delta, now.Add(time.Nanosecond)), "rand=1 must not refresh before expiry")
 }
 
 // articleShouldRefresh is the article's version: δ kept as integer milliseconds.
@@ -110,13 +99,9 @@ func TestXFetchSubMillisecondDelta(t *testing.T) {
 			ours++
 		}
 	}
-	if article != 0 {
-		t.Fatalf("article version refreshed %d times; the errata expects 0 (δ truncated to 0 ms)", article)
-	}
+	require.Zero(t, article, "article version refreshed; the errata expects 0 (δ truncated to 0 ms)")
 	want := x.RefreshProbability(expiry.Sub(now), delta)
 	t.Logf("δ=900µs, 2ms before expiry, %d draws: article %d refreshes, this code %d (%.1f%%, model %.1f%%)",
 		draws, article, ours, 100*float64(ours)/draws, 100*want)
-	if got := float64(ours) / draws; math.Abs(got-want) > 0.015 {
-		t.Fatalf("refresh rate %.3f at T=2ms, δ=900µs, want ≈ %.3f", got, want)
-	}
+	assert.InDelta(t, want, float64(ours)/draws, 0.015, "refresh rate at T=2ms, δ=900µs")
 }

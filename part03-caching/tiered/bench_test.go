@@ -19,7 +19,7 @@ func benchKeys() []string {
 }
 
 func BenchmarkLocalGetHit(b *testing.B) {
-	l := NewLocal[[]byte](LocalOptions{MaxEntries: 10_000, TTL: time.Hour})
+	l, _ := NewLocal[[]byte](LocalOptions{MaxEntries: 10_000, TTL: time.Hour})
 	keys := benchKeys()
 	for _, k := range keys {
 		l.Set(k, []byte("v"))
@@ -35,7 +35,7 @@ func BenchmarkLocalGetHit(b *testing.B) {
 }
 
 func BenchmarkLocalSet(b *testing.B) {
-	l := NewLocal[[]byte](LocalOptions{MaxEntries: 512, TTL: time.Hour}) // half the keys: Set evicts
+	l, _ := NewLocal[[]byte](LocalOptions{MaxEntries: 512, TTL: time.Hour}) // half the keys: Set evicts
 	keys := benchKeys()
 	v := []byte("v")
 	b.ReportAllocs()

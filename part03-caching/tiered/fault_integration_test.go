@@ -6,71 +6,81 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part03-caching/internal/fixture"
 )
 
-// TestFaultRedisDown kills the stack's Redis under two instances of the tiered cache
+// TestFaultRedisDown kills the stack's Redis under three instances of the tiered cache
 // and checks what a reader of the chapter would rely on:
-//   - while Redis is down, L1 keeps serving what it holds, and misses fall through to
-//     the system of record once per key per instance (singleflight), not once per request;
+//   - while Redis is down, an instance keeps serving what its L1 holds for at most
+//     its InvalidationBound (a: 1 minute), then stops (c: 300 ms) and reads through;
+//   - misses fall through to the system of record once per key per instance
+//     (singleflight), not once per request;
 //   - a write through the cache fails loudly instead of being lost silently;
-//   - when Redis is back, the subscription is re-established, L1 is cleared (messages
-//     sent while it was down are lost), and invalidations reach the other instance again.
+//   - when Redis is back, the subscriptions are re-established, L1 is cleared
+//     (messages sent while it was down are lost), and invalidations flow again.
 //
 // It breaks a shared service, so `make test` runs it after the other tests, alone.
 func TestFaultRedisDown(t *testing.T) {
 	rdb, prefix := fixture.Redis(t)
 	ctx := context.Background()
-	src := &source{m: map[string]product{"hot": {"hot", 100}, "cold": {"cold", 7}}}
-	a := newCache(t, rdb, prefix, src.load)
+	src := newSource(product{"hot", 100}, product{"cold", 7})
+	a := newCache(t, rdb, prefix, src.load, func(o *Options[product]) { o.InvalidationBound = time.Minute })
 	b := newCache(t, rdb, prefix, src.load)
+	c := newCache(t, rdb, prefix, src.load, func(o *Options[product]) { o.InvalidationBound = 300 * time.Millisecond })
 
-	if p, err := a.Get(ctx, "hot"); err != nil || p.Price != 100 {
-		t.Fatalf("warm-up: %+v, %v", p, err)
+	for _, inst := range []*Cache[product]{a, c} {
+		p, err := inst.Get(ctx, "hot")
+		require.NoError(t, err)
+		require.Equal(t, int64(100), p.Price)
 	}
 	loadsBefore := src.loads.Load()
 
 	stack.Kill(t, "redis")
 
-	// L1 hit: no Redis, no load.
-	if p, err := a.Get(ctx, "hot"); err != nil || p.Price != 100 {
-		t.Fatalf("L1 hit with Redis down: %+v, %v", p, err)
-	}
+	// L1 hit within a's bound: no Redis, no load.
+	p, err := a.Get(ctx, "hot")
+	require.NoError(t, err, "L1 hit with Redis down")
+	assert.Equal(t, int64(100), p.Price)
+	assert.Equal(t, loadsBefore, src.loads.Load(), "an L1 hit loaded from the system of record")
 	// 200 concurrent misses of one key: one load, every caller answered.
 	var wg sync.WaitGroup
 	for range 200 {
 		wg.Go(func() {
-			if p, err := a.Get(ctx, "cold"); err != nil || p.Price != 7 {
-				t.Errorf("miss with Redis down: %+v, %v", p, err)
+			p, err := a.Get(ctx, "cold")
+			if assert.NoError(t, err, "miss with Redis down") {
+				assert.Equal(t, int64(7), p.Price)
 			}
 		})
 	}
 	wg.Wait()
-	if got := src.loads.Load() - loadsBefore; got != 1 {
-		t.Errorf("loads while Redis was down = %d for 200 concurrent misses of one key, want 1", got)
-	}
-	if st := a.Stats(); st.L2Errors < 1 {
-		t.Errorf("L2 errors = %d with Redis down, want ≥ 1: %+v", st.L2Errors, st)
-	}
-	if err := b.Set(ctx, "hot", product{"hot", 90}); err == nil {
-		t.Fatal("Set with Redis down returned nil: the write (and its invalidation) was lost silently")
-	}
+	assert.Equal(t, int64(1), src.loads.Load()-loadsBefore, "loads while Redis was down for 200 concurrent misses of one key")
+	assert.GreaterOrEqual(t, a.Stats().L2Errors, int64(1))
+	// c's bound has passed: its L1 no longer serves, reads go through to Load.
+	waitFor(t, "c's L1 to stop serving", func() bool { return !c.Serving() })
+	p, err = c.Get(ctx, "hot")
+	require.NoError(t, err)
+	assert.Equal(t, int64(100), p.Price)
+	assert.Equal(t, int64(2), src.loads.Load()-loadsBefore, "c past its bound must load instead of serving L1")
+
+	require.Error(t, b.Set(ctx, "hot", product{"hot", 90}), "Set with Redis down returned nil: the write (and its invalidation) was lost silently")
 
 	stack.Restart(t, "redis")
 
-	waitFor(t, "a re-subscribes", func() bool { return a.Stats().Resubscribes >= 1 })
-	waitFor(t, "b re-subscribes", func() bool { return b.Stats().Resubscribes >= 1 })
-	if _, ok := a.L1().Get("hot"); ok {
-		t.Fatal("a kept its L1 across the outage: invalidations sent meanwhile would be missed")
+	for name, inst := range map[string]*Cache[product]{"a": a, "b": b, "c": c} {
+		waitFor(t, name+" re-subscribes", func() bool { return inst.Stats().Resubscribes >= 1 })
 	}
-	if p, err := a.Get(ctx, "hot"); err != nil || p.Price != 100 {
-		t.Fatalf("after restart: %+v, %v", p, err)
-	}
-	if err := b.Set(ctx, "hot", product{"hot", 80}); err != nil {
-		t.Fatalf("Set after restart: %v", err)
-	}
+	_, ok := a.L1().Get("hot")
+	require.False(t, ok, "a kept its L1 across the outage: invalidations sent meanwhile would be missed")
+	p, err = a.Get(ctx, "hot")
+	require.NoError(t, err, "after restart")
+	assert.Equal(t, int64(100), p.Price)
+	require.NoError(t, b.Set(ctx, "hot", product{"hot", 80}), "Set after restart")
 	waitFor(t, "a sees b's write", func() bool {
 		p, err := a.Get(ctx, "hot")
 		return err == nil && p.Price == 80

@@ -1,7 +1,10 @@
 package tiered
 
 import (
+	"errors"
+	"fmt"
 	"hash/maphash"
+	"math"
 	"math/bits"
 	"math/rand/v2"
 	"sync"
@@ -9,23 +12,61 @@ import (
 	"time"
 )
 
-// LocalOptions configures a Local cache.
+// LocalOptions configures a Local cache. Zero values mean the defaults; NewLocal
+// rejects values out of range instead of silently clamping them.
 type LocalOptions struct {
 	// MaxEntries bounds the cache. The bound is split over power-of-two shards, so
 	// the real ceiling is MaxEntries rounded up to a multiple of the shard count
-	// (at most MaxEntries + 255). Default 10,000.
+	// (at most MaxEntries + 255). Default 10,000; negative is an error.
 	MaxEntries int
 	// TTL is the longest an entry lives. Default 1 s: the article's local tier uses
 	// 1–5 s, because it is also the worst-case staleness when an invalidation is lost.
+	// At most MaxLocalTTL; negative is an error.
 	TTL time.Duration
 	// Jitter is the fraction of TTL removed at random from each entry's lifetime
 	// (TTL·(1 − Jitter·U), U uniform in [0,1)), so entries filled together across
-	// pods do not expire together and stampede L2 in sync. 0 means 0.1; negative
-	// means none. Jitter only shortens lifetimes, so TTL stays a staleness bound.
+	// pods do not expire together and stampede L2 in sync. It must lie in [0, 1);
+	// 0 means the default 0.1. Jitter only shortens lifetimes, so TTL stays a
+	// staleness bound.
 	Jitter float64
+	// NoJitter gives every entry exactly TTL (tests, or a single instance).
+	NoJitter bool
 	// Now and Rand replace time.Now and math/rand/v2.Float64 in tests.
 	Now  func() time.Time
 	Rand func() float64
+}
+
+// MaxLocalTTL is the longest TTL NewLocal accepts. An in-process tier that keeps
+// entries for more than a day is no longer a short-lived L1, and the bound keeps
+// expiry arithmetic (nanoseconds in an int64) far from overflow: with TTL =
+// math.MaxInt64 every entry would be born expired.
+const MaxLocalTTL = 24 * time.Hour
+
+// ErrLocalOptions is wrapped by every error NewLocal returns.
+var ErrLocalOptions = errors.New("tiered: invalid LocalOptions")
+
+func (o *LocalOptions) validate() error {
+	switch {
+	case o.MaxEntries < 0:
+		return fmt.Errorf("%w: MaxEntries %d is negative", ErrLocalOptions, o.MaxEntries)
+	case o.TTL < 0 || o.TTL > MaxLocalTTL:
+		return fmt.Errorf("%w: TTL %v outside (0, %v] (0 means the default 1s)", ErrLocalOptions, o.TTL, MaxLocalTTL)
+	case !(o.Jitter >= 0 && o.Jitter < 1): // also rejects NaN
+		return fmt.Errorf("%w: Jitter %v outside [0, 1) (0 means the default 0.1; set NoJitter for none)", ErrLocalOptions, o.Jitter)
+	}
+	if o.MaxEntries == 0 {
+		o.MaxEntries = 10_000
+	}
+	if o.TTL == 0 {
+		o.TTL = time.Second
+	}
+	switch {
+	case o.NoJitter:
+		o.Jitter = 0
+	case o.Jitter == 0:
+		o.Jitter = 0.1
+	}
+	return nil
 }
 
 // Local is a bounded, sharded in-process cache with per-entry TTL: the L1 tier.
@@ -43,6 +84,11 @@ type Local[V any] struct {
 	jitter float64
 	now    func() time.Time
 	rand   func() float64
+	// servable is the time (nowNano) until which entries may be served at all.
+	// A standalone Local never lowers it; a Cache moves it forward each time its
+	// invalidation subscription proves healthy, and entries stop being served
+	// when it lapses (see Options.InvalidationBound).
+	servable atomic.Int64
 }
 
 type shard[V any] struct {
@@ -61,21 +107,11 @@ type entry[V any] struct {
 
 const evictionSamples = 5
 
-// NewLocal returns an empty Local cache.
-func NewLocal[V any](o LocalOptions) *Local[V] {
-	if o.MaxEntries <= 0 {
-		o.MaxEntries = 10_000
-	}
-	if o.TTL <= 0 {
-		o.TTL = time.Second
-	}
-	switch {
-	case o.Jitter == 0:
-		o.Jitter = 0.1
-	case o.Jitter < 0:
-		o.Jitter = 0
-	case o.Jitter >= 1:
-		o.Jitter = 0.99
+// NewLocal returns an empty Local cache, or an error wrapping ErrLocalOptions when
+// an option is out of range.
+func NewLocal[V any](o LocalOptions) (*Local[V], error) {
+	if err := o.validate(); err != nil {
+		return nil, err
 	}
 	// Aim for ≥16 entries per shard so small caches do not become 256 tiny ones.
 	n := 1
@@ -93,11 +129,12 @@ func NewLocal[V any](o LocalOptions) *Local[V] {
 		now:    o.Now,
 		rand:   o.Rand,
 	}
+	c.servable.Store(math.MaxInt64)
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*entry[V], per)
 		c.shards[i].cap = per
 	}
-	return c
+	return c, nil
 }
 
 // Get returns the value for key if present and not expired. It does not allocate.
@@ -106,7 +143,11 @@ func (c *Local[V]) Get(key string) (V, bool) {
 	s.mu.RLock()
 	e := s.m[key]
 	s.mu.RUnlock()
-	if e == nil || c.nowNano() >= e.exp {
+	if e == nil {
+		var zero V
+		return zero, false
+	}
+	if now := c.nowNano(); now >= e.exp || now >= c.servable.Load() {
 		var zero V
 		return zero, false
 	}
@@ -117,15 +158,23 @@ func (c *Local[V]) Get(key string) (V, bool) {
 }
 
 // Set stores v under key with the cache's TTL minus jitter.
-func (c *Local[V]) Set(key string, v V) { c.setIf(key, v, nil) }
+func (c *Local[V]) Set(key string, v V) { c.setIf(key, v, 0, nil) }
 
 // setIf stores v unless ok returns false; ok runs under the shard lock, so a Delete
 // of key cannot slip between the check and the store (see Cache's generation check).
-func (c *Local[V]) setIf(key string, v V, ok func() bool) {
+// maxLife > 0 caps the entry's lifetime (a Cache passes the L2 entry's remaining TTL,
+// so an L1 copy never outlives its source); maxLife < 0 stores nothing.
+func (c *Local[V]) setIf(key string, v V, maxLife time.Duration, ok func() bool) {
+	if maxLife < 0 {
+		return
+	}
 	now := c.nowNano()
 	life := float64(c.ttl)
 	if c.jitter > 0 {
 		life *= 1 - c.jitter*c.random()
+	}
+	if maxLife > 0 {
+		life = min(life, float64(maxLife))
 	}
 	e := &entry[V]{v: v, exp: now + int64(life)}
 	s := c.shard(key)

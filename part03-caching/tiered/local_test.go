@@ -2,10 +2,13 @@ package tiered
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
 	"github.com/sysdesign-masterclass/golang/part03-caching/internal/fixture"
@@ -13,70 +16,98 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
+func newLocal[V any](t testing.TB, o LocalOptions) *Local[V] {
+	t.Helper()
+	l, err := NewLocal[V](o)
+	require.NoError(t, err)
+	return l
+}
+
 func TestLocalHitMissAndTTL(t *testing.T) {
 	clock := fixture.NewClock()
-	l := NewLocal[string](LocalOptions{TTL: time.Second, Jitter: -1, Now: clock.Now})
-	if _, ok := l.Get("k"); ok {
-		t.Fatal("hit on an empty cache")
-	}
+	l := newLocal[string](t, LocalOptions{TTL: time.Second, NoJitter: true, Now: clock.Now})
+	_, ok := l.Get("k")
+	require.False(t, ok, "hit on an empty cache")
 	l.Set("k", "v")
-	if v, ok := l.Get("k"); !ok || v != "v" {
-		t.Fatalf("Get = %q, %v", v, ok)
-	}
+	v, ok := l.Get("k")
+	require.True(t, ok)
+	assert.Equal(t, "v", v)
 	clock.Advance(999 * time.Millisecond)
-	if _, ok := l.Get("k"); !ok {
-		t.Fatal("expired before its TTL")
-	}
+	_, ok = l.Get("k")
+	assert.True(t, ok, "expired before its TTL")
 	clock.Advance(time.Millisecond)
-	if _, ok := l.Get("k"); ok {
-		t.Fatal("served after its TTL")
+	_, ok = l.Get("k")
+	assert.False(t, ok, "served after its TTL")
+}
+
+// TestLocalOptionsValidated: out-of-range options are errors, not silently clamped or
+// overflowed. Before validation, TTL = math.MaxInt64 overflowed the expiry
+// (now + TTL < now), so every entry was born expired and L1 never hit.
+func TestLocalOptionsValidated(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		o    LocalOptions
+	}{
+		{"TTL overflows the expiry", LocalOptions{TTL: math.MaxInt64, NoJitter: true}},
+		{"TTL above MaxLocalTTL", LocalOptions{TTL: MaxLocalTTL + time.Nanosecond}},
+		{"negative TTL", LocalOptions{TTL: -time.Second}},
+		{"negative jitter", LocalOptions{Jitter: -1}},
+		{"jitter of 1 (lifetime 0)", LocalOptions{Jitter: 1}},
+		{"NaN jitter", LocalOptions{Jitter: math.NaN()}},
+		{"negative MaxEntries", LocalOptions{MaxEntries: -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := NewLocal[string](tc.o)
+			require.ErrorIs(t, err, ErrLocalOptions)
+			t.Log(err)
+		})
 	}
+	// The longest TTL accepted works: an entry lives until just before it.
+	clock := fixture.NewClock()
+	l := newLocal[string](t, LocalOptions{TTL: MaxLocalTTL, NoJitter: true, Now: clock.Now})
+	l.Set("k", "v")
+	clock.Advance(MaxLocalTTL - time.Nanosecond)
+	_, ok := l.Get("k")
+	assert.True(t, ok, "an entry with TTL = MaxLocalTTL must live that long")
 }
 
 func TestLocalJitterShortensWithinBounds(t *testing.T) {
 	clock := fixture.NewClock()
 	u := 0.0
-	l := NewLocal[int](LocalOptions{TTL: time.Second, Jitter: 0.2, Now: clock.Now, Rand: func() float64 { return u }})
+	l := newLocal[int](t, LocalOptions{TTL: time.Second, Jitter: 0.2, Now: clock.Now, Rand: func() float64 { return u }})
 	for i, r := range []float64{0, 0.5, 0.999} {
 		u = r
 		key := fmt.Sprint(i)
 		l.Set(key, i)
 		life := time.Duration(float64(time.Second) * (1 - 0.2*r))
-		start := clock.Now()
 		clock.Advance(life - time.Microsecond)
-		if _, ok := l.Get(key); !ok {
-			t.Fatalf("U=%v: gone before %v", r, life)
-		}
+		_, ok := l.Get(key)
+		require.True(t, ok, "U=%v: gone before %v", r, life)
 		clock.Advance(time.Microsecond)
-		if _, ok := l.Get(key); ok {
-			t.Fatalf("U=%v: still there at %v", r, clock.Now().Sub(start))
-		}
+		_, ok = l.Get(key)
+		require.False(t, ok, "U=%v: still there at %v", r, life)
 	}
 	// The default is 10% jitter; it never lengthens a lifetime past TTL.
-	d := NewLocal[int](LocalOptions{TTL: time.Second, Now: clock.Now})
+	d := newLocal[int](t, LocalOptions{TTL: time.Second, Now: clock.Now})
 	for i := range 1000 {
 		d.Set(fmt.Sprint(i), i)
 	}
 	clock.Advance(time.Second)
 	for i := range 1000 {
-		if _, ok := d.Get(fmt.Sprint(i)); ok {
-			t.Fatal("an entry outlived TTL")
-		}
+		_, ok := d.Get(fmt.Sprint(i))
+		require.False(t, ok, "an entry outlived TTL")
 	}
 }
 
 func TestLocalIsBounded(t *testing.T) {
-	for _, max := range []int{1, 10, 100, 10_000} {
-		l := NewLocal[int](LocalOptions{MaxEntries: max, TTL: time.Hour})
-		if c := l.Capacity(); c < max || c > max+255 {
-			t.Fatalf("max %d: capacity %d", max, c)
-		}
-		for i := range 3 * max {
+	for _, maxEntries := range []int{1, 10, 100, 10_000} {
+		l := newLocal[int](t, LocalOptions{MaxEntries: maxEntries, TTL: time.Hour})
+		require.GreaterOrEqual(t, l.Capacity(), maxEntries)
+		require.LessOrEqual(t, l.Capacity(), maxEntries+255)
+		for i := range 3 * maxEntries {
 			l.Set(fmt.Sprint(i), i)
 		}
-		if n := l.Len(); n > l.Capacity() {
-			t.Fatalf("max %d: %d entries, capacity %d", max, n, l.Capacity())
-		}
+		assert.LessOrEqual(t, l.Len(), l.Capacity(), "max %d", maxEntries)
 	}
 }
 
@@ -84,37 +115,47 @@ func TestLocalIsBounded(t *testing.T) {
 // samples per eviction, every sample contains an unread entry, so the hot ones
 // (re-read between inserts) can never be chosen.
 func TestLocalEvictionKeepsReadEntries(t *testing.T) {
-	l := NewLocal[int](LocalOptions{MaxEntries: 16, TTL: time.Hour})
-	if len(l.shards) != 1 {
-		t.Fatalf("want one shard for 16 entries, got %d", len(l.shards))
-	}
+	l := newLocal[int](t, LocalOptions{MaxEntries: 16, TTL: time.Hour})
+	require.Len(t, l.shards, 1, "want one shard for 16 entries")
 	for i := range 16 {
 		l.Set(fmt.Sprint("k", i), i)
 	}
 	for round := range 200 {
 		for i := range 4 {
-			if _, ok := l.Get(fmt.Sprint("k", i)); !ok {
-				t.Fatalf("round %d: hot entry k%d evicted", round, i)
-			}
+			_, ok := l.Get(fmt.Sprint("k", i))
+			require.True(t, ok, "round %d: hot entry k%d evicted", round, i)
 		}
 		l.Set(fmt.Sprint("cold", round), round)
 	}
-	if l.Len() != 16 {
-		t.Fatalf("len = %d", l.Len())
-	}
+	assert.Equal(t, 16, l.Len())
 }
 
 func TestLocalHitDoesNotAllocate(t *testing.T) {
-	l := NewLocal[[]byte](LocalOptions{TTL: time.Hour})
+	l := newLocal[[]byte](t, LocalOptions{TTL: time.Hour})
 	l.Set("product:42", []byte("payload"))
 	key := "product:42"
-	if a := testing.AllocsPerRun(1000, func() { _, _ = l.Get(key) }); a != 0 {
-		t.Fatalf("L1 hit allocates %.1f times", a)
-	}
+	assert.Zero(t, testing.AllocsPerRun(1000, func() { _, _ = l.Get(key) }), "L1 hit allocates")
+}
+
+// TestLocalNeverOutlivesItsCap: an entry stored with a lifetime cap (a Cache passes
+// the L2 entry's remaining TTL) expires at the cap, not at the L1 TTL.
+func TestLocalNeverOutlivesItsCap(t *testing.T) {
+	clock := fixture.NewClock()
+	l := newLocal[int](t, LocalOptions{TTL: time.Hour, NoJitter: true, Now: clock.Now})
+	l.setIf("capped", 1, 300*time.Millisecond, nil)
+	l.setIf("gone", 2, -1, nil)
+	_, ok := l.Get("gone")
+	assert.False(t, ok, "a negative cap stores nothing")
+	clock.Advance(299 * time.Millisecond)
+	_, ok = l.Get("capped")
+	assert.True(t, ok)
+	clock.Advance(time.Millisecond)
+	_, ok = l.Get("capped")
+	assert.False(t, ok, "served past its cap")
 }
 
 func TestLocalDeleteClearConcurrent(t *testing.T) {
-	l := NewLocal[int](LocalOptions{MaxEntries: 1000, TTL: time.Hour})
+	l := newLocal[int](t, LocalOptions{MaxEntries: 1000, TTL: time.Hour})
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -137,7 +178,5 @@ func TestLocalDeleteClearConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	l.Clear()
-	if l.Len() != 0 {
-		t.Fatalf("len after Clear = %d", l.Len())
-	}
+	assert.Zero(t, l.Len())
 }
