@@ -98,8 +98,10 @@ func TestIPv6ClientsShareTheirSlash64(t *testing.T) {
 
 type broken struct{ err error }
 
-func (b broken) Allow(context.Context, string) (quota.Decision, error) { return quota.Decision{}, b.err }
-func (broken) Policy() quota.Policy                                   { return quota.Policy{Limit: 5, Window: time.Second} }
+func (b broken) Allow(context.Context, string) (quota.Decision, error) {
+	return quota.Decision{}, b.err
+}
+func (broken) Policy() quota.Policy { return quota.Policy{Limit: 5, Window: time.Second} }
 
 // A failing limiter: 503 + Retry-After when closed, the handler when open;
 // neither sends quota fields it does not know.
