@@ -1,0 +1,231 @@
+// Package part11bench compares the chapter's limiters with the anchor
+// libraries on the same inputs in the same process: in-process checks
+// against go.uber.org/ratelimit and sethvargo/go-limiter, the keyed limiter's
+// 64 shards against one mutex under RunParallel, and the Redis limiters
+// against go-redis/redis_rate v10 on the same Redis.
+package part11bench
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-redis/redis_rate/v10"
+	"github.com/redis/go-redis/v9"
+	"github.com/sethvargo/go-limiter/memorystore"
+	"go.uber.org/ratelimit"
+	"golang.org/x/time/rate"
+
+	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/part11-ratelimit/limiter"
+	"github.com/sysdesign-masterclass/golang/part11-ratelimit/quota"
+	"github.com/sysdesign-masterclass/golang/part11-ratelimit/redislimit"
+)
+
+// clients are 1,024 keys, as many distinct clients as a busy node sees at once.
+var clients = func() []string {
+	k := make([]string, 1024)
+	for i := range k {
+		k[i] = "hello:198.51.100." + strconv.Itoa(i)
+	}
+	return k
+}()
+
+// A quota no benchmark exhausts: every check is admitted, so all contenders
+// do the same work.
+var roomy = quota.Policy{Limit: quota.MaxLimit, Window: time.Hour}
+
+// BenchmarkKeyedAllow: one check of a known key, one goroutine.
+// impl=ours is limiter.Keyed (x/time/rate per key, 64 shards);
+// impl=sethvargo is go-limiter's memorystore, the same job.
+func BenchmarkKeyedAllow(b *testing.B) {
+	b.Run("impl=ours", func(b *testing.B) {
+		k, err := limiter.New(limiter.Config{Policy: roomy, MaxKeys: 4096})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if d, _ := k.Allow(b.Context(), clients[i&1023]); !d.Allowed {
+				b.Fatal("refused")
+			}
+		}
+	})
+	b.Run("impl=sethvargo", func(b *testing.B) {
+		s, err := memorystore.New(&memorystore.Config{Tokens: uint64(roomy.Limit), Interval: roomy.Window})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close(context.Background())
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, _, _, ok, _ := s.Take(b.Context(), clients[i&1023]); !ok {
+				b.Fatal("refused")
+			}
+		}
+	})
+}
+
+// BenchmarkLeaky: one admission of a leaky bucket that never has to wait.
+// impl=ours is limiter.Leaky.Reserve (a CAS on one int64, no sleeping);
+// impl=uber is go.uber.org/ratelimit's Take (atomic too, but it sleeps when early).
+func BenchmarkLeaky(b *testing.B) {
+	b.Run("impl=ours", func(b *testing.B) {
+		l, err := limiter.NewLeaky(quota.Policy{Limit: quota.MaxLimit, Window: time.Millisecond}, time.Hour)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Reserve(time.Now())
+		}
+	})
+	b.Run("impl=uber", func(b *testing.B) {
+		l := ratelimit.New(1_000_000_000, ratelimit.WithoutSlack)
+		b.ReportAllocs()
+		for b.Loop() {
+			l.Take()
+		}
+	})
+}
+
+// BenchmarkKeyedContention: 64 shards (impl=ours) against the same map
+// behind one mutex (impl=single-mutex), 1,024 clients, RunParallel at
+// goroutines = parallelism × GOMAXPROCS.
+func BenchmarkKeyedContention(b *testing.B) {
+	for _, g := range []int{1, 2, 8, 64} {
+		for _, tc := range []struct {
+			impl   string
+			shards int
+		}{{"ours", 64}, {"single-mutex", 1}} {
+			b.Run("goroutines="+strconv.Itoa(g)+"/impl="+tc.impl, func(b *testing.B) {
+				k, err := limiter.New(limiter.Config{Policy: roomy, MaxKeys: 4096, Shards: tc.shards})
+				if err != nil {
+					b.Fatal(err)
+				}
+				var next atomic.Int64
+				b.SetParallelism(max(1, g/parallelismUnit()))
+				b.ReportAllocs()
+				b.RunParallel(func(pb *testing.PB) {
+					i := int(next.Add(97))
+					for pb.Next() {
+						i++
+						_, _ = k.Allow(context.Background(), clients[i&1023])
+					}
+				})
+			})
+		}
+	}
+}
+
+// BenchmarkSharedLimiter is the article's contention case: one rate.Limiter
+// (a global limit) shared by every goroutine, for scale.
+func BenchmarkSharedLimiter(b *testing.B) {
+	l := rate.NewLimiter(rate.Inf, 1)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			l.Allow()
+		}
+	})
+}
+
+// BenchmarkRedisAllow: checks per second against the stack's Redis, with
+// 8×GOMAXPROCS goroutines, reporting req/s, round trips per check and the
+// Redis memory of one key after the run. algo=gcra and algo=counter are
+// compared with go-redis/redis_rate (GCRA).
+func BenchmarkRedisAllow(b *testing.B) {
+	if err := stack.Reachable(stack.Redis, time.Second); err != nil {
+		b.Skip("needs the stack's Redis: ", err)
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr(), PoolSize: 64})
+	defer rdb.Close()
+	var rt trips
+	rdb.AddHook(&rt)
+	run := strconv.FormatInt(time.Now().UnixNano(), 36)
+	p := quota.Policy{Limit: quota.MaxLimit, Window: time.Minute}
+	for _, algo := range []redislimit.Algorithm{redislimit.SlidingCounter, redislimit.GCRA, redislimit.FixedWindow, redislimit.SlidingLog} {
+		b.Run("algo="+algo.String()+"/impl=ours", func(b *testing.B) {
+			l, err := redislimit.New(rdb, algo, p, "rl:bench:"+run+":"+algo.String()+":")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := l.Load(b.Context()); err != nil {
+				b.Fatal(err)
+			}
+			measure(b, rdb, &rt, func(ctx context.Context, key string) error { _, err := l.Allow(ctx, key); return err }, l.Key)
+		})
+		if algo != redislimit.SlidingCounter && algo != redislimit.GCRA {
+			continue
+		}
+		b.Run("algo="+algo.String()+"/impl=redis_rate", func(b *testing.B) {
+			l := redis_rate.NewLimiter(rdb)
+			limit := redis_rate.Limit{Rate: p.Limit, Burst: p.Limit, Period: p.Window}
+			prefix := "rl:bench:" + run + ":redis_rate:"
+			measure(b, rdb, &rt, func(ctx context.Context, key string) error {
+				_, err := l.Allow(ctx, prefix+key, limit)
+				return err
+			}, func(id string) string { return "rate:" + prefix + id })
+		})
+	}
+}
+
+// measure runs check in parallel on 64 client keys and reports throughput,
+// round trips per check and MEMORY USAGE of one key.
+func measure(b *testing.B, rdb *redis.Client, rt *trips, check func(context.Context, string) error, key func(string) string) {
+	ctx := context.Background()
+	if err := check(ctx, "warm"); err != nil {
+		b.Fatal(err)
+	}
+	rt.n.Store(0)
+	b.SetParallelism(8)
+	b.ReportAllocs()
+	b.ResetTimer()
+	start := time.Now()
+	var next atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		i := int(next.Add(1)) * 7
+		for pb.Next() {
+			i++
+			if err := check(ctx, clients[i&63]); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	elapsed := time.Since(start)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(rt.n.Load())/float64(b.N), "roundtrips/op")
+	if n, err := rdb.MemoryUsage(ctx, key(clients[0]), 0).Result(); err == nil {
+		b.ReportMetric(float64(n), "redis-B/key")
+	}
+	keys := make([]string, 64)
+	for i := range keys {
+		keys[i] = key(clients[i])
+	}
+	rdb.Del(ctx, append(keys, key("warm"))...)
+}
+
+// trips counts the commands sent for checks (not connection handshakes).
+type trips struct{ n atomic.Int64 }
+
+func (c *trips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *trips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() != "hello" && cmd.Name() != "client" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (c *trips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) > 0 && cmds[0].Name() != "hello" && cmds[0].Name() != "client" {
+			c.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}

@@ -1,0 +1,175 @@
+package limiter_test
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/part11-ratelimit/limiter"
+	"github.com/sysdesign-masterclass/golang/part11-ratelimit/quota"
+	"github.com/sysdesign-masterclass/golang/part11-ratelimit/quota/quotatest"
+)
+
+var policy = quota.Policy{Limit: 10, Window: 10 * time.Second, Burst: 4}
+
+func newKeyed(t testing.TB, cfg limiter.Config) *limiter.Keyed {
+	t.Helper()
+	if cfg.Policy == (quota.Policy{}) {
+		cfg.Policy = policy
+	}
+	k, err := limiter.New(cfg)
+	require.NoError(t, err)
+	return k
+}
+
+// clocked adapts Keyed to quotatest; errors are part of the decision.
+type clocked struct{ *limiter.Keyed }
+
+func (c clocked) AllowAt(key string, at time.Time) (quota.Decision, error) {
+	return c.Keyed.AllowAt(key, at)
+}
+
+var base = time.Unix(1_750_000_000, 0)
+
+// Remaining, RetryAfter and Reset tell the truth (to the nanosecond rounding
+// of x/time/rate's float tokens).
+func TestKeyedDecisionsAreExact(t *testing.T) {
+	for seed := range uint64(3) {
+		k := newKeyed(t, limiter.Config{MaxKeys: 1000})
+		quotatest.CheckExact(t, clocked{k}, base, quotatest.Arrivals(seed, 60, 40*time.Second), 15, time.Microsecond)
+	}
+}
+
+// A token bucket bounds the rate, not the window: at most Burst + d × rate
+// in any interval d.
+func TestKeyedIsATokenBucket(t *testing.T) {
+	k := newKeyed(t, limiter.Config{MaxKeys: 1000})
+	offs := quotatest.Arrivals(7, 400, 2*time.Minute)
+	at := quotatest.Admitted(base, offs, quotatest.Replay(t, clocked{k}, "c", base, offs))
+	for i := range at {
+		for j := i; j < len(at); j++ {
+			bound := float64(policy.BurstSize()) + at[j].Sub(at[i]).Seconds()*float64(policy.Limit)/policy.Window.Seconds()
+			require.LessOrEqual(t, float64(j-i+1), bound+1e-9)
+		}
+	}
+}
+
+// On the wall clock (a synctest bubble's fake one): a drained bucket refills
+// one token per interval, and a refilled key is the one eviction drops.
+func TestKeyedRefillsAndEvictsOnTheClock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		k := newKeyed(t, limiter.Config{MaxKeys: 4, Shards: 1, WhenFull: limiter.DenyNew})
+		allow := func(key string) (bool, error) {
+			d, err := k.Allow(t.Context(), key)
+			return d.Allowed, err
+		}
+		for range policy.BurstSize() {
+			ok, err := allow("busy")
+			require.NoError(t, err)
+			require.True(t, ok)
+		}
+		ok, _ := allow("busy")
+		assert.False(t, ok, "burst spent")
+		time.Sleep(policy.Interval())
+		ok, _ = allow("busy")
+		assert.True(t, ok, "one token back after one interval")
+
+		for _, key := range []string{"a", "b", "c"} {
+			_, err := allow(key)
+			require.NoError(t, err)
+		}
+		require.Equal(t, 4, k.Len())
+		_, err := allow("new")
+		assert.ErrorIs(t, err, limiter.ErrFull, "full, and every client still has a partial bucket")
+
+		// a, b and c refill 1 token in one interval; busy needs the burst's worth.
+		time.Sleep(policy.Interval())
+		_, err = allow("new")
+		require.NoError(t, err, "a refilled key made room")
+		assert.Equal(t, 2, k.Len(), "a, b and c had refilled: all three dropped, busy and new kept")
+		d, err := k.Allow(t.Context(), "busy")
+		require.NoError(t, err)
+		assert.Less(t, d.Remaining, policy.BurstSize()-1, "busy kept its bucket: it was not refilled, so not evicted")
+	})
+}
+
+// EvictFullest never refuses: it drops the sampled client with the most
+// tokens, the smallest change to anyone's limit.
+func TestEvictFullestKeepsTheCap(t *testing.T) {
+	k := newKeyed(t, limiter.Config{MaxKeys: 64, Shards: 4})
+	for i := range 10_000 {
+		d, err := k.AllowAt(fmt.Sprint("flood-", i), base)
+		require.NoError(t, err)
+		require.True(t, d.Allowed, "a new key starts with a full bucket")
+	}
+	assert.LessOrEqual(t, k.Len(), 64)
+}
+
+// A flood of distinct keys (spoofed headers, rotating IPv6 addresses) keeps
+// memory at the cap; without one it grows with every key. Measured, not
+// asserted tightly: the heap after a flood of 50,000 keys must stay under
+// twice what the cap's worth of keys costs.
+func TestFloodOfDistinctKeysIsBounded(t *testing.T) {
+	const maxKeys, flood = 5_000, 50_000
+	heap := func() uint64 {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	h0 := heap()
+	k := newKeyed(t, limiter.Config{MaxKeys: maxKeys})
+	for i := range maxKeys {
+		_, _ = k.AllowAt(fmt.Sprint("warm-", i), base)
+	}
+	atCap := heap() - h0
+	for i := range flood {
+		_, _ = k.AllowAt(fmt.Sprint("flood-", i), base.Add(time.Duration(i)*time.Microsecond))
+	}
+	afterFlood := heap() - h0
+	assert.LessOrEqual(t, k.Len(), maxKeys)
+	assert.Less(t, afterFlood, 2*atCap, "heap after the flood %d B vs %d B at the cap", afterFlood, atCap)
+	t.Logf("%d keys: %d B (%.0f B/key); after %d more distinct keys: %d B, %d keys held",
+		maxKeys, atCap, float64(atCap)/maxKeys, flood, afterFlood, k.Len())
+	runtime.KeepAlive(k)
+}
+
+// Many goroutines on one key: exactly Burst admitted at one instant, no race.
+func TestKeyedConcurrentOneKey(t *testing.T) {
+	k := newKeyed(t, limiter.Config{MaxKeys: 10, Policy: quota.Policy{Limit: 100, Window: time.Hour}})
+	var admitted sync.Map
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 50 {
+				if d, err := k.AllowAt("one", base); err == nil && d.Allowed {
+					admitted.Store(fmt.Sprint(g, "-", i), true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	admitted.Range(func(_, _ any) bool { n++; return true })
+	assert.Equal(t, 100, n)
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	for _, tt := range []struct {
+		cfg limiter.Config
+		msg string
+	}{
+		{limiter.Config{Policy: policy}, "MaxKeys 0"},
+		{limiter.Config{Policy: policy, MaxKeys: 1, Shards: -1}, "Shards -1"},
+		{limiter.Config{Policy: quota.Policy{Limit: 1}, MaxKeys: 1}, "window 0s"},
+	} {
+		_, err := limiter.New(tt.cfg)
+		assert.ErrorContains(t, err, tt.msg)
+	}
+}
