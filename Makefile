@@ -22,6 +22,7 @@ GOLANGCI_VERSION    := v2.15.0
 SERVICES_01 := postgres
 SERVICES_03 := redis postgres
 SERVICES_09 := redis-cluster
+SERVICES_11 := redis redis-cluster
 
 # SERVICES= picks services for up (empty: all). Compose names the cluster's one-shot
 # init job and each Redlock master separately.
