@@ -83,7 +83,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	for _, m := range modes {
-		if mode != "all" && mode != m.name && !(m.name == "stddev" && c.chart != "") {
+		if mode != "all" && mode != m.name && (m.name != "stddev" || c.chart == "") {
 			continue
 		}
 		if err := m.run(ctx, w, c); err != nil {

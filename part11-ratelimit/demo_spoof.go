@@ -167,7 +167,7 @@ func proxyRoundTrip(ctx context.Context, trusted func(netip.Addr) bool, header [
 	}
 	refused := make(chan error, 1)
 	pl := &proxyproto.Listener{Listener: ln, Trusted: trusted, OnError: func(_ net.Addr, err error) { refused <- err }}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.RemoteAddr) }), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, r.RemoteAddr) }), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(pl) }()
 	defer srv.Close()
 	var d net.Dialer

@@ -156,7 +156,7 @@ func (c *Conn) SetDeadline(t time.Time) error {
 	defer c.mu.Unlock()
 	c.dl = t
 	if c.inInit && (t.IsZero() || t.After(time.Now().Add(c.timeout))) {
-		return c.Conn.SetWriteDeadline(t) // the header timeout stays in force
+		return c.SetWriteDeadline(t) // promoted from net.Conn: the header (read) timeout stays in force
 	}
 	return c.Conn.SetDeadline(t)
 }

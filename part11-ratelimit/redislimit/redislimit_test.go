@@ -204,7 +204,7 @@ func TestOneRoundTripPerCheck(t *testing.T) {
 			}
 			assert.Equal(t, int64(100), rt.n.Load(), "warm: one EVALSHA per check")
 
-			mr.Restart() // a restarted Redis has an empty script cache
+			require.NoError(t, mr.Restart()) // a restarted Redis has an empty script cache
 			require.NoError(t, l.Load(t.Context()))
 			rt.n.Store(0)
 			_, err = l.Allow(t.Context(), "after-restart")
