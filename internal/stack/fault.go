@@ -24,8 +24,8 @@ import (
 // TestFault tests one package at a time (-p 1), so a killed master never fails
 // another package's test.
 
-// Kill stops name abruptly (SIGKILL: no shutdown hooks, no flush) and restarts it at
-// cleanup.
+// Kill stops name abruptly (SIGKILL to every process of the service: no shutdown
+// hooks, no flush), as a crash would, and restarts it at cleanup.
 func Kill(t testing.TB, name string) {
 	t.Helper()
 	fault(t, name, "kill")
@@ -36,9 +36,10 @@ func Kill(t testing.TB, name string) {
 	})
 }
 
-// Pause freezes name (SIGSTOP): its port still accepts TCP connections but nothing
-// answers, the way a process stalled in a long GC pause or swapped out looks to its
-// clients. It is resumed at cleanup.
+// Pause freezes name (SIGSTOP to every process of the service, PostgreSQL's backends
+// included; Compose freezes the container): its port still accepts TCP connections and
+// connections opened before stay open, but nothing answers, the way a process stalled
+// in a long GC pause or swapped out looks to its clients. It is resumed at cleanup.
 func Pause(t testing.TB, name string) {
 	t.Helper()
 	fault(t, name, "pause")
@@ -55,8 +56,8 @@ func Resume(t testing.TB, name string) {
 	fault(t, name, "resume")
 }
 
-// Restart starts name again (after Kill, or to bounce a healthy one) and waits until
-// it is healthy.
+// Restart starts name again (after Kill, or to bounce a healthy or paused one) and
+// waits until it is healthy.
 func Restart(t testing.TB, name string) {
 	t.Helper()
 	fault(t, name, "restart")

@@ -4,26 +4,62 @@ package stack
 
 import (
 	"bufio"
-	"errors"
+	"context"
 	"net"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
-// ping sends a raw RESP PING to a Redis at addr and returns its first reply line.
-func ping(addr string, timeout time.Duration) (string, error) {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// redisConn is one raw RESP connection, kept open across faults.
+type redisConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+func dialRedis(t *testing.T, addr string) *redisConn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return &redisConn{c: c, r: bufio.NewReader(c)}
+}
+
+// ping sends PING and returns the first reply line read before timeout.
+func (rc *redisConn) ping(timeout time.Duration) (string, error) {
+	if _, err := rc.c.Write([]byte("PING\r\n")); err != nil {
+		return "", err
+	}
+	return rc.read(timeout)
+}
+
+func (rc *redisConn) read(timeout time.Duration) (string, error) {
+	_ = rc.c.SetReadDeadline(time.Now().Add(timeout))
+	line, err := rc.r.ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// pingOnce dials addr, sends PING and returns the reply.
+func pingOnce(t *testing.T, addr string) (string, error) {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return "", err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	return strings.TrimSpace(line), err
+	rc := &redisConn{c: c, r: bufio.NewReader(c)}
+	return rc.ping(time.Second)
+}
+
+func requireTimeout(t *testing.T, err error, what string) {
+	t.Helper()
+	var ne net.Error
+	require.ErrorAs(t, err, &ne, "%s: want a timeout", what)
+	require.True(t, ne.Timeout(), "%s: want a timeout, got %v", what, err)
 }
 
 // TestFaultKillRestartAndPause breaks one Redlock master the ways later chapters' fault
@@ -33,33 +69,76 @@ func TestFaultKillRestartAndPause(t *testing.T) {
 	Require(t, Redlock)
 	addr := RedlockAddrs()[1] // redlock-2
 
-	if got, err := ping(addr, time.Second); err != nil || got != "+PONG" {
-		t.Fatalf("before: PING %s = %q, %v", addr, got, err)
-	}
+	got, err := pingOnce(t, addr)
+	require.NoError(t, err, "before")
+	require.Equal(t, "+PONG", got, "before")
 
 	Kill(t, "redlock-2")
-	if got, err := ping(addr, time.Second); err == nil {
-		t.Fatalf("after kill: PING %s answered %q", addr, got)
-	}
-	Restart(t, "redlock-2")
-	if got, err := ping(addr, time.Second); err != nil || got != "+PONG" {
-		t.Fatalf("after restart: PING %s = %q, %v", addr, got, err)
-	}
+	_, err = pingOnce(t, addr)
+	require.Error(t, err, "after kill: PING %s answered", addr)
 
-	Pause(t, "redlock-2")
-	// The kernel still completes the TCP handshake for a stopped process: the client
+	Restart(t, "redlock-2")
+	got, err = pingOnce(t, addr)
+	require.NoError(t, err, "after restart")
+	require.Equal(t, "+PONG", got, "after restart")
+
+	// The kernel still completes the TCP handshake for a stopped process: a new client
 	// connects, sends, and hears nothing until its own deadline.
-	start := time.Now()
-	got, err := ping(addr, 500*time.Millisecond)
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		t.Fatalf("while paused: PING %s = %q, %v; want a read timeout", addr, got, err)
-	}
-	if waited := time.Since(start); waited < 400*time.Millisecond {
-		t.Fatalf("while paused: PING failed after %v, before its deadline (connection refused?): %v", waited, err)
-	}
+	Pause(t, "redlock-2")
+	rc := dialRedis(t, addr)
+	_, err = rc.ping(500 * time.Millisecond)
+	requireTimeout(t, err, "new connection while paused")
+
 	Resume(t, "redlock-2")
-	if got, err := ping(addr, time.Second); err != nil || got != "+PONG" {
-		t.Fatalf("after resume: PING %s = %q, %v", addr, got, err)
-	}
+	got, err = rc.read(5 * time.Second)
+	require.NoError(t, err, "after resume: the PING sent while paused is answered")
+	assert.Equal(t, "+PONG", got)
+}
+
+// TestFaultPauseFreezesExistingConnections checks that Pause freezes the whole service,
+// not only its main process: a connection opened before the pause (for PostgreSQL, a
+// backend process of its own) must stop answering too, or a fault test with a warm pool
+// would pass without testing anything.
+func TestFaultPauseFreezesExistingConnections(t *testing.T) {
+	t.Run("redis", func(t *testing.T) {
+		Require(t, Redis)
+		rc := dialRedis(t, RedisAddr())
+		got, err := rc.ping(2 * time.Second)
+		require.NoError(t, err)
+		require.Equal(t, "+PONG", got)
+
+		Pause(t, "redis")
+		_, err = rc.ping(time.Second)
+		requireTimeout(t, err, "existing connection while paused")
+
+		Resume(t, "redis")
+		got, err = rc.read(5 * time.Second)
+		require.NoError(t, err, "after resume: the PING sent while paused is answered")
+		assert.Equal(t, "+PONG", got)
+	})
+
+	t.Run("postgres", func(t *testing.T) {
+		Require(t, Postgres)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, DatabaseURL())
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = conn.Close(context.Background()) })
+		var one int
+		require.NoError(t, conn.QueryRow(ctx, "select 1").Scan(&one))
+
+		Pause(t, "postgres")
+		qctx, qcancel := context.WithTimeout(t.Context(), time.Second)
+		defer qcancel()
+		err = conn.QueryRow(qctx, "select 1").Scan(&one)
+		require.ErrorIs(t, err, context.DeadlineExceeded, "existing connection while paused: its backend answered")
+
+		Resume(t, "postgres")
+		ctx2, cancel2 := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel2()
+		again, err := pgx.Connect(ctx2, DatabaseURL())
+		require.NoError(t, err, "after resume")
+		defer again.Close(context.Background())
+		require.NoError(t, again.QueryRow(ctx2, "select 1").Scan(&one), "after resume")
+	})
 }
