@@ -74,7 +74,7 @@ type Stats struct {
 	Requests      int64 // requests received
 	Retries       int64 // attempts on a second or later backend
 	RetriesDenied int64 // retries the budget refused
-	Failed        int64 // requests answered 502 or 503 by the proxy itself
+	Failed        int64 // requests answered 502 or 503 by the proxy itself (not counting clients that left)
 }
 
 // New returns a proxy for cfg.
@@ -283,15 +283,15 @@ func (p *Proxy) modifyResponse(resp *http.Response) error {
 }
 
 func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		return // the client went away: nobody reads an answer, and it is not the fleet's failure
+	}
 	p.stats.failed.Add(1)
 	p.cfg.ErrorLog.Printf("l7: %s %s: %v", r.Method, r.URL.Path, err)
 	status := http.StatusBadGateway
 	if errors.Is(err, balancer.ErrNoBackend) {
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
-	}
-	if errors.Is(err, context.Canceled) {
-		status = 499 // nginx's "client closed request"; nobody reads it
 	}
 	http.Error(w, http.StatusText(status), status)
 }
@@ -300,3 +300,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 // not accept within it is treated like one that refuses (ejected, and the
 // request goes elsewhere).
 const DialTimeout = 2 * time.Second
+
+// CloseIdleConnections closes the transport's idle connections to the
+// backends (when it has any): call it when the proxy is done.
+func (p *Proxy) CloseIdleConnections() {
+	if t, ok := p.cfg.Transport.(interface{ CloseIdleConnections() }); ok {
+		t.CloseIdleConnections()
+	}
+}

@@ -90,7 +90,7 @@ type PerClientConfig struct {
 // NewPerClient returns a limiter and starts its sweeper, which forgets idle
 // clients every TTL/2.
 func NewPerClient(c PerClientConfig) (*PerClient, error) {
-	if !(c.Rate > 0) || math.IsInf(float64(c.Rate), 0) {
+	if !(c.Rate > 0) || c.Rate >= rate.Inf || math.IsInf(float64(c.Rate), 0) {
 		return nil, fmt.Errorf("ratelimit: rate %v must be a positive number of tokens per second", float64(c.Rate))
 	}
 	if c.Burst < 1 {
