@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +27,7 @@ type Backend struct {
 	Name string
 
 	delay   atomic.Int64 // service time per request, ns
+	expo    bool
 	workers chan struct{}
 	drop    atomic.Bool // read the request, then close the connection unanswered
 	hits    sync.Map    // method → *atomic.Int64
@@ -37,13 +40,17 @@ type Backend struct {
 
 // Options shape a backend's behaviour.
 type Options struct {
-	Delay   time.Duration // time each request takes once a worker has it
+	Delay   time.Duration // time each request takes once a worker has it (the mean, with Exponential)
 	Workers int           // requests served at once; the rest wait (0: no limit)
+	// Exponential draws each request's service time from an exponential
+	// distribution with mean Delay, as the simulation in package sim does:
+	// real request costs vary, and variance is what builds queues.
+	Exponential bool
 }
 
 // Start listens on a free loopback port and serves until Kill or Close.
 func Start(name string, o Options) (*Backend, error) {
-	b := &Backend{Name: name}
+	b := &Backend{Name: name, expo: o.Exponential}
 	b.delay.Store(int64(o.Delay))
 	if o.Workers > 0 {
 		b.workers = make(chan struct{}, o.Workers)
@@ -150,8 +157,8 @@ func (b *Backend) listen(addr string) error {
 }
 
 // ServeHTTP answers /healthz with 200, and anything else, after the delay,
-// with the backend's name in Header and in the body, plus the number of
-// request body bytes it read.
+// with the backend's name in Header and in the body (or, with ?size=N, N
+// bytes of filler), plus the number of request body bytes it read.
 func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/healthz" {
 		_, _ = io.WriteString(w, "ok\n")
@@ -175,14 +182,32 @@ func (b *Backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if d := time.Duration(b.delay.Load()); d > 0 {
+		if b.expo {
+			d = time.Duration(rand.ExpFloat64() * float64(d))
+		}
 		if !sleep(r.Context(), d) {
 			return
 		}
 	}
 	w.Header().Set(Header, b.Name)
 	w.Header().Set("X-Body-Bytes", strconv.FormatInt(n, 10))
+	if size, err := strconv.Atoi(r.URL.Query().Get("size")); err == nil && size > 0 {
+		w.Header().Set("Content-Length", strconv.Itoa(size))
+		for size > 0 {
+			n := min(size, len(filler))
+			if _, err := w.Write(filler[:n]); err != nil {
+				return
+			}
+			size -= n
+		}
+		return
+	}
 	_, _ = io.WriteString(w, b.Name+"\n")
 }
+
+// filler is the body of a sized response (?size=N): a product listing's
+// worth of bytes for the DSR measurement.
+var filler = []byte(strings.Repeat("x", 64<<10))
 
 func sleep(ctx context.Context, d time.Duration) bool {
 	t := time.NewTimer(d)

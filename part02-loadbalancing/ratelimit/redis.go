@@ -42,8 +42,9 @@ type FixedWindow struct {
 	Prefix string         // key prefix ("" = "ratelimit:")
 	// Timeout bounds one check (0: 100 ms), so a hung Redis costs each
 	// request at most this before the policy decides. go-redis applies a
-	// context deadline to the socket only with Options.ContextTimeoutEnabled;
-	// without it a paused Redis holds every request for ReadTimeout (3 s).
+	// context deadline to the socket only with Options.ContextTimeoutEnabled
+	// (LimiterOptions sets it); without it a paused Redis holds every
+	// request for ReadTimeout (3 s).
 	Timeout time.Duration
 }
 
@@ -80,4 +81,17 @@ func (f *FixedWindow) Allow(ctx context.Context, key string) (Decision, error) {
 		d.RetryAfter = ttl
 	}
 	return d, nil
+}
+
+// LimiterOptions adjusts go-redis options for a client that sits on the
+// request path of every request: context deadlines reach the socket (so
+// FixedWindow.Timeout holds), no command retries and one dial attempt (a
+// check either answers within its budget or the policy decides; go-redis's
+// defaults retry a failed dial 5 times 100 ms apart, so a stopped Redis
+// reads as a timeout, not as the refused connection it is).
+func LimiterOptions(o redis.Options) *redis.Options {
+	o.ContextTimeoutEnabled = true
+	o.MaxRetries = -1
+	o.DialerRetries = 1
+	return &o
 }

@@ -18,11 +18,11 @@ import (
 )
 
 // stackRedis connects to the stack's Redis with the options the limiter
-// needs: context deadlines reach the socket, and no retries inside one check.
+// needs (LimiterOptions).
 func stackRedis(t *testing.T) *redis.Client {
 	t.Helper()
 	stack.Require(t, stack.Redis)
-	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr(), ContextTimeoutEnabled: true, MaxRetries: -1})
+	rdb := redis.NewClient(LimiterOptions(redis.Options{Addr: stack.RedisAddr()}))
 	t.Cleanup(func() { rdb.Close() })
 	return rdb
 }
