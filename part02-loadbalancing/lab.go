@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -178,5 +177,3 @@ func fleetOf(n int, o fleet.Options) []fleet.Options {
 	}
 	return out
 }
-
-var errInterrupted = errors.New("interrupted")
