@@ -21,26 +21,26 @@ func (r *RoundRobin) Pick(c []*Backend, _ string) *Backend {
 // heavy backend never gets five in a row). O(N) per pick, under a mutex.
 type SmoothWeighted struct {
 	mu      sync.Mutex
-	current map[*Backend]int
+	current []int // by Backend.id
 }
 
 // Pick returns the candidate with the highest current score.
 func (s *SmoothWeighted) Pick(c []*Backend, _ string) *Backend {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.current == nil {
-		s.current = map[*Backend]int{}
-	}
 	total := 0
 	var best *Backend
 	for _, b := range c {
-		s.current[b] += b.Weight
+		if b.id >= len(s.current) {
+			s.current = append(s.current, make([]int, b.id+1-len(s.current))...)
+		}
+		s.current[b.id] += b.Weight
 		total += b.Weight
-		if best == nil || s.current[b] > s.current[best] {
+		if best == nil || s.current[b.id] > s.current[best.id] {
 			best = b
 		}
 	}
-	s.current[best] -= total
+	s.current[best.id] -= total
 	return best
 }
 

@@ -32,6 +32,7 @@ type Backend struct {
 
 	inflight atomic.Int64
 	down     atomic.Bool
+	id       int // position in its pool, for algorithms that keep per-backend state
 }
 
 // NewBackend returns a healthy backend with no request in flight.
@@ -77,7 +78,7 @@ type Pool struct {
 }
 
 // NewPool checks the backends (names unique and non-empty, weights ≥ 1) and
-// returns a pool with all of them healthy.
+// returns a pool with all of them healthy. A backend belongs to one pool.
 func NewPool(algo Algorithm, backends ...*Backend) (*Pool, error) {
 	if algo == nil {
 		return nil, errors.New("balancer: nil algorithm")
@@ -96,6 +97,9 @@ func NewPool(algo Algorithm, backends ...*Backend) (*Pool, error) {
 			return nil, fmt.Errorf("balancer: backend %s has weight %d, want ≥ 1", b.Name, b.Weight)
 		}
 		seen[b.Name] = true
+	}
+	for i, b := range backends {
+		b.id = i
 	}
 	p := &Pool{algo: algo, backends: backends}
 	p.rebuild()

@@ -27,6 +27,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -112,9 +113,19 @@ func New(cfg Config) (*Proxy, error) {
 		ModifyResponse: p.modifyResponse,
 		ErrorHandler:   p.errorHandler,
 		ErrorLog:       cfg.ErrorLog,
+		BufferPool:     buffers{},
 	}
 	return p, nil
 }
+
+// buffers recycles ReverseProxy's copy buffers: without a pool it allocates
+// 32 KiB for every response it copies.
+type buffers struct{}
+
+var bufferPool = sync.Pool{New: func() any { return new([32 << 10]byte) }}
+
+func (buffers) Get() []byte  { return bufferPool.Get().(*[32 << 10]byte)[:] }
+func (buffers) Put(b []byte) { bufferPool.Put((*[32 << 10]byte)(b)) }
 
 // Stats returns the counters.
 func (p *Proxy) Stats() Stats {

@@ -140,10 +140,8 @@ func (l *PerClient) Allow(_ context.Context, key string) (Decision, error) {
 	now := time.Now()
 	lim := l.limiter(key, now)
 	d := Decision{Limit: int64(l.burst)}
-	r := lim.ReserveN(now, 1)
-	if delay := r.DelayFrom(now); delay > 0 {
-		r.CancelAt(now) // give the token back: a denied request costs nothing
-		d.RetryAfter = delay
+	if !lim.AllowN(now, 1) { // a denied request takes no token
+		d.RetryAfter = time.Duration((1 - lim.TokensAt(now)) / float64(l.rate) * float64(time.Second))
 		return d, nil
 	}
 	d.Allowed = true

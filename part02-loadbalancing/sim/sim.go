@@ -108,7 +108,10 @@ func Run(cfg Config, algo Algorithm) (Result, error) {
 		backends[i] = balancer.NewBackend(fmt.Sprintf("b%d", i+1), "", w)
 		capacity += float64(cfg.Workers) / service[i]
 	}
-	pick := algo.New(rng, backends)
+	pool, err := balancer.NewPool(algo.New(rng, backends), backends...)
+	if err != nil {
+		return Result{}, err
+	}
 	rate := cfg.Load * capacity
 
 	warm := cfg.Requests / 10
@@ -127,7 +130,10 @@ func Run(cfg Config, algo Algorithm) (Result, error) {
 	for arrived := 0; arrived < total || done.Len() > 0; {
 		if arrived < total && (done.Len() == 0 || next <= done[0].at) {
 			now = next
-			b := pick.Pick(backends, "")
+			b, err := pool.Pick("")
+			if err != nil {
+				return Result{}, err
+			}
 			i := slices.Index(backends, b)
 			b.Begin()
 			j := job{id: arrived, backend: i, arrived: now}
