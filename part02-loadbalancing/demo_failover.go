@@ -10,11 +10,13 @@ import (
 
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/fleet"
+	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/l7"
 )
 
 const (
 	failoverClients = 6
 	failoverCheck   = 50 * time.Millisecond
+	failoverEject   = 200 * time.Millisecond
 )
 
 // failoverDemo keeps GETs, PUTs and POSTs going through the L7 proxy while
@@ -32,6 +34,7 @@ func failoverDemo(ctx context.Context, w io.Writer, o options) error {
 	l, err := startLab(labConfig{
 		opts:  fleetOf(4, fleet.Options{Delay: 5 * time.Millisecond}),
 		algo:  func([]*balancer.Backend) balancer.Algorithm { return new(balancer.RoundRobin) },
+		l7:    l7.Config{EjectFor: failoverEject},
 		check: failoverCheck,
 		onChange: func(b *balancer.Backend, healthy bool) {
 			if healthy {
@@ -95,7 +98,7 @@ func failoverDemo(ctx context.Context, w io.Writer, o options) error {
 		time.Sleep(100 * time.Microsecond)
 	}
 	if !b2.Healthy() {
-		event("b2 out of the pool (a refused connection ejects it at once, before the checker's 2 failed probes)")
+		event("b2 out of the pool: a refused connection ejected it for %v, sooner than the checker's 2 failed probes", failoverEject)
 	}
 	if err := sleep(400 * time.Millisecond); err != nil {
 		return err

@@ -103,6 +103,11 @@ func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) (
 		return nil, 0, err
 	}
 	defer l.close()
+	// Enough idle connections for the deepest queue, so that no connection
+	// is closed and redialled mid-run (TIME_WAIT would pile up).
+	tr := &http.Transport{MaxIdleConnsPerHost: n}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: time.Minute}
 	rate := cfg.Load * capacity
 	lat := make([]time.Duration, n)
 	served := make([]string, n)
@@ -118,7 +123,7 @@ func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) (
 			break
 		}
 		wg.Go(func() {
-			ans, err := send(ctx, l.client, "GET", l.l7URL+"/", "")
+			ans, err := send(ctx, client, "GET", l.l7URL+"/", "")
 			if err == nil && ans.status != http.StatusOK {
 				err = fmt.Errorf("status %d", ans.status)
 			}

@@ -99,7 +99,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Equal(t, 200, p2c)
 			assert.Regexp(t, `the ring moves (1\d|2\d)\.\d% of 10,000 user keys, hash mod N moves (7\d|8\d)\.\d%`, out)
 		}},
-		{"failover", 1, []string{"kill b2", "b2 out of the pool", "restart b2", "b2 readmitted by the health checker"}, func(t *testing.T, out string) {
+		{"failover", 1, []string{"kill b2", "b2 out of the pool: a refused connection ejected it for 200ms", "b2 ejected by the health checker", "restart b2", "b2 readmitted by the health checker"}, func(t *testing.T, out string) {
 			for _, m := range []string{"GET", "PUT"} {
 				cells := row(t, out, m)
 				assert.Equal(t, "0", cells[3], "%s: none lost", m)

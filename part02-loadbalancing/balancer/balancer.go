@@ -19,8 +19,11 @@ package balancer
 import (
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
+	"time"
 )
 
 // Backend is one upstream server. Its counters are updated by the proxies and
@@ -31,8 +34,9 @@ type Backend struct {
 	Weight int    // relative capacity, ≥ 1
 
 	inflight atomic.Int64
-	down     atomic.Bool
-	id       int // position in its pool, for algorithms that keep per-backend state
+	down     atomic.Bool // the health checker's verdict
+	ejected  atomic.Bool // a proxy's passive ejection, lifted by a timer
+	id       int         // position in its pool, for algorithms that keep per-backend state
 }
 
 // NewBackend returns a healthy backend with no request in flight.
@@ -50,8 +54,9 @@ func (b *Backend) Begin() { b.inflight.Add(1) }
 // Done ends a request counted by Begin.
 func (b *Backend) Done() { b.inflight.Add(-1) }
 
-// Healthy reports whether the backend takes new requests.
-func (b *Backend) Healthy() bool { return !b.down.Load() }
+// Healthy reports whether the backend takes new requests: the health
+// checker has not ejected it and no passive ejection is in force.
+func (b *Backend) Healthy() bool { return !b.down.Load() && !b.ejected.Load() }
 
 func (b *Backend) String() string { return b.Name }
 
@@ -136,8 +141,9 @@ func (p *Pool) Pick(key string, tried ...*Backend) (*Backend, error) {
 	return p.algo.Pick(c, key), nil
 }
 
-// SetHealthy ejects (false) or readmits (true) b and reports whether that
-// changed anything.
+// SetHealthy records the health checker's verdict on b: ejected (false) or
+// readmitted (true). It reports whether the verdict changed. A passive
+// ejection (Eject) is separate: b takes requests only when neither holds.
 func (p *Pool) SetHealthy(b *Backend, healthy bool) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -147,6 +153,37 @@ func (p *Pool) SetHealthy(b *Backend, healthy bool) bool {
 	b.down.Store(!healthy)
 	p.rebuild()
 	return true
+}
+
+// Eject takes b out for d after a proxy saw it refuse a connection (passive
+// ejection, Envoy's outlier detection): the next requests go elsewhere at
+// once instead of waiting for the health checker's verdict, and b comes back
+// by itself after d even when no checker runs (a refusal under overload is
+// not death). It reports false if b was already ejected or d ≤ 0.
+func (p *Pool) Eject(b *Backend, d time.Duration) bool {
+	if d <= 0 || !b.ejected.CompareAndSwap(false, true) {
+		return false
+	}
+	p.mu.Lock()
+	p.rebuild()
+	p.mu.Unlock()
+	time.AfterFunc(d, func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		b.ejected.Store(false)
+		p.rebuild()
+	})
+	return true
+}
+
+// Refused reports whether a connect error is the backend's fault and worth
+// a passive ejection: refused, reset, unreachable, or timed out. Local
+// failures (out of ephemeral ports, out of file descriptors) are not.
+func Refused(err error) bool {
+	var ne net.Error
+	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH) ||
+		(errors.As(err, &ne) && ne.Timeout())
 }
 
 func (p *Pool) rebuild() {

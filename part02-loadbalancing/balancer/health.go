@@ -10,8 +10,9 @@ import (
 
 // Checker probes every backend of a pool at a fixed interval, ejects one
 // after Fall failed probes in a row and readmits it after Rise good ones
-// (HAProxy's "check inter 2s rise 2 fall 3"). A backend ejected by a proxy
-// between probes (a refused connection) also needs Rise good probes.
+// (HAProxy's "check inter 2s rise 2 fall 3"). Its verdict and a proxy's
+// passive ejection (Pool.Eject) are kept apart: a backend takes requests
+// only when neither holds it out.
 type Checker struct {
 	Pool     *Pool
 	Probe    func(ctx context.Context, b *Backend) error // nil: HTTPProbe(http.DefaultClient, "/healthz")
@@ -72,21 +73,16 @@ func (c *Checker) Run(ctx context.Context) {
 	backends := c.Pool.Backends()
 	type state struct {
 		ok, bad int  // consecutive good and failed probes
-		up      bool // healthy at the end of the last round
+		up      bool // the checker's verdict
 	}
 	states := make([]state, len(backends))
 	for i, b := range backends {
-		states[i].up = b.Healthy()
+		states[i].up = !b.down.Load()
 	}
 	errs := make([]error, len(backends))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
-		for i, b := range backends {
-			if s := &states[i]; !b.Healthy() && s.up { // a proxy ejected it since the last round
-				s.ok, s.bad, s.up = 0, 0, false
-			}
-		}
 		var wg sync.WaitGroup
 		for i, b := range backends {
 			wg.Go(func() {
@@ -101,23 +97,19 @@ func (c *Checker) Run(ctx context.Context) {
 		}
 		for i, b := range backends {
 			s := &states[i]
-			healthy := b.Healthy()
-			switch {
-			case !healthy && s.up: // ejected during this round's probe, which may predate it
-				s.ok, s.bad = 0, 0
-			case errs[i] != nil:
+			if errs[i] != nil {
 				s.ok, s.bad = 0, s.bad+1
-			default:
+			} else {
 				s.ok, s.bad = s.ok+1, 0
 			}
 			switch {
-			case healthy && s.bad >= fall:
+			case s.up && s.bad >= fall:
+				s.up = false
 				c.set(b, false)
-			case !healthy && s.ok >= rise:
+			case !s.up && s.ok >= rise:
+				s.up = true
 				c.set(b, true)
-				s.ok = 0
 			}
-			s.up = b.Healthy()
 		}
 		select {
 		case <-ctx.Done():

@@ -3,10 +3,14 @@ package balancer
 import (
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -85,10 +89,9 @@ func TestCheckerEjectsAndReadmits(t *testing.T) {
 	})
 }
 
-// A backend a proxy ejected (a refused connection) between two rounds needs
-// Rise good probes from then on, not just the next one; a probe that hangs
-// counts as a failure after Timeout and holds no other backend's verdict.
-func TestCheckerAfterPassiveEjectionAndHangingProbe(t *testing.T) {
+// A probe that hangs counts as a failure after Timeout and holds no other
+// backend's verdict.
+func TestCheckerHangingProbe(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		bs := backends(1, 1, 1)
 		p := newPool(t, new(RoundRobin), bs...)
@@ -97,20 +100,63 @@ func TestCheckerAfterPassiveEjectionAndHangingProbe(t *testing.T) {
 		ctx, cancel := context.WithCancel(t.Context())
 		done := make(chan struct{})
 		go func() { defer close(done); c.Run(ctx) }()
-
 		time.Sleep(200 * time.Millisecond) // round 0 is over (b3's probe took its 100 ms)
 		synctest.Wait()
-		p.SetHealthy(bs[0], false) // a proxy saw a refused connection
-		for round := 1; round <= 3; round++ {
-			time.Sleep(time.Second)
-			synctest.Wait()
-			assert.Equal(t, round >= 3, bs[0].Healthy(), "round %d", round)
-		}
-		assert.False(t, bs[2].Healthy(), "b3's probe times out every round: ejected after 2")
+		assert.True(t, bs[2].Healthy(), "one failure < fall 2")
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.False(t, bs[2].Healthy(), "b3's probe timed out twice: ejected")
+		assert.True(t, bs[0].Healthy())
 		assert.True(t, bs[1].Healthy())
 		cancel()
 		<-done
 	})
+}
+
+// A passive ejection lasts its time and ends by itself (no checker needed);
+// the checker's verdict is separate and keeps a backend out past it.
+func TestPassiveEjection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bs := backends(1, 1)
+		p := newPool(t, new(RoundRobin), bs...)
+		assert.True(t, p.Eject(bs[0], time.Second))
+		assert.False(t, p.Eject(bs[0], time.Second), "already ejected")
+		assert.False(t, p.Eject(bs[1], 0), "no duration, no ejection")
+		assert.Equal(t, []*Backend{bs[1]}, p.Healthy())
+		time.Sleep(time.Second)
+		synctest.Wait()
+		assert.True(t, bs[0].Healthy(), "back after 1 s")
+		assert.Len(t, p.Healthy(), 2)
+
+		p.SetHealthy(bs[0], false) // the checker's verdict
+		p.Eject(bs[0], time.Second)
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		assert.False(t, bs[0].Healthy(), "the ejection ended, the checker's verdict holds")
+		p.SetHealthy(bs[0], true)
+		assert.True(t, bs[0].Healthy())
+	})
+}
+
+func TestRefused(t *testing.T) {
+	op := func(err error) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: &os.SyscallError{Syscall: "connect", Err: err}}
+	}
+	for _, tt := range []struct {
+		err  error
+		want bool
+	}{
+		{op(syscall.ECONNREFUSED), true},
+		{op(syscall.EHOSTUNREACH), true},
+		{op(syscall.ECONNRESET), true},
+		{fmt.Errorf("b1: %w", op(syscall.ECONNREFUSED)), true},
+		{&net.OpError{Op: "dial", Err: os.ErrDeadlineExceeded}, true},
+		{op(syscall.EADDRNOTAVAIL), false}, // out of local ports: not the backend's fault
+		{op(syscall.EMFILE), false},
+		{errors.New("EOF"), false},
+	} {
+		assert.Equal(t, tt.want, Refused(tt.err), "%v", tt.err)
+	}
 }
 
 func TestHTTPProbe(t *testing.T) {

@@ -13,14 +13,15 @@
 // gets it.
 //
 // A connection refused or timed out while dialling is retried on another
-// backend (nothing was sent yet) and the refusing backend is ejected until
-// the health checker readmits it. The article's table says L4 balancers do
+// backend (nothing was sent yet) and the refusing backend is ejected for
+// EjectFor. The article's table says L4 balancers do
 // only TCP checks and cannot terminate TLS; this one runs the same HTTP
 // health checks as the L7 proxy, and Serve accepts a tls.Listener
 // (TestTerminatesTLS).
 package l4
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"io"
@@ -40,6 +41,9 @@ type Proxy struct {
 	Key func(net.Addr) string
 	// DialTimeout bounds each connect to a backend (0: 2 s).
 	DialTimeout time.Duration
+	// EjectFor is how long a backend that refused a connection stays out of
+	// the pool (0: 10 s; negative: never ejected by the proxy).
+	EjectFor time.Duration
 	// MaxAttempts bounds the backends one connection tries (0: 3).
 	MaxAttempts int
 
@@ -213,7 +217,9 @@ func (p *Proxy) dial(client net.Addr) (net.Conn, *balancer.Backend, error) {
 			return c, b, nil
 		}
 		b.Done()
-		p.Pool.SetHealthy(b, false)
+		if balancer.Refused(err) {
+			p.Pool.Eject(b, cmp.Or(p.EjectFor, 10*time.Second))
+		}
 		lastErr = err
 	}
 	return nil, nil, lastErr

@@ -1,7 +1,8 @@
 // Package l7 is an HTTP load balancer on net/http/httputil.ReverseProxy:
 // any algorithm of package balancer, affinity by cookie or by a hashed
-// header, passive ejection of a backend that refuses connections, and
-// retries on another backend that cannot duplicate a side effect.
+// header, passive ejection (for Config.EjectFor) of a backend that refuses
+// connections, and retries on another backend that cannot duplicate a side
+// effect.
 //
 // Retry rules (the part the article leaves out):
 //   - A request whose connection was refused or timed out while dialling
@@ -44,6 +45,10 @@ type Config struct {
 	// client to the backend that served its first response, as long as that
 	// backend is healthy.
 	StickyCookie string
+	// EjectFor is how long a backend that refused a connection stays out of
+	// the pool (passive ejection; 0: 10 s, negative: never ejected by the
+	// proxy, only by a health checker).
+	EjectFor time.Duration
 	// MaxAttempts bounds the backends one request tries (0: 3).
 	MaxAttempts int
 	// Budget caps retries fleet-wide (nil: NewRetryBudget(20, 3)).
@@ -85,6 +90,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.MaxAttempts <= 0 {
 		cfg.MaxAttempts = 3
+	}
+	if cfg.EjectFor == 0 {
+		cfg.EjectFor = 10 * time.Second
 	}
 	if cfg.Budget == nil {
 		cfg.Budget = NewRetryBudget(20, 3)
@@ -245,11 +253,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		b.Done()
 		lastErr = fmt.Errorf("%s: %w", b.Name, err)
-		refused := dialFailed(err)
-		if refused {
-			p.cfg.Pool.SetHealthy(b, false) // passive ejection; the checker readmits it
+		notSent := dialFailed(err)
+		if notSent && balancer.Refused(err) {
+			p.cfg.Pool.Eject(b, p.cfg.EjectFor)
 		}
-		if req.Context().Err() != nil || !c.replayable || !(refused || c.idempotent) {
+		if req.Context().Err() != nil || !c.replayable || !(notSent || c.idempotent) {
 			return nil, lastErr
 		}
 	}

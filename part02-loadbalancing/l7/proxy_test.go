@@ -227,7 +227,7 @@ func TestRefusedConnectionIsRetriedForAnyMethod(t *testing.T) {
 	assert.Equal(t, http.StatusOK, status)
 	assert.Equal(t, "b2", b)
 	assert.Equal(t, int64(1), s.fleet[1].Hits("POST"))
-	assert.False(t, s.pool.Backends()[0].Healthy(), "passive ejection")
+	assert.False(t, s.pool.Backends()[0].Healthy(), "passive ejection (for EjectFor, 10 s by default)")
 	assert.Equal(t, int64(1), s.proxy.Stats().Retries)
 }
 
@@ -320,7 +320,7 @@ func TestForwardedForIsThePeerOnly(t *testing.T) {
 // it and it serves again. Three clients keep GETs and PUTs going the whole
 // time; b2 is slow so that requests are surely in flight on it when it dies.
 func TestKilledBackendIsEjectedAndNoIdempotentRequestIsLost(t *testing.T) {
-	s := start(t, 3, rr, Config{})
+	s := start(t, 3, rr, Config{EjectFor: 100 * time.Millisecond})
 	for _, f := range s.fleet {
 		f.SetDelay(time.Millisecond)
 	}
