@@ -33,12 +33,13 @@ type Config struct {
 }
 
 // Default is the experiment the chapter reports: four backends of four
-// workers, 1 ms per request on average, one of them 5× slower (a degraded
-// host), offered 20% of the fleet's capacity. Round robin gives the slow
+// workers, 2 ms per request on average, one of them 5× slower (a degraded
+// host), offered 20% of the fleet's capacity (1,280 requests/s, light
+// enough that the loopback run measures the backends, not a busy CPU). Round robin gives the slow
 // backend a quarter of the traffic, 80% of what it can serve, so requests
 // queue there; at Load 0.3 that quarter is more than it can serve and its
 // queue grows for as long as the traffic lasts.
-var Default = Config{Backends: 4, Slow: 1, Workers: 4, Service: time.Millisecond, SlowFactor: 5, Load: 0.2, Requests: 200_000, Seed: 1}
+var Default = Config{Backends: 4, Slow: 1, Workers: 4, Service: 2 * time.Millisecond, SlowFactor: 5, Load: 0.2, Requests: 200_000, Seed: 1}
 
 // Algorithm is one contender: how to build it, and whether backends carry
 // weights proportional to their capacity (which only helps an operator who
