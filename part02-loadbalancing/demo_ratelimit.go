@@ -128,7 +128,11 @@ func keyDemo(ctx context.Context, w io.Writer) error {
 		}
 		fmt.Fprintf(tw, "%s\t%d\t%d\n", row.name, art, ours)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return nil
 }
 
 // redisDemo runs the fixed-window limiter on the stack's Redis, or on an
