@@ -257,7 +257,7 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		if notSent && balancer.Refused(err) {
 			p.cfg.Pool.Eject(b, p.cfg.EjectFor)
 		}
-		if req.Context().Err() != nil || !c.replayable || !(notSent || c.idempotent) {
+		if req.Context().Err() != nil || !c.replayable || (!notSent && !c.idempotent) {
 			return nil, lastErr
 		}
 	}

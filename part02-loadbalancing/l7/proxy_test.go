@@ -68,8 +68,16 @@ func weights(ws ...int) *balancer.Pool {
 }
 
 // do sends one request through the proxy and returns status, serving
-// backend and the response.
-func (s *setup) do(t *testing.T, method, path, body string, hdr ...string) (int, string, *http.Response) {
+// backend and the response's header and cookies.
+// reply is what a test reads of a response, whose body do has drained and closed.
+type reply struct {
+	Header  http.Header
+	cookies []*http.Cookie
+}
+
+func (r reply) Cookies() []*http.Cookie { return r.cookies }
+
+func (s *setup) do(t *testing.T, method, path, body string, hdr ...string) (int, string, reply) {
 	t.Helper()
 	var rd io.Reader
 	if body != "" {
@@ -84,7 +92,7 @@ func (s *setup) do(t *testing.T, method, path, body string, hdr ...string) (int,
 	require.NoError(t, err)
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
-	return resp.StatusCode, resp.Header.Get(fleet.Header), resp
+	return resp.StatusCode, resp.Header.Get(fleet.Header), reply{resp.Header, resp.Cookies()}
 }
 
 func rr([]*balancer.Backend) balancer.Algorithm { return new(balancer.RoundRobin) }
