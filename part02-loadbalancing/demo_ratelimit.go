@@ -156,11 +156,10 @@ func redisDemo(ctx context.Context, w io.Writer, o options) error {
 		defer mr.Close()
 		client = redis.NewClient(ratelimit.LimiterOptions(redis.Options{Addr: mr.Addr()}))
 		advance = mr.FastForward
-		which = "in-process miniredis, its clock moved by the demo (-redis miniredis"
+		which = "in-process miniredis, its clock moved by the demo (-redis miniredis)"
 		if o.redis == "auto" {
-			which += "; the stack's Redis is unreachable: `make up` or REDIS_ADDR to use it"
+			which = "in-process miniredis, its clock moved by the demo: the stack's Redis is unreachable (`make up` or REDIS_ADDR to use it)"
 		}
-		which += ")"
 	}
 	defer client.Close()
 	fmt.Fprintf(w, "== Redis fixed window (INCR, then PEXPIRE on the first hit, in one script): 5 requests per second per client ==\nRedis: %s\n", which)
