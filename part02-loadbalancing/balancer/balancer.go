@@ -58,6 +58,7 @@ func (b *Backend) Done() { b.inflight.Add(-1) }
 // checker has not ejected it and no passive ejection is in force.
 func (b *Backend) Healthy() bool { return !b.down.Load() && !b.ejected.Load() }
 
+// String is the backend's name, as logs and error messages show it.
 func (b *Backend) String() string { return b.Name }
 
 // Algorithm chooses a backend for one request.

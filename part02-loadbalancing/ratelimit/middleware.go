@@ -22,6 +22,7 @@ const (
 	FailClosed
 )
 
+// String names the policy as the demo and logs print it.
 func (p Policy) String() string {
 	if p == FailClosed {
 		return "fail-closed"
