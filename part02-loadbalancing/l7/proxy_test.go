@@ -1,0 +1,405 @@
+package l7
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
+	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/fleet"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// setup starts n fleet backends with the given weights (nil: all 1), a pool
+// over them with algo, and the proxy in front as an httptest server.
+type setup struct {
+	fleet []*fleet.Backend
+	pool  *balancer.Pool
+	proxy *Proxy
+	srv   *httptest.Server
+}
+
+func start(t *testing.T, n int, algo func([]*balancer.Backend) balancer.Algorithm, cfg Config) *setup {
+	t.Helper()
+	fl, err := fleet.StartN(n, fleet.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.CloseAll(fl) })
+	var bs []*balancer.Backend
+	for i, f := range fl {
+		w := 1
+		if cfg.Pool != nil { // weights smuggled in through a throwaway pool
+			w = cfg.Pool.Backends()[i].Weight
+		}
+		bs = append(bs, balancer.NewBackend(f.Name, f.Addr(), w))
+	}
+	pool, err := balancer.NewPool(algo(bs), bs...)
+	require.NoError(t, err)
+	cfg.Pool = pool
+	p, err := New(cfg)
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() {
+		srv.Close()
+		p.CloseIdleConnections()
+	})
+	return &setup{fleet: fl, pool: pool, proxy: p, srv: srv}
+}
+
+func weights(ws ...int) *balancer.Pool {
+	var bs []*balancer.Backend
+	for i, w := range ws {
+		bs = append(bs, balancer.NewBackend(fmt.Sprint(i), "", w))
+	}
+	p, _ := balancer.NewPool(new(balancer.RoundRobin), bs...)
+	return p
+}
+
+// do sends one request through the proxy and returns status, serving
+// backend and the response's header and cookies.
+// reply is what a test reads of a response, whose body do has drained and closed.
+type reply struct {
+	Header  http.Header
+	cookies []*http.Cookie
+}
+
+func (r reply) Cookies() []*http.Cookie { return r.cookies }
+
+func (s *setup) do(t *testing.T, method, path, body string, hdr ...string) (int, string, reply) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, s.srv.URL+path, rd)
+	require.NoError(t, err)
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Add(hdr[i], hdr[i+1])
+	}
+	resp, err := s.srv.Client().Do(req)
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, resp.Header.Get(fleet.Header), reply{resp.Header, resp.Cookies()}
+}
+
+func rr([]*balancer.Backend) balancer.Algorithm { return new(balancer.RoundRobin) }
+
+// Every algorithm through the real proxy, sequential requests: round robin,
+// least connections and equal-weight smooth WRR split exactly; weights
+// 3:2:1 are honoured exactly; P2C stays within 5 standard deviations.
+func TestDistributionThroughTheProxy(t *testing.T) {
+	const n = 600
+	for _, tt := range []struct {
+		name    string
+		algo    func([]*balancer.Backend) balancer.Algorithm
+		weights *balancer.Pool
+		want    map[string]int // exact; nil: P2C bounds
+	}{
+		{"round robin", rr, nil, map[string]int{"b1": 200, "b2": 200, "b3": 200}},
+		{"least connections", func([]*balancer.Backend) balancer.Algorithm { return new(balancer.LeastConn) }, nil, map[string]int{"b1": 200, "b2": 200, "b3": 200}},
+		{"smooth weighted 3:2:1", func([]*balancer.Backend) balancer.Algorithm { return new(balancer.SmoothWeighted) }, weights(3, 2, 1), map[string]int{"b1": 300, "b2": 200, "b3": 100}},
+		{"P2C", func([]*balancer.Backend) balancer.Algorithm { return balancer.NewP2C(rand.New(rand.NewPCG(7, 8))) }, nil, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := start(t, 3, tt.algo, Config{Pool: tt.weights})
+			got := map[string]int{}
+			for range n {
+				status, b, _ := s.do(t, "GET", "/", "")
+				require.Equal(t, http.StatusOK, status)
+				got[b]++
+			}
+			if tt.want != nil {
+				assert.Equal(t, tt.want, got)
+				return
+			}
+			sd := math.Sqrt(n * (1.0 / 3) * (2.0 / 3))
+			for name, c := range got {
+				assert.InDelta(t, n/3, c, 5*sd, name)
+			}
+		})
+	}
+}
+
+// Affinity by a hashed header (a user ID): each user keeps its backend.
+func TestHashOnHeader(t *testing.T) {
+	s := start(t, 3, func(bs []*balancer.Backend) balancer.Algorithm { return balancer.NewConsistentHash(bs, 0, nil) },
+		Config{Key: func(r *http.Request) string { return r.Header.Get("X-User-ID") }})
+	seen := map[string]string{}
+	used := map[string]bool{}
+	for round := range 3 {
+		for u := range 30 {
+			id := fmt.Sprintf("user-%d", u)
+			status, b, _ := s.do(t, "GET", "/", "", "X-User-ID", id)
+			require.Equal(t, http.StatusOK, status)
+			if round == 0 {
+				seen[id] = b
+			}
+			assert.Equal(t, seen[id], b, id)
+			used[b] = true
+		}
+	}
+	assert.Len(t, used, 3, "30 users spread over all three backends")
+}
+
+// The sticky cookie pins a client to the backend of its first response
+// (which RR would otherwise rotate away from); when that backend is ejected
+// the client moves and gets a new cookie.
+func TestStickyCookie(t *testing.T) {
+	s := start(t, 3, rr, Config{StickyCookie: "SERVERID"})
+	status, first, resp := s.do(t, "GET", "/", "")
+	require.Equal(t, http.StatusOK, status)
+	ck := resp.Cookies()
+	require.Len(t, ck, 1)
+	assert.Equal(t, "SERVERID", ck[0].Name)
+	assert.Equal(t, first, ck[0].Value)
+	assert.True(t, ck[0].HttpOnly)
+	for range 10 {
+		status, b, resp := s.do(t, "GET", "/", "", "Cookie", "SERVERID="+first)
+		require.Equal(t, http.StatusOK, status)
+		assert.Equal(t, first, b)
+		assert.Empty(t, resp.Cookies(), "no new cookie while it holds")
+	}
+	home, _ := s.pool.Backend(first)
+	s.pool.SetHealthy(home, false)
+	status, moved, resp := s.do(t, "GET", "/", "", "Cookie", "SERVERID="+first)
+	require.Equal(t, http.StatusOK, status)
+	assert.NotEqual(t, first, moved)
+	require.Len(t, resp.Cookies(), 1)
+	assert.Equal(t, moved, resp.Cookies()[0].Value)
+
+	status, _, resp = s.do(t, "GET", "/", "", "Cookie", "SERVERID=no-such-backend")
+	assert.Equal(t, http.StatusOK, status, "an unknown cookie value is ignored")
+	assert.Len(t, resp.Cookies(), 1)
+}
+
+// Which failures are retried. b1 reads each request and closes the
+// connection unanswered (a crash mid-request); b2 is fine. Round robin
+// sends the first attempt to b1. Idempotent methods go on to b2 with their
+// body intact; POST and PATCH are never sent twice: 502, one hit in all.
+func TestRetryOnlyWhatCannotDuplicate(t *testing.T) {
+	for _, tt := range []struct {
+		method, body string
+		retried      bool
+	}{
+		{"GET", "", true},
+		{"HEAD", "", true},
+		{"OPTIONS", "", true},
+		{"DELETE", "", true},
+		{"PUT", `{"qty":3}`, true},
+		{"POST", `{"qty":3}`, false},
+		{"POST", "", false},
+		{"PATCH", `{"qty":3}`, false},
+	} {
+		t.Run(tt.method+" "+tt.body, func(t *testing.T) {
+			s := start(t, 2, rr, Config{})
+			s.fleet[0].SetDrop(true)
+			status, b, resp := s.do(t, tt.method, "/", tt.body)
+			assert.Equal(t, int64(1), s.fleet[0].Hits(tt.method), "b1 got the first attempt")
+			st := s.proxy.Stats()
+			if tt.retried {
+				assert.Equal(t, http.StatusOK, status)
+				assert.Equal(t, "b2", b)
+				assert.Equal(t, int64(1), s.fleet[1].Hits(tt.method))
+				assert.Equal(t, fmt.Sprint(len(tt.body)), resp.Header.Get("X-Body-Bytes"), "the body is sent again in full")
+				assert.Equal(t, int64(1), st.Retries)
+			} else {
+				assert.Equal(t, http.StatusBadGateway, status)
+				assert.Zero(t, s.fleet[1].Hits(tt.method), "never sent twice")
+				assert.Zero(t, st.Retries)
+				assert.Equal(t, int64(1), st.Failed)
+			}
+			assert.True(t, s.pool.Backends()[0].Healthy(), "a dropped request is no reason to eject: the dial worked")
+		})
+	}
+}
+
+// A refused connection means nothing was sent: any method, POST included,
+// goes to the next backend, and the refusing backend is ejected at once.
+func TestRefusedConnectionIsRetriedForAnyMethod(t *testing.T) {
+	s := start(t, 2, rr, Config{})
+	s.fleet[0].Kill()
+	status, b, _ := s.do(t, "POST", "/orders", `{"qty":1}`)
+	assert.Equal(t, http.StatusOK, status)
+	assert.Equal(t, "b2", b)
+	assert.Equal(t, int64(1), s.fleet[1].Hits("POST"))
+	assert.False(t, s.pool.Backends()[0].Healthy(), "passive ejection (for EjectFor, 10 s by default)")
+	assert.Equal(t, int64(1), s.proxy.Stats().Retries)
+}
+
+// A body too large to keep is streamed once: not retried even for PUT.
+func TestLargeBodyIsNotRetried(t *testing.T) {
+	s := start(t, 2, rr, Config{RetryBodyLimit: 16})
+	s.fleet[0].SetDrop(true)
+	status, _, _ := s.do(t, "PUT", "/", strings.Repeat("x", 17))
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Zero(t, s.fleet[1].Hits("PUT"))
+}
+
+// An empty budget refuses the retry: the request fails instead.
+func TestRetryBudgetRefuses(t *testing.T) {
+	s := start(t, 2, rr, Config{Budget: NewRetryBudget(0, 0)})
+	s.fleet[0].SetDrop(true)
+	status, _, _ := s.do(t, "GET", "/", "")
+	assert.Equal(t, http.StatusBadGateway, status)
+	assert.Equal(t, int64(1), s.proxy.Stats().RetriesDenied)
+	assert.Zero(t, s.fleet[1].Hits("GET"))
+}
+
+func TestRetryBudget(t *testing.T) {
+	b := NewRetryBudget(20, 3)
+	for range 100 {
+		b.begin()
+	}
+	granted := 0
+	for range 50 {
+		if b.tryRetry() {
+			granted++
+		}
+	}
+	assert.Equal(t, 20, granted, "20% of 100 requests in flight")
+	for range 20 {
+		b.retryDone()
+	}
+	for range 95 {
+		b.end()
+	}
+	granted = 0
+	for range 10 {
+		if b.tryRetry() {
+			granted++
+		}
+	}
+	assert.Equal(t, 3, granted, "5 in flight: the floor of 3 applies")
+	assert.Equal(t, int64(3), b.Retrying())
+}
+
+func TestNoHealthyBackendIs503(t *testing.T) {
+	s := start(t, 2, rr, Config{})
+	for _, b := range s.pool.Backends() {
+		s.pool.SetHealthy(b, false)
+	}
+	status, _, resp := s.do(t, "GET", "/", "")
+	assert.Equal(t, http.StatusServiceUnavailable, status)
+	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
+}
+
+// The backend sees the proxy's peer as X-Forwarded-For, never what the
+// client wrote: the proxy is the edge and trusts no incoming header.
+func TestForwardedForIsThePeerOnly(t *testing.T) {
+	got := make(chan string, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("X-Forwarded-For") + " | host=" + r.Host
+	}))
+	defer be.Close()
+	b := balancer.NewBackend("b", strings.TrimPrefix(be.URL, "http://"), 1)
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), b)
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool})
+	require.NoError(t, err)
+	defer p.CloseIdleConnections()
+	front := httptest.NewServer(p)
+	defer front.Close()
+	req, err := http.NewRequest("GET", front.URL, nil)
+	require.NoError(t, err)
+	req.Header.Set("X-Forwarded-For", "6.6.6.6")
+	req.Host = "api.example.com"
+	resp, err := front.Client().Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, "127.0.0.1 | host=api.example.com", <-got)
+}
+
+// The chapter's main claim about failures: a backend killed while requests
+// are in flight on it is ejected, and no idempotent request is lost (they
+// are retried elsewhere); when it comes back the health checker readmits
+// it and it serves again. Three clients keep GETs and PUTs going the whole
+// time; b2 is slow so that requests are surely in flight on it when it dies.
+func TestKilledBackendIsEjectedAndNoIdempotentRequestIsLost(t *testing.T) {
+	s := start(t, 3, rr, Config{EjectFor: 100 * time.Millisecond})
+	for _, f := range s.fleet {
+		f.SetDelay(time.Millisecond)
+	}
+	s.fleet[1].SetDelay(200 * time.Millisecond)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	checker := &balancer.Checker{Pool: s.pool, Probe: balancer.HTTPProbe(s.srv.Client(), "/healthz"),
+		Interval: 20 * time.Millisecond, Rise: 2, Fall: 2}
+	checked := make(chan struct{})
+	go func() { defer close(checked); checker.Run(ctx) }()
+
+	type result struct {
+		method  string
+		status  int
+		err     error
+		backend string
+	}
+	results := make(chan result, 1<<16)
+	var wg sync.WaitGroup
+	for c := range 3 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				method, body := "GET", ""
+				if i%2 == 1 {
+					method, body = "PUT", fmt.Sprintf(`{"client":%d,"n":%d}`, c, i)
+				}
+				req, err := http.NewRequestWithContext(ctx, method, s.srv.URL+"/", strings.NewReader(body))
+				if err != nil {
+					results <- result{method: method, err: err}
+					return
+				}
+				resp, err := s.srv.Client().Do(req)
+				if ctx.Err() != nil {
+					return // the test is over; not an answer
+				}
+				r := result{method: method, err: err}
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					r.status, r.backend = resp.StatusCode, resp.Header.Get(fleet.Header)
+				}
+				results <- r
+			}
+		})
+	}
+	b2 := s.pool.Backends()[1]
+	require.Eventually(t, func() bool { return b2.Inflight() > 0 }, 10*time.Second, time.Millisecond, "a request in flight on b2")
+	s.fleet[1].Kill()
+	require.Eventually(t, func() bool { return !b2.Healthy() }, 10*time.Second, 5*time.Millisecond, "b2 ejected")
+	afterKill := s.proxy.Stats().Requests
+	require.Eventually(t, func() bool { return s.proxy.Stats().Requests > afterKill+200 }, 20*time.Second, 5*time.Millisecond, "traffic goes on")
+	assert.False(t, b2.Healthy(), "still out while dead")
+
+	s.fleet[1].SetDelay(time.Millisecond)
+	require.NoError(t, s.fleet[1].Restart())
+	require.Eventually(t, func() bool { return b2.Healthy() }, 10*time.Second, 5*time.Millisecond, "b2 readmitted")
+	hits := s.fleet[1].Hits("")
+	require.Eventually(t, func() bool { return s.fleet[1].Hits("") > hits+10 }, 10*time.Second, 5*time.Millisecond, "b2 serves again")
+	cancel()
+	wg.Wait()
+	<-checked
+	close(results)
+
+	byStatus := map[string]int{}
+	for r := range results {
+		require.NoError(t, r.err, "%s", r.method)
+		byStatus[fmt.Sprintf("%s %d", r.method, r.status)]++
+		assert.Equal(t, http.StatusOK, r.status, "%s lost", r.method)
+	}
+	st := s.proxy.Stats()
+	assert.Positive(t, st.Retries, "the requests in flight on b2 were retried")
+	assert.Zero(t, st.Failed)
+	t.Logf("answers: %v; proxy: %+v", byStatus, st)
+}

@@ -1,0 +1,159 @@
+// Command part02-loadbalancing is the runnable companion to Part 2 of the
+// System Design Masterclass: the balancing algorithms measured through a real
+// L7 proxy on loopback, a backend killed under load, L4 against L7, one slow
+// backend among four, and the per-client rate limiter with its Redis cousin.
+//
+//	go run ./part02-loadbalancing                      # every scenario
+//	go run ./part02-loadbalancing -mode slow           # one scenario
+//	go run ./part02-loadbalancing serve                # backends + L7 + L4 on loopback until Ctrl-C
+//
+//go:generate go run . -mode slow -requests 200 -chart slow-backend.svg
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// modes lists the scenarios in the order "all" runs them: the article's.
+var modes = []struct {
+	name, about string
+	run         func(ctx context.Context, w io.Writer, o options) error
+}{
+	{"l4l7", "L4 vs L7 on loopback: added latency, requests/s, connections/s, and the bytes DSR would take off the balancer", l4l7Demo},
+	{"distribution", "requests per backend for each algorithm through the L7 proxy; sticky by cookie, header, NAT'd IP", distributionDemo},
+	{"failover", "a backend killed under load: ejected, no GET/PUT lost, POSTs never replayed, readmitted", failoverDemo},
+	{"slow", "one backend 5x slower among four: p50/p99 per algorithm, simulated and on loopback", slowDemo},
+	{"ratelimit", "per-client token bucket: burst, then 429s with headers; spoofed X-Forwarded-For; Redis fixed window and its policy", rateLimitDemo},
+}
+
+// options are the parsed flags.
+type options struct {
+	mode, redis, chart string
+	requests           int
+}
+
+func main() {
+	redis.SetLogger(quiet{}) // the demo prints the errors it meets; go-redis would log each failed dial too
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// quiet drops go-redis's own log lines.
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
+// exitCode reports err on stderr and returns the exit status: 0 for success
+// and -h, 2 for a usage error (with the usage), 1 for a failed run.
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "part02-loadbalancing: %s\n\n%s", usage.msg, usage.usage)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "part02-loadbalancing:", err)
+		return 1
+	}
+}
+
+// usageError is a mistake on the command line, found before anything runs.
+type usageError struct{ msg, usage string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run is main without the process: tests call it with their own args, output
+// and context. -h prints the usage to w and returns flag.ErrHelp.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return runServe(ctx, args[1:], w)
+	}
+	o, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(w, usageText())
+		return err
+	}
+	if err != nil {
+		return &usageError{msg: err.Error(), usage: usageText()}
+	}
+	for _, m := range modes {
+		if o.mode == "all" || o.mode == m.name {
+			if err := m.run(ctx, w, o); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// flags declares the command line on a fresh FlagSet that prints nothing:
+// run reports errors and the usage itself.
+func flags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("part02-loadbalancing", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.mode, "mode", "all", "scenario: all | "+strings.Join(modeNames(), " | "))
+	fs.IntVar(&o.requests, "requests", 2000, "requests per loopback measurement (100..1000000)")
+	fs.StringVar(&o.redis, "redis", "auto", "Redis for the fixed-window limiter: auto (the stack's if reachable, else in-process miniredis) | stack | miniredis")
+	fs.StringVar(&o.chart, "chart", "", "with -mode slow: also write the simulation's latency chart (SVG) to this file")
+	return fs
+}
+
+// parse reads args into options and checks every value before anything runs.
+func parse(args []string) (options, error) {
+	var o options
+	fs := flags(&o)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q (flags go before it; the only subcommand is serve, first)", fs.Arg(0))
+	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
+		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
+	case o.requests < 100 || o.requests > 1_000_000:
+		return o, fmt.Errorf("-requests %d is out of range 100..1000000", o.requests)
+	case !slices.Contains([]string{"auto", "stack", "miniredis"}, o.redis):
+		return o, fmt.Errorf("unknown -redis %q; want auto | stack | miniredis", o.redis)
+	case o.chart != "" && o.mode != "slow":
+		return o, errors.New("-chart draws the slow-backend simulation; use it with -mode slow")
+	}
+	return o, nil
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: go run ./part02-loadbalancing [-mode M] [-requests N] [-redis R] [-chart FILE]\n")
+	b.WriteString("       go run ./part02-loadbalancing serve [serve flags; serve -h lists them]\n\nmodes:\n")
+	for _, m := range modes {
+		fmt.Fprintf(&b, "  %-13s %s\n", m.name, m.about)
+	}
+	b.WriteString("\nflags:\n")
+	fs := flags(new(options))
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
+
+func modeNames() []string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.name
+	}
+	return names
+}
