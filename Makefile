@@ -20,6 +20,7 @@ GOLANGCI_VERSION    := v2.15.0
 # internal/stack names; redlock and redis-cluster are groups). `make test-partNN`
 # starts only these; the GitHub workflow reads them with `make -s services-partNN`.
 SERVICES_01 := postgres
+SERVICES_02 := redis
 SERVICES_03 := redis postgres
 SERVICES_09 := redis-cluster
 SERVICES_11 := redis redis-cluster
@@ -112,7 +113,7 @@ bench-part$(1):
 	@echo
 	@cd bench && if [ -f results/part$(1).txt ]; then $(GO) run ./cmd/benchratio -baseline results/part$(1).txt out/part$(1).txt; \
 	  else $(GO) run ./cmd/benchratio out/part$(1).txt; fi || true
-	@$$(if $$(SAVE),cp bench/out/part$(1).txt bench/results/part$(1).txt && echo "saved bench/results/part$(1).txt")
+	@$$(if $$(SAVE),mkdir -p bench/results && cp bench/out/part$(1).txt bench/results/part$(1).txt && echo "saved bench/results/part$(1).txt")
 	@echo "raw output: bench/out/part$(1).txt (benchstat-ready; committed run: bench/results/part$(1).txt)"
 endef
 $(foreach n,$(NN),$(eval $(call chapter_targets,$(n))))
