@@ -6,7 +6,6 @@ package compose
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/tools/internal/repo"
 	"gopkg.in/yaml.v3"
 )
 
@@ -37,26 +37,9 @@ type composeFile struct {
 	} `yaml:"services"`
 }
 
-// rootDir walks up from the package directory to the folder holding scripts/stack.
-func rootDir(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "stack")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			require.NoError(t, errors.New("scripts/stack not found above the working directory"))
-		}
-		dir = parent
-	}
-}
-
 func loadCompose(t *testing.T) composeFile {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(rootDir(t), "docker-compose.yml"))
+	raw, err := os.ReadFile(filepath.Join(repo.Root(t), "docker-compose.yml"))
 	require.NoError(t, err)
 	var c composeFile
 	require.NoError(t, yaml.Unmarshal(raw, &c), "docker-compose.yml does not parse")
@@ -119,7 +102,7 @@ func TestComposeDeclaresEveryServiceAndPort(t *testing.T) {
 		}
 	}
 
-	out, err := exec.Command(filepath.Join(rootDir(t), "scripts", "stack"), "ports").Output()
+	out, err := exec.Command(filepath.Join(repo.Root(t), "scripts", "stack"), "ports").Output()
 	require.NoError(t, err, "scripts/stack ports")
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	n := 0
@@ -158,7 +141,7 @@ func TestComposeServiceSettings(t *testing.T) {
 	assert.Contains(t, k["KAFKA_PROCESS_ROLES"], "controller", "kafka must run in KRaft mode (broker,controller)")
 
 	// Same versions as the native stack (Debian's Redis 7, Kafka from deploy/kafka/pom.xml).
-	pom, err := os.ReadFile(filepath.Join(rootDir(t), "deploy", "kafka", "pom.xml"))
+	pom, err := os.ReadFile(filepath.Join(repo.Root(t), "deploy", "kafka", "pom.xml"))
 	require.NoError(t, err)
 	_, v, _ := strings.Cut(c.Services["kafka"].Image, ":")
 	assert.Contains(t, string(pom), "<kafka.version>"+v+"</kafka.version>", "kafka image and deploy/kafka/pom.xml disagree on the version")
@@ -180,7 +163,7 @@ func TestComposeServiceSettings(t *testing.T) {
 // and depends_on must name real services) run here without a Docker engine.
 func TestComposeConfigValid(t *testing.T) {
 	opts, err := cli.NewProjectOptions(
-		[]string{filepath.Join(rootDir(t), "docker-compose.yml")},
+		[]string{filepath.Join(repo.Root(t), "docker-compose.yml")},
 		cli.WithConsistency(true), cli.WithResolvedPaths(true),
 	)
 	require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sysdesign-masterclass/golang/tools/internal/repo"
 )
 
 var (
@@ -24,20 +25,6 @@ var (
 // erratum: they exist in the article, not here.
 var articleNames = map[string]bool{
 	"BenchmarkLoadDistribution": true, // part 9's benchmark with a *testing.T signature
-}
-
-func root(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "scripts", "stack")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "scripts/stack not found above the working directory")
-		dir = parent
-	}
 }
 
 // funcs lists the test-like functions declared in the Go files under dirs.
@@ -66,7 +53,7 @@ func funcs(t *testing.T, dirs ...string) map[string]bool {
 }
 
 func TestREADMEsNameTestsThatExist(t *testing.T) {
-	r := root(t)
+	r := repo.Root(t)
 	chapters, err := filepath.Glob(filepath.Join(r, "part[0-9][0-9]-*"))
 	require.NoError(t, err)
 	require.NotEmpty(t, chapters)
