@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"go.uber.org/goleak"
 )
 
@@ -154,7 +154,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, exitCode(run(t.Context(), tt.args, &stdout), &stderr))
+			assert.Equal(t, 2, cli.Exit("part01-tradeoffs", run(t.Context(), tt.args, &stdout), &stderr))
 			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
 			assert.Contains(t, stderr.String(), "part01-tradeoffs: "+tt.msg)
 			assert.Contains(t, stderr.String(), "usage: go run ./part01-tradeoffs", "the usage follows the message")
@@ -167,7 +167,7 @@ func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"-h"}, &stdout)
 	assert.ErrorIs(t, err, flag.ErrHelp)
-	assert.Equal(t, 0, exitCode(err, &stderr))
+	assert.Equal(t, 0, cli.Exit("part01-tradeoffs", err, &stderr))
 	assert.Empty(t, stderr.String())
 	assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part01-tradeoffs "), "the command a reader types, not a build-cache path")
 	for _, m := range modes {
@@ -176,14 +176,6 @@ func TestHelp(t *testing.T) {
 	for _, f := range []string{"-mode", "-store", "-serve", "-requests", "-ops"} {
 		assert.Contains(t, stdout.String(), f)
 	}
-}
-
-func TestRunFailureExitsOne(t *testing.T) {
-	t.Parallel()
-	var stderr bytes.Buffer
-	assert.Equal(t, 1, exitCode(errors.New("users: dial tcp: connection refused"), &stderr))
-	assert.Equal(t, "part01-tradeoffs: users: dial tcp: connection refused\n", stderr.String())
-	assert.Equal(t, 0, exitCode(nil, &stderr))
 }
 
 // lines is an io.Writer that hands each write to the test as it happens.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part03-caching/experiment"
 	"github.com/sysdesign-masterclass/golang/part03-caching/lfu"
 	"github.com/sysdesign-masterclass/golang/part03-caching/tiered"
@@ -16,8 +17,8 @@ import (
 
 const usageLine = "usage: go run ./part03-caching [-mode all|patterns|stampede|shopee|lfu] [-stack auto|off] [flags]"
 
-// usageError is a bad command line: main prints it with the usage line and exits 2.
-type usageError struct{ error }
+// usageHint follows a usage error's message on stderr.
+const usageHint = usageLine + " (-h lists the flags)"
 
 // config is the parsed command line, plus the environment the sections share.
 type config struct {
@@ -31,7 +32,7 @@ type config struct {
 	env      *experiment.Env // connected by the first section that needs Redis
 }
 
-// parseFlags returns the config, nil after printing -h, or a usageError.
+// parseFlags returns the config, nil after printing -h, or a *cli.UsageError.
 func parseFlags(args []string, w io.Writer) (*config, error) {
 	c := &config{}
 	fs := flag.NewFlagSet("part03-caching", flag.ContinueOnError)
@@ -63,10 +64,10 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 			fs.PrintDefaults()
 			return nil, nil
 		}
-		return nil, usageError{err}
+		return nil, &cli.UsageError{Err: err, Usage: usageHint}
 	}
 	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+		return nil, cli.Usagef(usageHint, "unexpected arguments %q", fs.Args())
 	}
 	c.useStack = *stackMode == "auto"
 	c.st.Trickle = *trickle
@@ -94,7 +95,7 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 		{c.lf.Accesses < 1, "-lfu-accesses must be at least 1"},
 	} {
 		if check.bad {
-			return nil, usageError{errors.New(check.what)}
+			return nil, &cli.UsageError{Err: errors.New(check.what), Usage: usageHint}
 		}
 	}
 	return c, nil

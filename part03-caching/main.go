@@ -9,15 +9,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part03-caching/experiment"
 )
 
@@ -32,21 +29,7 @@ var modes = []struct {
 	{"lfu", "Redis LFU and LRU: counters, eviction, samples", lfuDemo},
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout)
-	var usage usageError
-	switch {
-	case err == nil:
-	case errors.As(err, &usage):
-		fmt.Fprintf(os.Stderr, "part03-caching: %v\n%s (-h lists the flags)\n", err, usageLine)
-		os.Exit(2)
-	default:
-		fmt.Fprintln(os.Stderr, "part03-caching:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("part03-caching", run) }
 
 // run is main without the process: tests call it with their own args, output and
 // context. Section errors name the section and, when a stack service failed, how to

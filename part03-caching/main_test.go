@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // TestMain runs main itself when a test re-executes this binary (exit codes and
@@ -85,7 +87,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 	} {
 		var out bytes.Buffer
 		err := run(context.Background(), args, &out)
-		var usage usageError
+		var usage *cli.UsageError
 		assert.True(t, errors.As(err, &usage), "run(%q) = %v, want a usage error", args, err)
 		assert.Empty(t, out.String(), "run(%q) printed output as if it had run", args)
 	}

@@ -16,12 +16,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part09-hashing/measure"
 	"github.com/sysdesign-masterclass/golang/part09-hashing/ring"
 )
@@ -55,28 +53,13 @@ const (
 
 const usageLine = "usage: go run ./part09-hashing [-mode M] [-keys K] [-sets S] [-hashes H] [-chart FILE]"
 
-// usageError is a bad command line: main prints it on stderr and exits 2.
-type usageError struct{ msg string }
+// usageHint follows a usage error's message on stderr.
+const usageHint = usageLine + "\nrun with -h for the flags"
 
-func (e usageError) Error() string { return e.msg }
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Stdout)
-	stop()
-	if err == nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, "part09-hashing:", err)
-	if errors.As(err, new(usageError)) {
-		fmt.Fprintln(os.Stderr, usageLine+"\nrun with -h for the flags")
-		os.Exit(2)
-	}
-	os.Exit(1)
-}
+func main() { cli.Main("part09-hashing", run) }
 
 // run is main without the process: tests call it with their own args, output
-// and context. A bad command line returns a usageError before anything runs.
+// and context. A bad command line returns a *cli.UsageError before anything runs.
 func run(ctx context.Context, args []string, w io.Writer) error {
 	c, mode, err := parse(args, w)
 	if err != nil || mode == "" {
@@ -116,22 +99,22 @@ func parse(args []string, w io.Writer) (config, string, error) {
 			fs.PrintDefaults()
 			return config{}, "", nil
 		}
-		return config{}, "", usageError{err.Error()}
+		return config{}, "", &cli.UsageError{Err: err, Usage: usageHint}
 	}
 	switch {
 	case fs.NArg() > 0:
-		return config{}, "", usageError{fmt.Sprintf("unexpected arguments %q", fs.Args())}
+		return config{}, "", cli.Usagef(usageHint, "unexpected arguments %q", fs.Args())
 	case *mode != "all" && !slices.Contains(names, *mode):
-		return config{}, "", usageError{fmt.Sprintf("unknown -mode %q (want all | %s)", *mode, strings.Join(names, " | "))}
+		return config{}, "", cli.Usagef(usageHint, "unknown -mode %q (want all | %s)", *mode, strings.Join(names, " | "))
 	case *nkeys < 1 || *nkeys > maxKeys:
-		return config{}, "", usageError{fmt.Sprintf("-keys %d out of range 1…%d", *nkeys, maxKeys)}
+		return config{}, "", cli.Usagef(usageHint, "-keys %d out of range 1…%d", *nkeys, maxKeys)
 	case *sets < 1 || *sets > maxSets:
-		return config{}, "", usageError{fmt.Sprintf("-sets %d out of range 1…%d", *sets, maxSets)}
+		return config{}, "", cli.Usagef(usageHint, "-sets %d out of range 1…%d", *sets, maxSets)
 	}
 	c := config{keys: measure.Keys(*nkeys), sets: *sets, chart: *chart}
 	for _, h := range strings.Split(*hashes, ",") {
 		if _, ok := ring.Hashes[h]; !ok {
-			return config{}, "", usageError{fmt.Sprintf("unknown hash %q in -hashes (want crc32, xxhash or fnv1a)", h)}
+			return config{}, "", cli.Usagef(usageHint, "unknown hash %q in -hashes (want crc32, xxhash or fnv1a)", h)
 		}
 		c.hashes = append(c.hashes, h)
 	}

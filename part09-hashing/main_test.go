@@ -13,6 +13,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 func TestMain(m *testing.M) {
@@ -116,7 +118,7 @@ func TestRunRejectsBadInput(t *testing.T) {
 		var out bytes.Buffer
 		err := run(t.Context(), tc.args, &out)
 		require.Error(t, err, "run(%q)", tc.args)
-		assert.True(t, errors.As(err, new(usageError)), "run(%q) = %v, want a usage error", tc.args, err)
+		assert.True(t, errors.As(err, new(*cli.UsageError)), "run(%q) = %v, want a usage error", tc.args, err)
 		assert.Contains(t, err.Error(), tc.msg)
 		assert.Empty(t, out.String(), "run(%q) printed output before failing", tc.args)
 	}

@@ -1,0 +1,71 @@
+// Package cli is the command-line contract every chapter's main.go keeps, so a
+// reader who knows one demo knows all: main only calls Main; run parses its own
+// flag.FlagSet and returns a *UsageError for a mistake on the command line, found
+// before anything runs. Exit statuses mean the same in every chapter:
+//
+//	0  the run finished, or -h printed the usage (on stdout)
+//	1  the run failed (a service died mid-run, a write was refused, ...)
+//	2  a usage error: the message and the usage on stderr, nothing run
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Run is a chapter's main without the process: tests call it with their own
+// arguments, output and context.
+type Run func(ctx context.Context, args []string, stdout io.Writer) error
+
+// Main runs run with the process's arguments and a context that Ctrl-C (SIGINT)
+// or SIGTERM cancels, so servers drain and demos stop cleanly, then exits with
+// Exit's status.
+func Main(name string, run Run) {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := Exit(name, run(ctx, os.Args[1:], os.Stdout), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// UsageError is a mistake on the command line: an unknown mode or flag, a stray
+// argument, a value out of range.
+type UsageError struct {
+	Err   error  // what is wrong, in one line
+	Usage string // the usage to print after it (a line, or the full text with flags)
+}
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a *UsageError with a formatted message.
+func Usagef(usage, format string, args ...any) *UsageError {
+	return &UsageError{Err: fmt.Errorf(format, args...), Usage: usage}
+}
+
+// Exit reports err on stderr, prefixed with the command's name, and returns the
+// exit status (see the package doc). flag.ErrHelp counts as success: run printed
+// the usage to stdout because it was asked to.
+func Exit(name string, err error, stderr io.Writer) int {
+	var usage *UsageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "%s: %v\n\n%s", name, usage.Err, usage.Usage)
+		if n := len(usage.Usage); n > 0 && usage.Usage[n-1] != '\n' {
+			fmt.Fprintln(stderr)
+		}
+		return 2
+	default:
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return 1
+	}
+}
