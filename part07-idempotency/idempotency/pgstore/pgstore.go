@@ -34,6 +34,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
+	"github.com/sysdesign-masterclass/golang/part07-idempotency/internal/pgmigrate"
 )
 
 var _ idempotency.Store = (*Store)(nil)
@@ -102,26 +103,10 @@ var schema = []string{
 	END $$`,
 }
 
-// migrateLock is the advisory lock Migrate holds: two sessions running
-// CREATE SCHEMA IF NOT EXISTS at once can both pass the check and one then
-// fails on pg_namespace's unique index. Package payments takes the same lock.
-const migrateLock = 0x7061727430370001 // "part07" + 1
-
 // Migrate creates schema part07, the table and the claim function if they are
 // missing. It is idempotent and safe to run from several processes at once.
 func Migrate(ctx context.Context, db *pgxpool.Pool) error {
-	err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
-			return err
-		}
-		for _, stmt := range schema {
-			if _, err := tx.Exec(ctx, stmt); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := pgmigrate.Run(ctx, db, schema...); err != nil {
 		return fmt.Errorf("pgstore: migrate: %w", err)
 	}
 	return nil
