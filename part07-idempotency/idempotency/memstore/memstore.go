@@ -6,6 +6,7 @@
 package memstore
 
 import (
+	"container/heap"
 	"context"
 	"sync"
 	"time"
@@ -15,17 +16,17 @@ import (
 
 var _ idempotency.Store = (*Store)(nil)
 
-// sweepEvery is how many writes pass between scans that delete expired
-// records, which keeps memory bounded by the live records at O(1) amortized
-// cost per write.
-const sweepEvery = 1024
-
 // Store is an in-memory idempotency.Store, safe for concurrent use. Its zero
 // value is not usable; call New.
+//
+// Expired records are deleted as writes go by, in expiry order (a min-heap),
+// so memory stays bounded by the live records at O(log n) per write. The
+// article's TTL of 24 h makes that a day of keys: a full scan every so many
+// writes would cost a whole map walk each time.
 type Store struct {
-	mu     sync.Mutex
-	m      map[idempotency.Key]entry
-	writes int
+	mu    sync.Mutex
+	m     map[idempotency.Key]entry
+	queue expiries
 }
 
 type entry struct {
@@ -33,10 +34,30 @@ type entry struct {
 	expires time.Time
 }
 
+// expiries is a min-heap of (expiry, key). A key written again leaves its old
+// item behind; popping it finds a later expiry in the map and deletes nothing.
+type expiries []expiry
+
+type expiry struct {
+	at  time.Time
+	key idempotency.Key
+}
+
+func (q expiries) Len() int           { return len(q) }
+func (q expiries) Less(i, j int) bool { return q[i].at.Before(q[j].at) }
+func (q expiries) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *expiries) Push(x any)        { *q = append(*q, x.(expiry)) }
+func (q *expiries) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
+}
+
 // New returns an empty Store.
 func New() *Store { return &Store{m: map[idempotency.Key]entry{}} }
 
-// Len is the number of records held, expired ones not yet swept included.
+// Len is the number of records held, expired ones not yet deleted included.
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -49,14 +70,15 @@ func (s *Store) live(key idempotency.Key, now time.Time) (entry, bool) {
 	return e, ok && now.Before(e.expires)
 }
 
-// put stores rec under key until now+ttl. Callers hold mu.
+// put stores rec under key until now+ttl and deletes what has expired.
+// Callers hold mu.
 func (s *Store) put(key idempotency.Key, rec idempotency.Record, now time.Time, ttl time.Duration) {
 	s.m[key] = entry{rec: rec.Clone(), expires: now.Add(ttl)}
-	if s.writes++; s.writes%sweepEvery == 0 {
-		for k, e := range s.m {
-			if !now.Before(e.expires) {
-				delete(s.m, k)
-			}
+	heap.Push(&s.queue, expiry{at: now.Add(ttl), key: key})
+	for len(s.queue) > 0 && !now.Before(s.queue[0].at) {
+		x := heap.Pop(&s.queue).(expiry)
+		if e, ok := s.m[x.key]; ok && !now.Before(e.expires) {
+			delete(s.m, x.key)
 		}
 	}
 }

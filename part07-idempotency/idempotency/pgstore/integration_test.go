@@ -22,7 +22,7 @@ import (
 
 // pool connects to the stack's PostgreSQL and migrates it, or skips the test
 // when it is not running (fails under STACK_REQUIRED=1).
-func pool(t *testing.T) *pgxpool.Pool {
+func pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	stack.Require(t, stack.Postgres)
 	cfg, err := pgstore.Config(stack.DatabaseURL())
@@ -41,7 +41,7 @@ func TestContract(t *testing.T) {
 	contract.Run(t, contract.Harness{New: func(*testing.T) idempotency.Store { return pgstore.New(p) }})
 }
 
-func deleteTenantsLike(t *testing.T, p *pgxpool.Pool, pattern string) {
+func deleteTenantsLike(t testing.TB, p *pgxpool.Pool, pattern string) {
 	t.Helper()
 	// t.Context is already cancelled while cleanups run.
 	_, err := p.Exec(context.Background(), `DELETE FROM part07.idempotency_keys WHERE tenant LIKE $1`, pattern)

@@ -23,7 +23,7 @@ import (
 
 // real connects to the stack's Redis and returns a store writing under a
 // prefix unique to the test, deleted afterwards.
-func real(t *testing.T) (*redis.Client, *redisstore.Store) {
+func real(t testing.TB) (*redis.Client, *redisstore.Store) {
 	t.Helper()
 	stack.Require(t, stack.Redis)
 	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr()})
