@@ -224,7 +224,11 @@ func TestServeStopsOnCancel(t *testing.T) {
 		}
 	}
 	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
-	send := func(method, key, body string) (*http.Response, string) {
+	type reply struct {
+		StatusCode int
+		Header     http.Header
+	}
+	send := func(method, key, body string) (reply, string) {
 		req, err := http.NewRequest(method, base+"/payments", strings.NewReader(body))
 		require.NoError(t, err)
 		if key != "" {
@@ -233,10 +237,10 @@ func TestServeStopsOnCancel(t *testing.T) {
 		req.Header.Set("X-Tenant-ID", "acme")
 		resp, err := client.Do(req)
 		require.NoError(t, err)
+		defer resp.Body.Close()
 		b, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
 		require.NoError(t, err)
-		return resp, string(b)
+		return reply{resp.StatusCode, resp.Header}, string(b)
 	}
 	first, body := send("POST", "order-1", `{"amount":100}`)
 	require.Equal(t, http.StatusCreated, first.StatusCode, body)

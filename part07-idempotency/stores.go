@@ -141,14 +141,13 @@ func redisBackend(ctx context.Context, addr, where string) (backend, error) {
 	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	version := "miniredis"
 	if where == "" {
 		info, err := rdb.Info(ctx, "server").Result()
 		if err != nil {
 			_ = rdb.Close()
 			return backend{}, fmt.Errorf("redis at %s: %w", addr, err)
 		}
-		version = infoField(info, "redis_version")
+		version := infoField(info, "redis_version")
 		if major, _ := strconv.Atoi(strings.SplitN(version, ".", 2)[0]); major < 7 {
 			_ = rdb.Close()
 			return backend{}, fmt.Errorf("redis at %s is %s; redisstore needs 7.0 or later (SET with NX and GET)", addr, version)

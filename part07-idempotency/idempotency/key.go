@@ -112,12 +112,15 @@ func ValidTenant(tenant string) error {
 		return fmt.Errorf("%w: %d bytes long; at most %d", ErrInvalidTenant, len(tenant), MaxTenantLen)
 	}
 	for i := 0; i < len(tenant); i++ {
-		c := tenant[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return fmt.Errorf("%w: %q is not allowed; use letters, digits, '.', '_' or '-'", ErrInvalidTenant, c)
+		if !tenantByte(tenant[i]) {
+			return fmt.Errorf("%w: %q is not allowed; use letters, digits, '.', '_' or '-'", ErrInvalidTenant, tenant[i])
 		}
 	}
 	return nil
+}
+
+func tenantByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
 // HeaderScope returns a Config.Scope that reads the tenant from one request

@@ -437,3 +437,73 @@ func TestConfigIsChecked(t *testing.T) {
 		assert.ErrorContains(t, err, tt.err)
 	}
 }
+
+// cut is a request body the client stops sending halfway.
+type cut struct{ r io.Reader }
+
+func (c *cut) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err == io.EOF {
+		return n, io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// A body cut off mid-transfer is a 400 and claims nothing, so the client's
+// retry with the whole body runs. The article's middleware ignores the read
+// error, records the handler's answer to the truncated body, and answers the
+// retry 422 for 24 h.
+func TestCutBodyDoesNotPoisonTheKey(t *testing.T) {
+	t.Parallel()
+	s := newServer(t, idempotency.Config{}, nil)
+	r := httptest.NewRequest(http.MethodPost, "/payments", &cut{strings.NewReader(`{"amount":1`)})
+	r.Header = keyed("k")
+	rec := httptest.NewRecorder()
+	s.h.ServeHTTP(rec, r)
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, problem(t, rec)["detail"], "unexpected EOF")
+	assert.Equal(t, http.StatusCreated, s.do(req{header: keyed("k"), body: `{"amount":100}`}).Code)
+	assert.Equal(t, int64(1), s.runs.Load())
+}
+
+// fallback is the article's "PostgreSQL provides a durable fallback when
+// Redis is unavailable": a second store consulted only while the first fails.
+type fallback struct {
+	primary, secondary idempotency.Store
+	primaryDown        *atomic.Bool
+}
+
+func (f fallback) pick() idempotency.Store {
+	if f.primaryDown.Load() {
+		return f.secondary
+	}
+	return f.primary
+}
+
+func (f fallback) Claim(ctx context.Context, k idempotency.Key, r idempotency.Record, ttl time.Duration) (*idempotency.Record, error) {
+	return f.pick().Claim(ctx, k, r, ttl)
+}
+func (f fallback) Renew(ctx context.Context, k idempotency.Key, r idempotency.Record, ttl time.Duration) error {
+	return f.pick().Renew(ctx, k, r, ttl)
+}
+func (f fallback) Complete(ctx context.Context, k idempotency.Key, r idempotency.Record, ttl time.Duration) error {
+	return f.pick().Complete(ctx, k, r, ttl)
+}
+func (f fallback) Release(ctx context.Context, k idempotency.Key, token string) error {
+	return f.pick().Release(ctx, k, token)
+}
+
+// A fallback store cannot see what the primary recorded: the retry that
+// arrives while the primary is down runs the handler a second time. One
+// store (or a unique key next to the side effect) is what deduplicates.
+func TestArticleFallbackRunsTwice(t *testing.T) {
+	t.Parallel()
+	var down atomic.Bool
+	s := newServer(t, idempotency.Config{Store: fallback{memstore.New(), memstore.New(), &down}}, nil)
+	require.Equal(t, http.StatusCreated, s.do(req{header: keyed("k")}).Code)
+	down.Store(true) // Redis goes away; PostgreSQL takes over
+	again := s.do(req{header: keyed("k")})
+	assert.Equal(t, http.StatusCreated, again.Code)
+	assert.Empty(t, again.Header().Get(idempotency.HeaderReplayed), "not a replay: a second execution")
+	assert.Equal(t, int64(2), s.runs.Load())
+}
