@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -27,7 +28,8 @@ var quiet = slog.New(slog.DiscardHandler)
 // repoSuite is what both repos must do; the PostgreSQL one runs it in
 // integration_test.go. tenant keeps runs apart in a shared database.
 func repoSuite(t *testing.T, repo payments.Repo, tenant string) {
-	ctx := t.Context()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // a hung database fails the test, not the run
+	defer cancel()
 	p := payments.Payment{ID: "pay_" + tenant + "1", Tenant: tenant, Key: "k1", Amount: 100}
 	got, created, err := repo.Create(ctx, p)
 	require.NoError(t, err)

@@ -53,9 +53,11 @@ func deleteTenantsLike(t testing.TB, p *pgxpool.Pool, pattern string) {
 func TestMigrateConcurrently(t *testing.T) {
 	t.Parallel()
 	p := pool(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute) // the lock waits are bounded
+	defer cancel()
 	errs := make(chan error, 8)
 	for range 8 {
-		go func() { errs <- pgstore.Migrate(t.Context(), p) }()
+		go func() { errs <- pgstore.Migrate(ctx, p) }()
 	}
 	for range 8 {
 		require.NoError(t, <-errs)
