@@ -42,18 +42,18 @@ func stormDemo(ctx context.Context, w io.Writer, o options) error {
 	}
 	defer b.close()
 	tw := table(w)
-	fmt.Fprintln(tw, "server\tattempts\ttimed out\t409 in progress\t201 created\t201 replayed\tother\tgave up\thandler runs\tpayments written\tdouble charges\ttook")
+	fmt.Fprintln(tw, "server\tattempts\ttimed out\t409 in progress\t201 created\t201 replayed\tother\tgave up\thandler runs\tpayments written\tdouble charges\tstore calls\ttook")
 	for _, store := range []*counting{nil, b.store} {
 		r, err := storm(ctx, store, o.clients)
 		if err != nil {
 			return err
 		}
-		name := "no idempotency (the bare handler)"
+		name, calls := "no idempotency (the bare handler)", "-"
 		if store != nil {
-			name = "Idempotency-Key middleware (" + b.name + ")"
+			name, calls = "Idempotency-Key middleware ("+b.name+")", fmt.Sprint(r.storeCalls)
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\n", name, r.attempts, r.timedOut, r.conflict, r.created, r.replayed, r.other,
-			r.gaveUp, r.stats.Runs, r.stats.Inserted, r.stats.Inserted-int64(r.paid), ms(r.took))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", name, r.attempts, r.timedOut, r.conflict, r.created, r.replayed, r.other,
+			r.gaveUp, r.stats.Runs, r.stats.Inserted, r.stats.Inserted-int64(r.paid), calls, ms(r.took))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -81,6 +81,7 @@ func stormBackend(ctx context.Context, which string) (backend, error) {
 type stormResult struct {
 	attempts, timedOut, conflict, created, replayed, other int
 	gaveUp, paid                                           int
+	storeCalls                                             int64
 	stats                                                  payments.Stats
 	took                                                   time.Duration
 }
@@ -97,6 +98,7 @@ func storm(ctx context.Context, store *counting, clients int) (stormResult, erro
 	}})
 	var handler http.Handler = h
 	if store != nil {
+		store.calls.Store(0)
 		mw, err := idempotency.New(idempotency.Config{Store: store, Required: true, Log: quiet})
 		if err != nil {
 			return stormResult{}, err
@@ -152,5 +154,8 @@ func storm(ctx context.Context, store *counting, clients int) (stormResult, erro
 	// Without the middleware a timed-out attempt's handler may still be
 	// writing its answer; the payments are written before that.
 	r.stats = h.Stats()
+	if store != nil {
+		r.storeCalls = store.calls.Load()
+	}
 	return r, ctx.Err()
 }

@@ -72,8 +72,10 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		{"storm", func(t *testing.T, out string) {
 			bare := row(t, out, "no idempotency (the bare handler)")
 			mw := row(t, out, "Idempotency-Key middleware (memory)")
-			require.Len(t, bare, 12)
-			require.Len(t, mw, 12)
+			require.Len(t, bare, 13)
+			require.Len(t, mw, 13)
+			assert.Equal(t, "-", bare[11], "no store without the middleware")
+			assert.GreaterOrEqual(t, atoi(t, mw[11]), 5*2, "a claim and a record per client at least, a look-up per retry")
 			assert.Greater(t, atoi(t, bare[9]), 5, "without the key every timed-out attempt paid: %q", bare)
 			assert.Equal(t, atoi(t, bare[9])-5, atoi(t, bare[10]), "double charges = payments - clients")
 			assert.Equal(t, []string{"5", "5", "0"}, mw[8:11], "handler runs, payments, double charges with the key")
