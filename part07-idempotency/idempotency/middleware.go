@@ -200,6 +200,9 @@ func (m *Middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 		m.problem(w, http.StatusBadRequest, "Tenant is invalid", err.Error())
 		return
 	}
+	if r.Body == nil { // a hand-made request; servers always set one
+		r.Body = http.NoBody
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, m.cfg.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
