@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+)
+
+// table returns a writer that aligns tab-separated columns; Flush prints them.
+func table(w io.Writer) *tabwriter.Writer {
+	return tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+}
+
+// ms prints a duration in milliseconds with enough digits for loopback work
+// (0.213 ms) and for a slow run (1530 ms).
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f ms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.3f ms", v)
+}
+
+// quiet drops the middleware's logs in the experiments, where failures are
+// counted and printed instead.
+var quiet = slog.New(slog.DiscardHandler)

@@ -1,0 +1,94 @@
+package redisstore_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"testing/synctest"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
+	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/contract"
+	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/redisstore"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// bubbled returns a client of a miniredis that lives in the calling synctest
+// bubble: no TCP listener (the client dials an in-memory pipe), and TTLs run
+// on the bubble's fake clock.
+func bubbled(t *testing.T) (*redis.Client, *miniredis.Miniredis) {
+	t.Helper()
+	m := miniredis.NewMiniRedis()
+	m.ClockTTL(true)
+	rdb := redis.NewClient(&redis.Options{
+		Addr:   "127.0.0.1:6379", // an IP: go-redis resolves a host name in NewClient, outside the bubble's reach
+		Dialer: func(context.Context, string, string) (net.Conn, error) { return m.Dial() },
+	})
+	t.Cleanup(func() {
+		_ = rdb.Close()
+		m.Close()
+	})
+	return rdb, m
+}
+
+// TestContract runs the suite on miniredis inside synctest bubbles.
+func TestContract(t *testing.T) {
+	contract.Run(t, contract.Harness{Bubble: true, New: func(t *testing.T) idempotency.Store {
+		rdb, _ := bubbled(t)
+		return redisstore.New(rdb)
+	}})
+}
+
+// TestRoundTrips counts what the middleware sends to Redis: at most 2 round
+// trips for a first request and 1 for a replay (the goals), against the
+// article's 3 and 1.
+func TestRoundTrips(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rdb, _ := bubbled(t)
+		var rt redisstore.RoundTrips
+		rdb.AddHook(&rt)
+		s := redisstore.New(rdb)
+		require.NoError(t, s.Preload(t.Context()))
+		mw, err := idempotency.New(idempotency.Config{Store: s})
+		require.NoError(t, err)
+		h := mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusCreated) }))
+		post := func(key string) int {
+			req := httptest.NewRequest("POST", "/payments", strings.NewReader(`{"amount":100}`))
+			req.Header.Set(idempotency.HeaderKey, key)
+			req.Header.Set(idempotency.HeaderTenant, "acme")
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, req)
+			return rec.Code
+		}
+		for _, key := range []string{"first", "second"} {
+			rt.Reset()
+			require.Equal(t, http.StatusCreated, post(key))
+			assert.Equal(t, int64(2), rt.Reset(), "%s key, first request: SET NX GET + EVALSHA", key)
+			require.Equal(t, http.StatusCreated, post(key))
+			assert.Equal(t, int64(1), rt.Reset(), "%s key, replay: SET NX GET", key)
+		}
+	})
+}
+
+// A record that is not JSON (written by something else) fails the claim:
+// the middleware answers 503 and runs nothing, rather than guessing.
+func TestUndecodableRecordIsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rdb, m := bubbled(t)
+		key := idempotency.Key{Tenant: "acme", ID: "k"}
+		require.NoError(t, m.Set(redisstore.DefaultPrefix+key.String(), "not json"))
+		_, err := redisstore.New(rdb).Claim(t.Context(), key, idempotency.Record{State: idempotency.InProgress, Token: "t"}, 0)
+		assert.ErrorContains(t, err, "undecodable record")
+		assert.ErrorIs(t, redisstore.New(rdb).Complete(t.Context(), key, idempotency.Record{State: idempotency.Completed, Token: "t"}, 1e9), idempotency.ErrClaimLost,
+			"and the scripts treat it as someone else's")
+	})
+}

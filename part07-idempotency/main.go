@@ -1,0 +1,180 @@
+// Command part07-idempotency is the runnable companion to Part 7 of the System
+// Design Masterclass: the article's 100-goroutine test over HTTP on every
+// store (memory, Redis, PostgreSQL), a retry storm with and without the
+// Idempotency-Key middleware, the backoff schedule measured, and a payments
+// API to try with curl.
+//
+//	go run ./part07-idempotency                               # every experiment
+//	go run ./part07-idempotency -mode storm                   # one experiment
+//	go run ./part07-idempotency serve -addr 127.0.0.1:8087    # POST/GET /payments until Ctrl-C
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+)
+
+// modes lists the experiments in the order "all" runs them: the article's.
+var modes = []struct {
+	name, about string
+	run         func(ctx context.Context, w io.Writer, o options) error
+}{
+	{"concurrent", "the article's test: N concurrent requests with one key, on each store; executions, status counts, round trips", concurrentDemo},
+	{"storm", "clients time out and retry with the same key, with and without the middleware; payments written", stormDemo},
+	{"backoff", "the article's jittered backoff vs full jitter for 1,000 clients, and where the article's overflows", backoffDemo},
+}
+
+// options are the parsed flags.
+type options struct {
+	mode, store, addr string
+	requests, clients int
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitCode reports err on stderr and returns the exit status: 0 for success
+// and -h, 2 for a usage error (with the usage), 1 for a failed run.
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "part07-idempotency: %s\n\n%s", usage.msg, usageText())
+		return 2
+	default:
+		fmt.Fprintln(stderr, "part07-idempotency:", err)
+		return 1
+	}
+}
+
+// usageError is a mistake on the command line, found before anything runs.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run is main without the process: tests call it with their own args, output
+// and context. -h prints the usage to w and returns flag.ErrHelp.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	o, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(w, usageText())
+		return err
+	}
+	if err != nil {
+		return &usageError{msg: err.Error()}
+	}
+	if o.addr != "" {
+		return serve(ctx, w, o)
+	}
+	for _, m := range modes {
+		if o.mode == "all" || o.mode == m.name {
+			if err := m.run(ctx, w, o); err != nil {
+				return fmt.Errorf("%s: %w", m.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// flags declares the experiments' command line on a FlagSet that prints
+// nothing: run reports errors and the usage itself.
+func flags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("part07-idempotency", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.mode, "mode", "all", "experiment: all | "+strings.Join(modeNames(), " | "))
+	fs.StringVar(&o.store, "store", "auto", "idempotency store: auto (every reachable one; miniredis stands in for Redis) | memory | redis | postgres")
+	fs.IntVar(&o.requests, "requests", 100, "concurrent requests with one key in -mode concurrent (2..10000)")
+	fs.IntVar(&o.clients, "clients", 20, "clients in -mode storm, each with its own key (1..1000)")
+	return fs
+}
+
+// serveFlags declares `serve`'s command line.
+func serveFlags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8087", "address to serve the payments API on")
+	fs.StringVar(&o.store, "store", "auto", "where state lives: auto (records in Redis, else PostgreSQL, else memory; payments in PostgreSQL if it answers) | memory (all) | redis | postgres")
+	return fs
+}
+
+// parse reads args into options and checks every value before anything runs.
+func parse(args []string) (options, error) {
+	var o options
+	if len(args) > 0 && args[0] == "serve" {
+		fs := serveFlags(&o)
+		if err := fs.Parse(args[1:]); err != nil {
+			return o, err
+		}
+		switch {
+		case fs.NArg() > 0:
+			return o, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		case o.addr == "":
+			return o, errors.New("serve: -addr is empty")
+		}
+		return o, checkStore(o.store)
+	}
+	fs := flags(&o)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q (the only subcommand is serve, and it comes first)", fs.Arg(0))
+	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
+		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
+	case o.requests < 2 || o.requests > 10_000:
+		return o, fmt.Errorf("-requests %d is out of range 2..10000", o.requests)
+	case o.clients < 1 || o.clients > 1000:
+		return o, fmt.Errorf("-clients %d is out of range 1..1000", o.clients)
+	}
+	return o, checkStore(o.store)
+}
+
+func checkStore(s string) error {
+	if !slices.Contains([]string{"auto", "memory", "redis", "postgres"}, s) {
+		return fmt.Errorf("unknown -store %q; want auto | memory | redis | postgres", s)
+	}
+	return nil
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: go run ./part07-idempotency [-mode M] [-store S] [-requests N] [-clients N]\n")
+	b.WriteString("       go run ./part07-idempotency serve [-addr HOST:PORT] [-store S]\n\nmodes:\n")
+	for _, m := range modes {
+		fmt.Fprintf(&b, "  %-11s %s\n", m.name, m.about)
+	}
+	b.WriteString("\nflags:\n")
+	fs := flags(new(options))
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	b.WriteString("\nserve flags:\n")
+	fs = serveFlags(new(options))
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
+
+func modeNames() []string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.name
+	}
+	return names
+}
