@@ -15,11 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // modes lists the experiments in the order "all" runs them: the article's.
@@ -38,33 +37,7 @@ type options struct {
 	requests, clients int
 }
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// exitCode reports err on stderr and returns the exit status: 0 for success
-// and -h, 2 for a usage error (with the usage), 1 for a failed run.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "part07-idempotency: %s\n\n%s", usage.msg, usageText())
-		return 2
-	default:
-		fmt.Fprintln(stderr, "part07-idempotency:", err)
-		return 1
-	}
-}
-
-// usageError is a mistake on the command line, found before anything runs.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
+func main() { cli.Main("part07-idempotency", run) }
 
 // run is main without the process: tests call it with their own args, output
 // and context. -h prints the usage to w and returns flag.ErrHelp.
@@ -75,7 +48,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	if err != nil {
-		return &usageError{msg: err.Error()}
+		return &cli.UsageError{Err: err, Usage: usageText()}
 	}
 	if o.addr != "" {
 		return serve(ctx, w, o)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -19,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 )
 
@@ -153,7 +153,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, exitCode(run(t.Context(), tt.args, &stdout), &stderr))
+			assert.Equal(t, 2, cli.Exit("part07-idempotency", run(t.Context(), tt.args, &stdout), &stderr))
 			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
 			assert.Contains(t, stderr.String(), "part07-idempotency: "+tt.msg)
 			assert.Contains(t, stderr.String(), "usage: go run ./part07-idempotency", "the usage follows the message")
@@ -167,7 +167,7 @@ func TestHelp(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, &stdout)
 		assert.ErrorIs(t, err, flag.ErrHelp)
-		assert.Equal(t, 0, exitCode(err, &stderr))
+		assert.Equal(t, 0, cli.Exit("part07-idempotency", err, &stderr))
 		assert.Empty(t, stderr.String())
 		assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part07-idempotency "), "the command a reader types, not a build-cache path")
 		for _, m := range modes {
@@ -179,21 +179,13 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-func TestRunFailureExitsOne(t *testing.T) {
-	t.Parallel()
-	var stderr bytes.Buffer
-	assert.Equal(t, 1, exitCode(errors.New("storm: redis: dial tcp: connection refused"), &stderr))
-	assert.Equal(t, "part07-idempotency: storm: redis: dial tcp: connection refused\n", stderr.String())
-	assert.Equal(t, 0, exitCode(nil, &stderr))
-}
-
 // An explicit store that is not running is a failure (exit 1), not a
 // silent stand-in.
 func TestExplicitStoreMustBeReachable(t *testing.T) {
 	t.Setenv(stack.EnvRedis, "127.0.0.1:1")
 	err := run(t.Context(), []string{"-mode", "storm", "-store", "redis"}, io.Discard)
 	assert.ErrorContains(t, err, "redis: redis at 127.0.0.1:1")
-	assert.Equal(t, 1, exitCode(err, io.Discard))
+	assert.Equal(t, 1, cli.Exit("part07-idempotency", err, io.Discard))
 }
 
 // lines is an io.Writer that hands each write to the test as it happens.
