@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/availability"
 	"github.com/sysdesign-masterclass/golang/part01-tradeoffs/users/httpapi"
@@ -268,21 +268,5 @@ func serveAPI(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "serving the users API on http://%s — Ctrl-C stops\n", ln.Addr())
 	fmt.Fprintf(w, "  curl -X PUT -d '{\"name\":\"Ada\",\"email\":\"ada@example.com\"}' http://%s/users/ada\n", ln.Addr())
 	fmt.Fprintf(w, "  curl http://%s/users/ada\n", ln.Addr())
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	fmt.Fprintln(w, "stopped")
-	return nil
+	return cli.Serve(ctx, w, srv, ln, 5*time.Second)
 }

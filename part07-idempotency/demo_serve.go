@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/payments"
 )
@@ -38,23 +38,7 @@ func serve(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "  idempotency records: %s (%s)\n  payments: %s\n", b.name, b.where, where)
 	fmt.Fprintf(w, "  curl -i -X POST -H 'Idempotency-Key: order-1' -H 'X-Tenant-ID: acme' -d '{\"amount\":100}' http://%s/payments   # twice: the second is a replay\n", addr)
 	fmt.Fprintf(w, "  curl -s http://%s/payments\n", addr)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	fmt.Fprintln(w, "stopped")
-	return nil
+	return cli.Serve(ctx, w, srv, ln, 5*time.Second)
 }
 
 // openServeStores picks where serve keeps state. memory: everything in this

@@ -14,9 +14,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 )
 
 // Run is a chapter's main without the process: tests call it with their own
@@ -68,4 +71,28 @@ func Exit(name string, err error, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return 1
 	}
+}
+
+// Serve serves srv on ln until ctx ends (Ctrl-C), then stops accepting, drains
+// in-flight requests for up to drain, and prints "stopped" to w. It returns nil
+// after a clean stop, and the server's error if it failed or could not drain.
+func Serve(ctx context.Context, w io.Writer, srv *http.Server, ln net.Listener, drain time.Duration) error {
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), drain)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if serr := <-served; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "stopped")
+	return nil
 }

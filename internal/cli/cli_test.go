@@ -7,12 +7,14 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
-	"time"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -128,4 +130,53 @@ func TestMainCancelsOnSIGTERM(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, cmd.Wait(), "exit status after SIGTERM")
 	assert.Equal(t, "stopped\n", string(rest))
+}
+
+func TestServeDrainsOnCancel(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	started, release := make(chan struct{}), make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-release // a request still in flight when Ctrl-C comes
+		_, _ = io.WriteString(w, "done")
+	})}
+	ctx, cancel := context.WithCancel(t.Context())
+	var out bytes.Buffer
+	served := make(chan error, 1)
+	go func() { served <- Serve(ctx, &out, srv, ln, 10*time.Second) }()
+
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + ln.Addr().String())
+		if !assert.NoError(t, err) {
+			got <- ""
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-started
+	cancel()
+	close(release)
+	select {
+	case err := <-served:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	assert.Equal(t, "done", <-got, "the request in flight was drained, not cut")
+	assert.Equal(t, "stopped\n", out.String())
+	_, err = net.Dial("tcp", ln.Addr().String())
+	assert.Error(t, err, "the listener is closed")
+}
+
+func TestServeReturnsTheServersError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	require.NoError(t, ln.Close()) // Serve fails at once on a closed listener
+	var out bytes.Buffer
+	assert.Error(t, Serve(t.Context(), &out, &http.Server{}, ln, time.Second))
+	assert.Empty(t, out.String())
 }
