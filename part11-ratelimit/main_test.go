@@ -131,6 +131,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-proxy-protocol"}, "need -trusted-proxies"},
 		{[]string{"serve", "-trusted-proxies", "10.0.0.0/8", "-trusted-hops", "1", "-ip-header", "X-Real-IP"}, "pick one"},
 		{[]string{"serve", "-trusted-hops", "-1", "-trusted-proxies", "10.0.0.0/8"}, "-trusted-hops -1 is out of range"},
+		{[]string{"serve", "-trusted-proxies", "10.0.0.0/8", "-proxy-protocol", "-ip-header", "X-Real-IP"}, "-proxy-protocol sets the client address"},
+		{[]string{"serve", "-trusted-proxies", "10.0.0.0/8", "-proxy-protocol", "-trusted-hops", "1"}, "-proxy-protocol sets the client address"},
+		{[]string{"serve", "-algo", "log", "-burst", "5"}, "-burst applies to -algo token and gcra"},
 		{[]string{"serve", "extra"}, `unexpected argument "extra" after serve's flags`},
 		{[]string{"-mode", "spoof", "serve"}, `unexpected argument "serve"`},
 	} {
