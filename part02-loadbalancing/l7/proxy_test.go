@@ -392,8 +392,11 @@ func TestKilledBackendIsEjectedAndNoIdempotentRequestIsLost(t *testing.T) {
 	s.fleet[1].SetDelay(200 * time.Millisecond)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	// Probes every 20 ms, but each may take up to a second: the default
+	// timeout (half the interval, 10 ms) let a loaded machine's slow answers
+	// from live backends eject them too, and every request got a 503.
 	checker := &balancer.Checker{Pool: s.pool, Probe: balancer.HTTPProbe(s.srv.Client(), "/healthz"),
-		Interval: 20 * time.Millisecond, Rise: 2, Fall: 2}
+		Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
 	checked := make(chan struct{})
 	go func() { defer close(checked); checker.Run(ctx) }()
 
