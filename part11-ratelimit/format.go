@@ -36,11 +36,18 @@ type redisConn struct {
 	close  func()
 }
 
-// openRedis connects to the stack's Redis or starts miniredis. Timeouts are
-// short: a limiter that waits seconds for Redis has already failed.
+// redisOptions are the client options of a limiter's Redis. Timeouts are
+// short: a limiter that waits seconds for Redis has already failed. No
+// command is retried: a check whose reply was lost may have run, and sending
+// it again would count the request twice (TestARedisCheckIsNeverSentTwice).
+func redisOptions() *redis.Options {
+	return &redis.Options{DialTimeout: 250 * time.Millisecond, ReadTimeout: 250 * time.Millisecond,
+		WriteTimeout: 250 * time.Millisecond, MaxRetries: -1, DialerRetries: 1}
+}
+
+// openRedis connects to the stack's Redis or starts miniredis.
 func openRedis(ctx context.Context, mode string) (*redisConn, error) {
-	opts := &redis.Options{DialTimeout: 250 * time.Millisecond, ReadTimeout: 250 * time.Millisecond,
-		WriteTimeout: 250 * time.Millisecond, MaxRetries: 1, DialerRetries: 1}
+	opts := redisOptions()
 	if mode == "auto" && stack.Reachable(stack.Redis, 500*time.Millisecond) == nil {
 		opts.Addr = stack.RedisAddr()
 		c := redis.NewClient(opts)
