@@ -366,6 +366,7 @@ func TestUpgradeIsProxied(t *testing.T) {
 	br := bufio.NewReader(c)
 	resp, err := http.ReadResponse(br, nil)
 	require.NoError(t, err)
+	resp.Body.Close() // a 101 has no body: what follows is the new protocol's
 	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
 	_, err = io.WriteString(c, "ping")
 	require.NoError(t, err)
