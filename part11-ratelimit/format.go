@@ -62,8 +62,11 @@ func openRedis(ctx context.Context, mode string) (*redisConn, error) {
 	}
 	opts.Addr = mr.Addr()
 	c := redis.NewClient(opts)
-	return &redisConn{client: c, mini: mr, name: "miniredis (no Redis at " + stack.RedisAddr() + "; `make up` or REDIS_ADDR for the real one)",
-		close: func() { _ = c.Close(); mr.Close() }}, nil
+	name := "miniredis (no Redis at " + stack.RedisAddr() + "; `make up` or REDIS_ADDR for the real one)"
+	if mode != "auto" {
+		name = "miniredis (-redis mini; -redis auto uses the stack's Redis at " + stack.RedisAddr() + " when it answers)"
+	}
+	return &redisConn{client: c, mini: mr, name: name, close: func() { _ = c.Close(); mr.Close() }}, nil
 }
 
 // openCluster connects to the stack's Redis Cluster, or returns nil and why not.

@@ -71,7 +71,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Equal(t, steady[0], steady[1])
 			assert.Equal(t, "29 (19)", steady[5], "a token bucket of 10 refilling 1/s: 10 + 19 s × 1")
 		}},
-		{"memory", []string{"n/a: MEMORY USAGE needs a real Redis", "Redis: miniredis (no Redis at"}, func(t *testing.T, out string) {
+		{"memory", []string{"n/a: MEMORY USAGE needs a real Redis", "Redis: miniredis (-redis mini; -redis auto uses the stack's Redis at"}, func(t *testing.T, out string) {
 			assert.Equal(t, "20,000", row(t, out, "the article's map (never evicts)")[1], "never evicts")
 			for _, algo := range []string{"log", "counter", "gcra", "fixed"} {
 				assert.Equal(t, "1.00", row(t, out, algo, "100")[3], "%s: one round trip per check", algo)
