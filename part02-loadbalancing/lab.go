@@ -102,8 +102,11 @@ func startLab(cfg labConfig) (*lab, error) {
 	l.stop = stop
 	if cfg.check > 0 {
 		probeTr := &http.Transport{DisableKeepAlives: true}
+		// A probe may take a second whatever the interval: with the default
+		// (half of it, 25 ms in the failover demo) a busy machine's slow
+		// answers eject live backends.
 		checker := &balancer.Checker{Pool: pool, Probe: balancer.HTTPProbe(&http.Client{Transport: probeTr}, "/healthz"),
-			Interval: cfg.check, Rise: 2, Fall: 2, OnChange: cfg.onChange}
+			Interval: cfg.check, Timeout: max(cfg.check/2, time.Second), Rise: 2, Fall: 2, OnChange: cfg.onChange}
 		l.wg.Go(func() { checker.Run(ctx) })
 	}
 	ok = true

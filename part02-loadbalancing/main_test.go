@@ -263,7 +263,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	}
 	tr := &http.Transport{DisableKeepAlives: true}
 	client := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-	get := func(url string) (int, string) {
+	get := func(t require.TestingT, url string) (int, string) { // t: the test, or an EventuallyWithT tick
 		resp, err := client.Get(url)
 		require.NoError(t, err)
 		body, err := io.ReadAll(resp.Body)
@@ -273,24 +273,25 @@ func TestServeStopsOnCancel(t *testing.T) {
 	}
 	seen := map[string]bool{}
 	for range 3 {
-		status, b := get(base + "/")
+		status, b := get(t, base+"/")
 		require.Equal(t, http.StatusOK, status)
 		seen[b[:2]] = true
 	}
 	assert.Len(t, seen, 3, "round robin over the 3 backends")
-	status, _ := get("http://" + l4 + "/")
+	status, _ := get(t, "http://"+l4+"/")
 	assert.Equal(t, http.StatusOK, status, "through L4")
 
 	resp, err := client.Post(base+"/_lab/kill/b1", "", nil)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
-	require.Eventually(t, func() bool {
-		_, s := get(base + "/_lab/status")
-		return strings.Contains(s, `"name":"b1","addr"`) && regexp.MustCompile(`"name":"b1"[^}]*"healthy":false`).MatchString(s)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, s := get(c, base+"/_lab/status")
+		assert.Contains(c, s, `"name":"b1","addr"`)
+		assert.Regexp(c, `"name":"b1"[^}]*"healthy":false`, s)
 	}, 10*time.Second, 10*time.Millisecond, "b1 ejected")
 	for range 6 {
-		status, b := get(base + "/")
+		status, b := get(t, base+"/")
 		require.Equal(t, http.StatusOK, status)
 		assert.NotEqual(t, "b1", b[:2])
 	}

@@ -73,6 +73,10 @@ func parseServe(args []string) (serveOptions, error) {
 		return o, errors.New("-trusted-hops, -ip-header and -proxy-protocol need -trusted-proxies: with none, no proxy is believed")
 	case o.hops > 0 && o.ipHeader != "":
 		return o, errors.New("-trusted-hops and -ip-header are two ways to find the client; pick one")
+	case o.proxyProtocol && (o.hops > 0 || o.ipHeader != ""):
+		return o, errors.New("-proxy-protocol sets the client address from the PROXY header; -trusted-hops and -ip-header would be ignored")
+	case o.burst > 0 && o.algo != "token" && o.algo != "gcra":
+		return o, fmt.Errorf("-burst applies to -algo token and gcra; %s admits at most -limit per -window", o.algo)
 	}
 	if err := (quota.Policy{Limit: o.limit, Window: o.window, Burst: o.burst}).Validate(); err != nil {
 		return o, fmt.Errorf("-limit/-window/-burst: %w", err)

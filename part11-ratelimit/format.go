@@ -36,11 +36,18 @@ type redisConn struct {
 	close  func()
 }
 
-// openRedis connects to the stack's Redis or starts miniredis. Timeouts are
-// short: a limiter that waits seconds for Redis has already failed.
+// redisOptions are the client options of a limiter's Redis. Timeouts are
+// short: a limiter that waits seconds for Redis has already failed. No
+// command is retried: a check whose reply was lost may have run, and sending
+// it again would count the request twice (TestARedisCheckIsNeverSentTwice).
+func redisOptions() *redis.Options {
+	return &redis.Options{DialTimeout: 250 * time.Millisecond, ReadTimeout: 250 * time.Millisecond,
+		WriteTimeout: 250 * time.Millisecond, MaxRetries: -1, DialerRetries: 1}
+}
+
+// openRedis connects to the stack's Redis or starts miniredis.
 func openRedis(ctx context.Context, mode string) (*redisConn, error) {
-	opts := &redis.Options{DialTimeout: 250 * time.Millisecond, ReadTimeout: 250 * time.Millisecond,
-		WriteTimeout: 250 * time.Millisecond, MaxRetries: 1, DialerRetries: 1}
+	opts := redisOptions()
 	if mode == "auto" && stack.Reachable(stack.Redis, 500*time.Millisecond) == nil {
 		opts.Addr = stack.RedisAddr()
 		c := redis.NewClient(opts)
@@ -55,8 +62,11 @@ func openRedis(ctx context.Context, mode string) (*redisConn, error) {
 	}
 	opts.Addr = mr.Addr()
 	c := redis.NewClient(opts)
-	return &redisConn{client: c, mini: mr, name: "miniredis (no Redis at " + stack.RedisAddr() + "; `make up` or REDIS_ADDR for the real one)",
-		close: func() { _ = c.Close(); mr.Close() }}, nil
+	name := "miniredis (no Redis at " + stack.RedisAddr() + "; `make up` or REDIS_ADDR for the real one)"
+	if mode != "auto" {
+		name = "miniredis (-redis mini; -redis auto uses the stack's Redis at " + stack.RedisAddr() + " when it answers)"
+	}
+	return &redisConn{client: c, mini: mr, name: name, close: func() { _ = c.Close(); mr.Close() }}, nil
 }
 
 // openCluster connects to the stack's Redis Cluster, or returns nil and why not.

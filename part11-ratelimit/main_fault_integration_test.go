@@ -39,7 +39,7 @@ func TestFaultRedisKilled(t *testing.T) {
 		t.Cleanup(servers[fail].Close)
 	}
 	client := &http.Client{Timeout: 30 * time.Second}
-	get := func(fail string) (int, string) {
+	get := func(t require.TestingT, fail string) (int, string) { // t: the test, or an EventuallyWithT tick
 		start := time.Now()
 		resp, err := client.Get(servers[fail].URL + "/api/hello")
 		require.NoError(t, err)
@@ -50,9 +50,9 @@ func TestFaultRedisKilled(t *testing.T) {
 	}
 	expect := func(phase string, closed, open int) {
 		require.EventuallyWithT(t, func(c *assert.CollectT) {
-			code, _ := get("closed")
+			code, _ := get(c, "closed")
 			assert.Equal(c, closed, code, "%s: fail-closed route", phase)
-			code, _ = get("open")
+			code, _ = get(c, "open")
 			assert.Equal(c, open, code, "%s: fail-open route", phase)
 		}, 30*time.Second, 50*time.Millisecond)
 	}
@@ -62,9 +62,9 @@ func TestFaultRedisKilled(t *testing.T) {
 	expect("down", http.StatusServiceUnavailable, http.StatusOK)
 	statuses := map[string]int{}
 	for range 20 {
-		code, retry := get("closed")
+		code, retry := get(t, "closed")
 		statuses[fmt.Sprint(code, " Retry-After ", retry)]++
-		code, _ = get("open")
+		code, _ = get(t, "open")
 		statuses[fmt.Sprint("open ", code)]++
 	}
 	assert.Equal(t, map[string]int{"503 Retry-After 1": 20, "open 200": 20}, statuses, "every request while Redis is down")

@@ -71,7 +71,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Equal(t, steady[0], steady[1])
 			assert.Equal(t, "29 (19)", steady[5], "a token bucket of 10 refilling 1/s: 10 + 19 s × 1")
 		}},
-		{"memory", []string{"n/a: MEMORY USAGE needs a real Redis", "Redis: miniredis (no Redis at"}, func(t *testing.T, out string) {
+		{"memory", []string{"n/a: MEMORY USAGE needs a real Redis", "Redis: miniredis (-redis mini; -redis auto uses the stack's Redis at"}, func(t *testing.T, out string) {
 			assert.Equal(t, "20,000", row(t, out, "the article's map (never evicts)")[1], "never evicts")
 			for _, algo := range []string{"log", "counter", "gcra", "fixed"} {
 				assert.Equal(t, "1.00", row(t, out, algo, "100")[3], "%s: one round trip per check", algo)
@@ -131,6 +131,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-proxy-protocol"}, "need -trusted-proxies"},
 		{[]string{"serve", "-trusted-proxies", "10.0.0.0/8", "-trusted-hops", "1", "-ip-header", "X-Real-IP"}, "pick one"},
 		{[]string{"serve", "-trusted-hops", "-1", "-trusted-proxies", "10.0.0.0/8"}, "-trusted-hops -1 is out of range"},
+		{[]string{"serve", "-trusted-proxies", "10.0.0.0/8", "-proxy-protocol", "-ip-header", "X-Real-IP"}, "-proxy-protocol sets the client address"},
+		{[]string{"serve", "-trusted-proxies", "10.0.0.0/8", "-proxy-protocol", "-trusted-hops", "1"}, "-proxy-protocol sets the client address"},
+		{[]string{"serve", "-algo", "log", "-burst", "5"}, "-burst applies to -algo token and gcra"},
 		{[]string{"serve", "extra"}, `unexpected argument "extra" after serve's flags`},
 		{[]string{"-mode", "spoof", "serve"}, `unexpected argument "serve"`},
 	} {

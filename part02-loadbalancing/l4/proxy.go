@@ -28,6 +28,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
@@ -80,8 +81,8 @@ func (p *Proxy) Serve(ln net.Listener) error {
 				return ErrClosed
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				time.Sleep(5 * time.Millisecond) // e.g. out of file descriptors
+			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) || (errors.As(err, &ne) && ne.Timeout()) {
+				time.Sleep(5 * time.Millisecond) // out of file descriptors: some close soon
 				continue
 			}
 			return err

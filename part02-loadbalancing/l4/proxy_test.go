@@ -14,8 +14,10 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,6 +166,37 @@ func TestRefusedBackendIsSkippedAndEjected(t *testing.T) {
 	assert.False(t, pool.Backends()[0].Healthy())
 	assert.Zero(t, pool.Backends()[0].Inflight())
 	assert.Eventually(t, func() bool { return pool.Backends()[1].Inflight() == 0 }, 10*time.Second, time.Millisecond, "every connection ends")
+}
+
+// flakyListener fails its first Accept with err, as accept(2) does when the
+// process is out of file descriptors, then accepts normally.
+type flakyListener struct {
+	net.Listener
+	once sync.Once
+	err  error
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	var err error
+	l.once.Do(func() { err = l.err })
+	if err != nil {
+		return nil, err
+	}
+	return l.Listener.Accept()
+}
+
+// Running out of file descriptors (EMFILE, ENFILE) is passing: a
+// connection flood must not stop the proxy from accepting for good.
+func TestServeSurvivesFileDescriptorExhaustion(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			inner, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			ln := &flakyListener{Listener: inner, err: &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", errno)}}
+			_, _, addr := serve(t, rr, []string{tcpBackend(t, "b1")}, ln)
+			assert.Equal(t, "b1 got 2 bytes", exchange(t, addr, []byte("hi")))
+		})
+	}
 }
 
 // The article's table says an L4 balancer passes TLS through only. Serve

@@ -248,7 +248,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		resp, err := p.cfg.Transport.RoundTrip(out)
 		if err == nil {
 			c.served = b
-			resp.Body = &doneBody{ReadCloser: resp.Body, b: b}
+			body := &doneBody{ReadCloser: resp.Body, b: b}
+			resp.Body = body
+			if w, ok := body.ReadCloser.(io.Writer); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+				resp.Body = upgraded{body, w} // ReverseProxy splices the client to it: it must stay writable
+			}
 			return resp, nil
 		}
 		b.Done()
@@ -285,6 +289,13 @@ func (d *doneBody) Close() error {
 		d.b.Done()
 	}
 	return d.ReadCloser.Close()
+}
+
+// upgraded is doneBody for a 101 response, whose body is the backend
+// connection: a WebSocket, say, is in flight until it closes.
+type upgraded struct {
+	*doneBody
+	io.Writer
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {

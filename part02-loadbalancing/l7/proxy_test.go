@@ -1,11 +1,13 @@
 package l7
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -296,6 +298,23 @@ func TestNoHealthyBackendIs503(t *testing.T) {
 	assert.Equal(t, "1", resp.Header.Get("Retry-After"))
 }
 
+// proxyTo puts a proxy with the default config in front of one backend
+// server and serves it until the test ends.
+func proxyTo(t *testing.T, be *httptest.Server) (*balancer.Backend, *Proxy, *httptest.Server) {
+	t.Helper()
+	b := balancer.NewBackend("b", strings.TrimPrefix(be.URL, "http://"), 1)
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), b)
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool})
+	require.NoError(t, err)
+	front := httptest.NewServer(p)
+	t.Cleanup(func() {
+		front.Close()
+		p.CloseIdleConnections()
+	})
+	return b, p, front
+}
+
 // The backend sees the proxy's peer as X-Forwarded-For, never what the
 // client wrote: the proxy is the edge and trusts no incoming header.
 func TestForwardedForIsThePeerOnly(t *testing.T) {
@@ -304,14 +323,7 @@ func TestForwardedForIsThePeerOnly(t *testing.T) {
 		got <- r.Header.Get("X-Forwarded-For") + " | host=" + r.Host
 	}))
 	defer be.Close()
-	b := balancer.NewBackend("b", strings.TrimPrefix(be.URL, "http://"), 1)
-	pool, err := balancer.NewPool(new(balancer.RoundRobin), b)
-	require.NoError(t, err)
-	p, err := New(Config{Pool: pool})
-	require.NoError(t, err)
-	defer p.CloseIdleConnections()
-	front := httptest.NewServer(p)
-	defer front.Close()
+	_, _, front := proxyTo(t, be)
 	req, err := http.NewRequest("GET", front.URL, nil)
 	require.NoError(t, err)
 	req.Header.Set("X-Forwarded-For", "6.6.6.6")
@@ -320,6 +332,52 @@ func TestForwardedForIsThePeerOnly(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, "127.0.0.1 | host=api.example.com", <-got)
+}
+
+// A protocol upgrade (WebSocket's handshake; here a toy "echo" protocol)
+// goes through: ReverseProxy needs the backend's 101 response body to stay
+// writable to splice the two connections, and the in-flight count ends when
+// the upgraded connection does.
+func TestUpgradeIsProxied(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		if brw.Flush() == nil {
+			_, _ = io.Copy(conn, brw) // echo until the client closes
+		}
+	}))
+	defer be.Close()
+	b, p, front := proxyTo(t, be)
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	resp.Body.Close() // a 101 has no body: what follows is the new protocol's
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	_, err = io.WriteString(c, "ping")
+	require.NoError(t, err)
+	got := make([]byte, 4)
+	_, err = io.ReadFull(br, got)
+	require.NoError(t, err)
+	assert.Equal(t, "ping", string(got))
+	assert.Equal(t, int64(1), b.Inflight(), "the upgraded connection is in flight")
+	c.Close()
+	assert.Eventually(t, func() bool { return b.Inflight() == 0 }, 10*time.Second, time.Millisecond, "and ends when it closes")
+	assert.Zero(t, p.Stats().Failed)
 }
 
 // The chapter's main claim about failures: a backend killed while requests
@@ -335,8 +393,11 @@ func TestKilledBackendIsEjectedAndNoIdempotentRequestIsLost(t *testing.T) {
 	s.fleet[1].SetDelay(200 * time.Millisecond)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
+	// Probes every 20 ms, but each may take up to a second: the default
+	// timeout (half the interval, 10 ms) let a loaded machine's slow answers
+	// from live backends eject them too, and every request got a 503.
 	checker := &balancer.Checker{Pool: s.pool, Probe: balancer.HTTPProbe(s.srv.Client(), "/healthz"),
-		Interval: 20 * time.Millisecond, Rise: 2, Fall: 2}
+		Interval: 20 * time.Millisecond, Timeout: time.Second, Rise: 2, Fall: 2}
 	checked := make(chan struct{})
 	go func() { defer close(checked); checker.Run(ctx) }()
 

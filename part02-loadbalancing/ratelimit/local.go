@@ -96,7 +96,11 @@ func NewPerClient(c PerClientConfig) (*PerClient, error) {
 	if c.Burst < 1 {
 		return nil, fmt.Errorf("ratelimit: burst %d must be at least 1", c.Burst)
 	}
-	refill := time.Duration(float64(c.Burst) / float64(c.Rate) * float64(time.Second))
+	refillNS := float64(c.Burst) / float64(c.Rate) * float64(time.Second)
+	if refillNS > math.MaxInt64/2 { // the default TTL is twice it
+		return nil, fmt.Errorf("ratelimit: a burst of %d at %v tokens per second takes longer to refill than a time.Duration holds", c.Burst, float64(c.Rate))
+	}
+	refill := time.Duration(refillNS)
 	if c.TTL == 0 {
 		c.TTL = max(2*refill, time.Minute)
 	}

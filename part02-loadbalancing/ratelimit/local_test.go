@@ -170,6 +170,12 @@ func TestNewPerClientRejectsBadConfig(t *testing.T) {
 		{PerClientConfig{Rate: 1, Burst: 0}, "burst 0"},
 		{PerClientConfig{Rate: 1, Burst: 20, TTL: 10 * time.Second}, "TTL 10s is shorter than the 20s"},
 		{PerClientConfig{Rate: 1, Burst: 1, MaxClients: -1}, "MaxClients -1"},
+		// 20 tokens at 1e-9/s take 634 years to refill, more than a
+		// time.Duration holds: the TTL check overflowed and let a 1-minute
+		// TTL through (a fresh burst every minute), and at 1e-10/s a denied
+		// request's RetryAfter came out negative (Retry-After: 1).
+		{PerClientConfig{Rate: 1e-9, Burst: 20}, "takes longer to refill than"},
+		{PerClientConfig{Rate: 1e-10, Burst: 1}, "takes longer to refill than"},
 	} {
 		_, err := NewPerClient(tt.c)
 		assert.ErrorContains(t, err, tt.want)

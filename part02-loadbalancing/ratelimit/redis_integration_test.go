@@ -3,6 +3,7 @@
 package ratelimit
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -34,7 +35,31 @@ func runPrefix(t *testing.T) string {
 
 func TestFixedWindowOnRedis(t *testing.T) {
 	rdb := stackRedis(t)
-	fixedWindowContract(t, rdb, runPrefix(t), time.Sleep)
+	prefix := runPrefix(t)
+	fixedWindowContract(t, rdb, prefix, time.Minute, expireBy(rdb, prefix))
+}
+
+// expireBy moves the fixed windows under prefix d into their future: each
+// key's TTL shrinks by d and a key whose TTL runs out is deleted, which is
+// all that time does to a fixed window. Real Redis has no clock a test can
+// move; sleeping instead (with a 1 s window) left the four checks between
+// 0.9 s and 1 s of a window 100 ms of real time, which a slow machine missed.
+func expireBy(rdb *redis.Client, prefix string) func(*testing.T, time.Duration) {
+	return func(t *testing.T, d time.Duration) {
+		keys, err := rdb.Keys(t.Context(), prefix+"*").Result()
+		require.NoError(t, err)
+		for _, k := range keys {
+			ttl, err := rdb.PTTL(t.Context(), k).Result()
+			require.NoError(t, err)
+			switch {
+			case ttl < 0: // gone meanwhile, or no expiry: time changes nothing
+			case ttl <= d:
+				require.NoError(t, rdb.Del(t.Context(), k).Err())
+			default:
+				require.NoError(t, rdb.PExpire(t.Context(), k, ttl-d).Err())
+			}
+		}
+	}
 }
 
 // Many goroutines, one key, real Redis: exactly Limit pass (INCR in a
@@ -119,4 +144,32 @@ func TestFaultRedisKilledAndPaused(t *testing.T) {
 	assert.Less(t, took, 2*time.Second, "each check bounded near its 200 ms Timeout, not the 3 s ReadTimeout")
 	t.Logf("a check against a paused Redis took %v on average", took)
 	stack.Resume(t, "redis")
+}
+
+// latency adds d to every command, as a loaded machine or a Redis across a
+// network does.
+type latency time.Duration
+
+func (latency) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (d latency) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		time.Sleep(time.Duration(d))
+		return next(ctx, cmd)
+	}
+}
+func (d latency) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		time.Sleep(time.Duration(d))
+		return next(ctx, cmds)
+	}
+}
+
+// The contract does not depend on how fast the machine is: the same checks
+// with 30 ms per round trip.
+func TestFixedWindowOnASlowRedis(t *testing.T) {
+	rdb := stackRedis(t)
+	require.NoError(t, fixedWindow.Load(t.Context(), rdb).Err()) // one round trip per check, inside FixedWindow's 100 ms
+	rdb.AddHook(latency(30 * time.Millisecond))
+	prefix := runPrefix(t)
+	fixedWindowContract(t, rdb, prefix, time.Minute, expireBy(rdb, prefix))
 }
