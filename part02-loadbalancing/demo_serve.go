@@ -13,11 +13,13 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/fleet"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/l7"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/ratelimit"
-	"golang.org/x/time/rate"
 )
 
 // serveOptions are the serve subcommand's flags.
@@ -109,7 +111,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	if err != nil {
-		return &usageError{msg: err.Error(), usage: serveUsage()}
+		return &cli.UsageError{Err: err, Usage: serveUsage()}
 	}
 	w := &syncWriter{w: out}
 	trusted, _ := ratelimit.ParseTrusted(o.trusted)
@@ -130,7 +132,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	if o.rate > 0 {
 		pc, err := ratelimit.NewPerClient(ratelimit.PerClientConfig{Rate: rate.Limit(o.rate), Burst: o.burst})
 		if err != nil {
-			return &usageError{msg: err.Error(), usage: serveUsage()}
+			return &cli.UsageError{Err: err, Usage: serveUsage()}
 		}
 		defer pc.Close()
 		limiter = &ratelimit.Middleware{Limiter: pc, ClientIP: ratelimit.ClientIP{Trusted: trusted}}
@@ -154,9 +156,6 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 		return err
 	}
 	srv := &http.Server{Handler: front, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer srv.Close()
 	l4Line := ""
 	if l.l4 != nil {
 		l4Line = "and L4 on " + l.l4Addr
@@ -174,21 +173,7 @@ func runServe(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(w, "  curl -H 'X-User-ID: ada' %s/                # -algo hash: always the same backend\n", base)
 	fmt.Fprintf(w, "  curl -X POST %s/_lab/kill/b1; curl %s/_lab/status   # then restart: POST /_lab/restart/b1\n", base, base)
 	fmt.Fprintf(w, "  for i in $(seq 30); do curl -s -o /dev/null -w '%%{http_code} ' %s/; done   # burst, then 429\n", base)
-	select {
-	case err := <-served:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	fmt.Fprintln(w, "stopped")
-	return nil
+	return cli.Serve(ctx, w, srv, ln, 5*time.Second)
 }
 
 func labStatus(rw http.ResponseWriter, l *lab) {

@@ -16,13 +16,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // modes lists the scenarios in the order "all" runs them: the article's.
@@ -45,37 +44,13 @@ type options struct {
 
 func main() {
 	redis.SetLogger(quiet{}) // the demo prints the errors it meets; go-redis would log each failed dial too
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
-	stop()
-	os.Exit(code)
+	cli.Main("part02-loadbalancing", run)
 }
 
 // quiet drops go-redis's own log lines.
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
-
-// exitCode reports err on stderr and returns the exit status: 0 for success
-// and -h, 2 for a usage error (with the usage), 1 for a failed run.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "part02-loadbalancing: %s\n\n%s", usage.msg, usage.usage)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "part02-loadbalancing:", err)
-		return 1
-	}
-}
-
-// usageError is a mistake on the command line, found before anything runs.
-type usageError struct{ msg, usage string }
-
-func (e *usageError) Error() string { return e.msg }
 
 // run is main without the process: tests call it with their own args, output
 // and context. -h prints the usage to w and returns flag.ErrHelp.
@@ -89,7 +64,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	if err != nil {
-		return &usageError{msg: err.Error(), usage: usageText()}
+		return &cli.UsageError{Err: err, Usage: usageText()}
 	}
 	for _, m := range modes {
 		if o.mode == "all" || o.mode == m.name {

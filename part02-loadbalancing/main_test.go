@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -19,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // quick keeps the loopback measurements short; the defaults are for readers.
@@ -195,7 +196,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, exitCode(run(t.Context(), tt.args, &stdout), &stderr))
+			assert.Equal(t, 2, cli.Exit("part02-loadbalancing", run(t.Context(), tt.args, &stdout), &stderr))
 			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
 			assert.Contains(t, stderr.String(), "part02-loadbalancing: "+tt.msg)
 			assert.Contains(t, stderr.String(), "usage: go run ./part02-loadbalancing", "the usage follows the message")
@@ -207,7 +208,7 @@ func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"-h"}, &stdout)
 	assert.ErrorIs(t, err, flag.ErrHelp)
-	assert.Equal(t, 0, exitCode(err, &stderr))
+	assert.Equal(t, 0, cli.Exit("part02-loadbalancing", err, &stderr))
 	assert.Empty(t, stderr.String())
 	assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part02-loadbalancing "), "the command a reader types, not a build-cache path")
 	for _, m := range modes {
@@ -223,12 +224,6 @@ func TestHelp(t *testing.T) {
 	for _, f := range []string{"-addr", "-l4", "-algo", "-backends", "-rate", "-burst", "-trusted", "-check"} {
 		assert.Contains(t, stdout.String(), f)
 	}
-}
-
-func TestRunFailureExitsOne(t *testing.T) {
-	var stderr bytes.Buffer
-	assert.Equal(t, 1, exitCode(errors.New("l4l7: dial tcp: connection refused"), &stderr))
-	assert.Equal(t, "part02-loadbalancing: l4l7: dial tcp: connection refused\n", stderr.String())
 }
 
 // lines is an io.Writer that hands each write to the test as it happens.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/clientip"
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/limiter"
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/middleware"
@@ -176,19 +177,5 @@ func serve(ctx context.Context, w io.Writer, o serveOptions) error {
 	fmt.Fprintf(w, "serving GET /api/hello (%d per %v, %s on %s, fail %s) and POST /api/checkout (2 per 1m, fail closed)\n",
 		o.limit, o.window, o.algo, where, o.fail)
 	fmt.Fprintf(w, "on http://%s ; client address: %s. Ctrl-C stops.\n", ln.Addr(), about)
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	err = srv.Shutdown(shutdown)
-	if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	fmt.Fprintln(w, "stopped")
-	return err
+	return cli.Serve(ctx, w, srv, ln, 5*time.Second)
 }

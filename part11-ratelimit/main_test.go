@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"io"
 	"net/http"
@@ -16,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // quick keeps the measured sections short; the defaults are for readers.
@@ -139,7 +140,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, exitCode(run(t.Context(), tt.args, &stdout), &stderr))
+			assert.Equal(t, 2, cli.Exit("part11-ratelimit", run(t.Context(), tt.args, &stdout), &stderr))
 			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
 			first, _, _ := strings.Cut(stderr.String(), "\n")
 			assert.True(t, strings.HasPrefix(first, "part11-ratelimit: "), first)
@@ -154,7 +155,7 @@ func TestHelp(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, &stdout)
 		assert.ErrorIs(t, err, flag.ErrHelp)
-		assert.Equal(t, 0, exitCode(err, &stderr))
+		assert.Equal(t, 0, cli.Exit("part11-ratelimit", err, &stderr))
 		assert.Empty(t, stderr.String())
 		assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part11-ratelimit "), "the command a reader types")
 		for _, m := range modes {
@@ -164,12 +165,6 @@ func TestHelp(t *testing.T) {
 			assert.Contains(t, stdout.String(), f)
 		}
 	}
-}
-
-func TestRunFailureExitsOne(t *testing.T) {
-	var stderr bytes.Buffer
-	assert.Equal(t, 1, exitCode(errors.New("memory: dial tcp: connection refused"), &stderr))
-	assert.Equal(t, "part11-ratelimit: memory: dial tcp: connection refused\n", stderr.String())
 }
 
 // lines is an io.Writer that hands each write to the test as it happens.
