@@ -98,7 +98,7 @@ func TestEtcdLeaseTTL(t *testing.T) {
 		ttl     time.Duration
 		granted int64
 	}{
-		{time.Second, 2},            // asked 1, the server's minimum is 2
+		{time.Second, 2},             // asked 1, the server's minimum is 2
 		{1500 * time.Millisecond, 2}, // rounded up to 2
 		{2001 * time.Millisecond, 3}, // rounded up to 3, not down to 2
 		{10 * time.Second, 10},

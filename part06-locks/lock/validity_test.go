@@ -28,11 +28,11 @@ func TestValidity(t *testing.T) {
 		factor       float64
 		want         time.Duration
 	}{
-		{10 * time.Second, 40 * time.Millisecond, 0.01, 9860 * time.Millisecond},   // three masters answering in parallel in 40 ms
-		{10 * time.Second, 120 * time.Millisecond, 0.01, 9780 * time.Millisecond},  // the article's 3 × 40 ms, if they answered one after another
-		{8 * time.Second, 0, RedsyncDriftFactor, 7920 * time.Millisecond},          // redsync's defaults
+		{10 * time.Second, 40 * time.Millisecond, 0.01, 9860 * time.Millisecond},     // three masters answering in parallel in 40 ms
+		{10 * time.Second, 120 * time.Millisecond, 0.01, 9780 * time.Millisecond},    // the article's 3 × 40 ms, if they answered one after another
+		{8 * time.Second, 0, RedsyncDriftFactor, 7920 * time.Millisecond},            // redsync's defaults
 		{500 * time.Millisecond, 2 * time.Millisecond, 0.01, 493 * time.Millisecond}, // the PayPay TTL
-		{100 * time.Millisecond, 99 * time.Millisecond, 0.01, 0},                   // not positive: redsync refuses the lock
+		{100 * time.Millisecond, 99 * time.Millisecond, 0.01, 0},                     // not positive: redsync refuses the lock
 	} {
 		assert.Equal(t, tt.want, Validity(tt.ttl, tt.elapsed, tt.factor), "ttl %v elapsed %v", tt.ttl, tt.elapsed)
 	}

@@ -71,9 +71,9 @@ func (g *Gate) DialContext(ctx context.Context, network, addr string) (net.Conn,
 
 type gatedConn struct {
 	net.Conn
-	g                       *Gate
-	closeOnce               sync.Once
-	closed                  chan struct{}
+	g                           *Gate
+	closeOnce                   sync.Once
+	closed                      chan struct{}
 	readDeadline, writeDeadline atomic.Pointer[time.Time]
 }
 
