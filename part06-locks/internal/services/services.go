@@ -132,7 +132,7 @@ func (e *Env) mini(gate *Gate) *redis.Client {
 }
 
 func (e *Env) miniClient(mr *miniredis.Miniredis, gate *Gate) *redis.Client {
-	o := &redis.Options{Addr: mr.Addr(), PoolSize: 64}
+	o := &redis.Options{Addr: mr.Addr(), PoolSize: 64, MaxRetries: -1, ContextTimeoutEnabled: true}
 	if gate != nil {
 		o.Dialer = gate.DialContext
 	}
