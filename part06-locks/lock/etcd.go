@@ -56,7 +56,8 @@ func NewEtcd(client *clientv3.Client, cfg EtcdConfig) (*Etcd, error) {
 // it to its minimum), locks resource with it, and runs fn with the lock key's
 // create revision as the fencing token. Revoking the lease at the end deletes
 // the lock key, so there is no separate unlock. The lease is renewed every
-// third of its granted TTL, also while waiting for the lock.
+// third of its granted TTL, also while waiting for the lock, and at once if
+// the grant itself was slow.
 func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error {
 	if err := ValidateResource(resource); err != nil {
 		return err
@@ -79,7 +80,7 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, granted/3, func() { e.keepAlive(g, lease.ID, granted) }) })
+	wg.Go(func() { renew(done, g, granted, func() { e.keepAlive(g, lease.ID, granted) }) })
 	wg.Go(func() {
 		select {
 		case <-session.Done():

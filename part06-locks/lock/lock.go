@@ -130,14 +130,20 @@ func (g *guard) stop() error {
 	return nil
 }
 
-// renew calls f every interval until done is closed. f is the backend's
-// renewal; it reports success by calling g.extend and loss by calling g.lose.
-func renew(done <-chan struct{}, interval time.Duration, f func()) {
-	t := time.NewTicker(interval)
+// renew calls f whenever less than two thirds of ttl is left before the
+// validity deadline, until done is closed: every third of the TTL while
+// renewals succeed, at once if taking the lock already used up a third, and
+// every ttl/20 while they fail. f reports success by calling g.extend and
+// loss by calling g.lose.
+func renew(done <-chan struct{}, g *guard, ttl time.Duration, f func()) {
+	t := time.NewTimer(0)
 	defer t.Stop()
 	for {
+		t.Reset(max(time.Until(g.deadline().Add(-2*ttl/3)), ttl/20))
 		select {
 		case <-done:
+			return
+		case <-g.ctx.Done():
 			return
 		case <-t.C:
 			f()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,7 +116,7 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 	}()
 
 	tctx, cancel := context.WithDeadline(g.ctx, g.deadline())
-	token, err := r.nextToken(tctx, r.cfg.Prefix+"fence:"+resource, g)
+	token, err := r.nextToken(tctx, r.cfg.Prefix+"fence:"+resource, g, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
 	cancel()
 	if err != nil {
 		lost := g.stop()
@@ -123,7 +124,7 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, ttl/3, func() { r.extend(g, m) }) })
+	wg.Go(func() { renew(done, g, ttl, func() { r.extend(g, m) }) })
 	fnErr := fn(g.ctx, token)
 	close(done)
 	wg.Wait()
@@ -153,10 +154,17 @@ func (r *Redlock) acquireError(ctx context.Context, resource string, err error) 
 		return fmt.Errorf("%w: redlock %q: %w", ErrNotAcquired, resource, context.Cause(ctx))
 	}
 	if failed := count[*redsync.RedisError](err); failed > n-q {
-		return fmt.Errorf("%w: redlock %q: %d of %d masters failed, quorum is %d: %w", ErrUnavailable, resource, failed, n, q, err)
+		return fmt.Errorf("%w: redlock %q: %d of %d masters failed, quorum is %d: %w", ErrUnavailable, resource, failed, n, q, oneLine{err})
 	}
-	return fmt.Errorf("%w: redlock %q: held by another holder after %d tries: %w", ErrNotAcquired, resource, r.cfg.Tries, err)
+	return fmt.Errorf("%w: redlock %q: held by another holder after %d tries: %w", ErrNotAcquired, resource, r.cfg.Tries, oneLine{err})
 }
+
+// oneLine prints errors joined by errors.Join on one line ("a; b" instead of
+// "a\nb"), and still unwraps to them.
+type oneLine struct{ err error }
+
+func (e oneLine) Error() string { return strings.ReplaceAll(fmt.Sprint(e.err), "\n", "; ") }
+func (e oneLine) Unwrap() error { return e.err }
 
 // refused counts the masters whose answer in err was "not your lock":
 // redsync reports them as one ErrTaken once they are a quorum, and as
@@ -197,8 +205,11 @@ if cur < tonumber(ARGV[1]) then
 end
 return 0`)
 
-// nextToken takes the fencing token: it reads the counter from a majority,
-// and writes max+1 where it is higher than the master's value, to a majority.
+// nextToken takes the fencing token: it reads the counter from every master
+// that answers within grace of the majority (at least a majority), and writes
+// max+1 where it is higher than the master's value, to a majority. Reading
+// more than the majority keeps the tokens increasing when masters restarted
+// empty make up that majority.
 // A later holder's read majority shares a master with this write majority, so
 // it reads at least this token and takes a higher one; two takers of the same
 // value cannot both win a majority, since the master they share accepts only
@@ -207,7 +218,7 @@ return 0`)
 // majority that wrote the last token can hand out a lower one, as it can hand
 // out the lock itself). A token written after the validity ended does not
 // count: by then another holder may have read the counter.
-func (r *Redlock) nextToken(ctx context.Context, key string, g *guard) (int64, error) {
+func (r *Redlock) nextToken(ctx context.Context, key string, g *guard, grace time.Duration) (int64, error) {
 	n, q := len(r.masters), Quorum(len(r.masters))
 	var highest int64
 	read := func(ctx context.Context, c redis.UniversalClient) (int64, error) {
@@ -217,20 +228,20 @@ func (r *Redlock) nextToken(ctx context.Context, key string, g *guard) (int64, e
 		}
 		return v, err
 	}
-	ok, _, errs := r.quorum(ctx, q, read, func(v int64) bool { highest = max(highest, v); return true })
+	ok, _, errs := r.quorum(ctx, q, grace, read, func(v int64) bool { highest = max(highest, v); return true })
 	if ok < q {
-		return 0, fmt.Errorf("%w: read the counter on %d of %d masters, quorum is %d: %w", ErrUnavailable, ok, n, q, errs)
+		return 0, fmt.Errorf("%w: read the counter on %d of %d masters, quorum is %d: %w", ErrUnavailable, ok, n, q, oneLine{errs})
 	}
 	next := highest + 1
 	write := func(ctx context.Context, c redis.UniversalClient) (int64, error) {
 		return fenceAdvance.Run(ctx, c, []string{key}, next).Int64()
 	}
-	ok, refused, errs := r.quorum(ctx, q, write, func(v int64) bool { return v == 1 })
+	ok, refused, errs := r.quorum(ctx, q, 0, write, func(v int64) bool { return v == 1 })
 	switch {
 	case refused > n-q:
 		return 0, fmt.Errorf("%w: another holder advanced the fencing counter past %d", ErrLockLost, next)
 	case ok < q:
-		return 0, fmt.Errorf("%w: wrote the counter on %d of %d masters, quorum is %d: %w", ErrUnavailable, ok, n, q, errs)
+		return 0, fmt.Errorf("%w: wrote the counter on %d of %d masters, quorum is %d: %w", ErrUnavailable, ok, n, q, oneLine{errs})
 	case !time.Now().Before(g.deadline()):
 		return 0, fmt.Errorf("%w: fencing token %d taken after the validity ended", ErrLockLost, next)
 	}
@@ -240,10 +251,11 @@ func (r *Redlock) nextToken(ctx context.Context, key string, g *guard) (int64, e
 // quorum runs f on every master at once and returns as soon as q of them
 // answered with a value accept takes, or too many refused or failed for that
 // to happen: how many accepted, how many answered but were refused, and the
-// errors of those that failed. The slower masters' calls carry on until the
+// errors of those that failed. With grace > 0 it then waits up to grace for
+// the other masters too. The slower masters' calls carry on until the
 // validity deadline, so a counter write still reaches them after the holder
 // moved on.
-func (r *Redlock) quorum(ctx context.Context, q int, f func(context.Context, redis.UniversalClient) (int64, error), accept func(int64) bool) (ok, refused int, errs error) {
+func (r *Redlock) quorum(ctx context.Context, q int, grace time.Duration, f func(context.Context, redis.UniversalClient) (int64, error), accept func(int64) bool) (ok, refused int, errs error) {
 	if d, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), d)
@@ -261,8 +273,14 @@ func (r *Redlock) quorum(ctx context.Context, q int, f func(context.Context, red
 			replies <- reply{i, v, err}
 		}()
 	}
-	for answered := range len(r.masters) {
-		rep := <-replies
+	var late <-chan time.Time
+	for answered := 0; answered < len(r.masters); answered++ {
+		var rep reply
+		select {
+		case rep = <-replies:
+		case <-late:
+			return ok, refused, errs
+		}
 		switch {
 		case rep.err != nil:
 			errs = errors.Join(errs, fmt.Errorf("node #%d: %w", rep.node, rep.err))
@@ -271,8 +289,13 @@ func (r *Redlock) quorum(ctx context.Context, q int, f func(context.Context, red
 		default:
 			refused++
 		}
-		if ok >= q || answered+1-ok > len(r.masters)-q {
-			break
+		if late == nil && (ok >= q || answered+1-ok > len(r.masters)-q) {
+			if grace <= 0 {
+				break
+			}
+			t := time.NewTimer(grace)
+			defer t.Stop()
+			late = t.C
 		}
 	}
 	return ok, refused, errs
