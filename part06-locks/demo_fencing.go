@@ -31,7 +31,7 @@ func fencingDemo(ctx context.Context, w io.Writer, _ options, env *services.Env)
 	if env.RealPostgres {
 		store = "PostgreSQL row, conditional UPDATE"
 	}
-	for _, backend := range []string{"Redlock, 3 masters", "etcd"} {
+	for _, backend := range []string{"redlock", "etcd"} {
 		gate := services.NewGate()
 		var a, b lock.Locker
 		var closeA func()
@@ -63,8 +63,8 @@ func fencingDemo(ctx context.Context, w io.Writer, _ options, env *services.Env)
 				return err
 			}
 		}
-		fmt.Fprintf(w, "-- %s; writes go to a %s --\n", backend, store)
-		err := splitBrain(ctx, w, env, gate, a, b, env.Resource("account:"+backend[:4]))
+		fmt.Fprintf(w, "-- %s; writes go to a %s --\n", map[string]string{"redlock": "Redlock, 3 masters", "etcd": "etcd"}[backend], store)
+		err := splitBrain(ctx, w, env, gate, a, b, env.Resource("account:"+backend))
 		gate.Thaw()
 		closeA()
 		if err != nil {
@@ -149,7 +149,7 @@ func splitBrain(ctx context.Context, w io.Writer, env *services.Env, gate *servi
 	tw := table(w)
 	fmt.Fprintln(tw, "t\tevent")
 	for _, e := range events {
-		fmt.Fprintf(tw, "%s\t%s\n", ms(e.at.Round(time.Millisecond)), e.text)
+		fmt.Fprintf(tw, "%s ms\t%s\n", thousands(e.at.Milliseconds()), e.text)
 	}
 	fmt.Fprintf(tw, "result\tthe store holds %q; without the token check it would hold %q\n", rec.Value, unfenced[resource])
 	return tw.Flush()

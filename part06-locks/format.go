@@ -45,6 +45,20 @@ func ms(d time.Duration) string {
 	return fmt.Sprintf("%.3f ms", v)
 }
 
+// human prints a long duration at the scale a reader thinks in: 6.7 s,
+// 83.3 min.
+func human(d time.Duration) string {
+	switch {
+	case d >= 2*time.Hour:
+		return fmt.Sprintf("%.1f h", d.Hours())
+	case d >= time.Minute:
+		return fmt.Sprintf("%.1f min", d.Minutes())
+	case d >= time.Second:
+		return fmt.Sprintf("%.1f s", d.Seconds())
+	}
+	return ms(d)
+}
+
 // secs prints a duration in seconds: 2 s, 1.5 s, 60 s.
 func secs(d time.Duration) string { return fmt.Sprintf("%g s", d.Seconds()) }
 

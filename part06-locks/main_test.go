@@ -92,7 +92,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			} {
 				assert.Equal(t, "0", row(t, out, s)[3], "%s: never over-awarded", s)
 			}
-			assert.Len(t, row(t, out, "no lock: GET, check, SADD + SET"), 6)
+			assert.Len(t, row(t, out, "no lock: read, check, write (two round trips)"), 6)
 		}},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {

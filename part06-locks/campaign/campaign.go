@@ -4,7 +4,7 @@
 //
 // Three ways to claim, measured side by side by Run:
 //
-//   - ClaimNoLock reads the count, checks it and writes it back in separate
+//   - ClaimNoLock reads the count, checks it and writes it back in two
 //     round trips: the article's race ("two pods both read count=9,999").
 //   - ClaimWithLock does the same under one global lock, as the article does
 //     (Redlock on "campaign:<name>"): correct while the lock holds, and every
@@ -15,7 +15,6 @@ package campaign
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -87,27 +86,41 @@ func (c *Campaign) Open(ctx context.Context, prizes int) error {
 	return err
 }
 
-// ClaimNoLock is read, check, write in three round trips, with nothing to
-// stop another claimer between them.
+// ClaimNoLock reads (prizes left, has this user won) in one round trip,
+// decides, and writes (the user as a winner, left − 1) in a second, as one
+// MULTI/EXEC: nothing stops another claimer between the two round trips.
 func (c *Campaign) ClaimNoLock(ctx context.Context, user string) (Result, error) {
-	left, err := c.rdb.Get(ctx, c.left()).Int64()
+	var get *redis.StringCmd
+	var won *redis.BoolCmd
+	if _, err := c.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		get = p.Get(ctx, c.left())
+		won = p.SIsMember(ctx, c.winners(), user)
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	left, err := get.Int64()
 	if err != nil {
 		return 0, err
 	}
 	if c.afterRead != nil {
 		c.afterRead()
 	}
-	if left <= 0 {
+	switch {
+	case won.Val():
+		return AlreadyWon, nil
+	case left <= 0:
 		return SoldOut, nil
 	}
-	added, err := c.rdb.SAdd(ctx, c.winners(), user).Result()
+	_, err = c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.SAdd(ctx, c.winners(), user)
+		p.Set(ctx, c.left(), left-1, 0)
+		return nil
+	})
 	if err != nil {
 		return 0, err
 	}
-	if added == 0 {
-		return AlreadyWon, nil
-	}
-	return Won, c.rdb.Set(ctx, c.left(), left-1, 0).Err()
+	return Won, nil
 }
 
 // ClaimWithLock runs ClaimNoLock's three steps under the campaign's lock.
@@ -161,18 +174,18 @@ type Stats struct {
 	Won, SoldOut, AlreadyWon, Failed int
 	FirstError                       error
 	Elapsed                          time.Duration // until every claimer stopped
-	// SoldOutAfter is when the first claimer was told "sold out" (0 if none
-	// was): the time the campaign took to give its prizes away.
+	// SoldOutAfter is when the first claimer was told "sold out" (if SoldOut
+	// is not 0): the time the campaign took to give its prizes away.
 	SoldOutAfter time.Duration
-	TimedOut     bool // the budget ran out before every user had claimed
+	TimedOut     bool // the budget (or ctx) ended the run before it sold out or every user had claimed
 }
 
 // Throughput is prizes awarded per second until the campaign sold out (or
 // until the run ended, if it did not).
 func (s Stats) Throughput() float64 {
-	d := s.SoldOutAfter
-	if d == 0 {
-		d = s.Elapsed
+	d := s.Elapsed
+	if s.SoldOut > 0 {
+		d = s.SoldOutAfter
 	}
 	if d <= 0 {
 		return 0
@@ -182,23 +195,25 @@ func (s Stats) Throughput() float64 {
 
 // Run has claimers goroutines claim for users user-0 … user-(users-1), each
 // user once, until a claimer is told "sold out", every user has claimed, or
-// budget has passed. A claim that fails (e.g. the lock was not acquired)
-// counts in Failed.
+// budget has passed; claims in flight when the budget ends still finish, so
+// every claim is counted once. A claim that fails (e.g. the lock was not
+// acquired) counts in Failed.
 func Run(ctx context.Context, claimers, users int, budget time.Duration, claim func(ctx context.Context, user string) (Result, error)) Stats {
-	ctx, cancel := context.WithTimeout(ctx, budget)
-	defer cancel()
 	var (
 		next    atomic.Int64
-		over    atomic.Bool // sold out: claimers finish the claim in hand and stop
+		stop    atomic.Bool // sold out or out of time: claimers finish the claim in hand
 		mu      sync.Mutex
 		s       Stats
 		soldOut time.Duration
+		sold    bool
 		wg      sync.WaitGroup
 	)
 	start := time.Now()
+	deadline := time.AfterFunc(budget, func() { stop.Store(true) })
+	defer deadline.Stop()
 	for range claimers {
 		wg.Go(func() {
-			for ctx.Err() == nil && !over.Load() {
+			for ctx.Err() == nil && !stop.Load() {
 				i := next.Add(1) - 1
 				if i >= int64(users) {
 					return
@@ -206,8 +221,6 @@ func Run(ctx context.Context, claimers, users int, budget time.Duration, claim f
 				res, err := claim(ctx, "user-"+strconv.FormatInt(i, 10))
 				mu.Lock()
 				switch {
-				case err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()):
-					s.TimedOut = true // the budget ended this claim; it does not count
 				case err != nil:
 					s.Failed++
 					if s.FirstError == nil {
@@ -216,10 +229,10 @@ func Run(ctx context.Context, claimers, users int, budget time.Duration, claim f
 				case res == Won:
 					s.Won++
 				case res == SoldOut:
-					over.Store(true)
+					stop.Store(true)
 					s.SoldOut++
-					if soldOut == 0 {
-						soldOut = time.Since(start)
+					if !sold {
+						sold, soldOut = true, time.Since(start)
 					}
 				case res == AlreadyWon:
 					s.AlreadyWon++
@@ -230,8 +243,6 @@ func Run(ctx context.Context, claimers, users int, budget time.Duration, claim f
 	}
 	wg.Wait()
 	s.Elapsed, s.SoldOutAfter = time.Since(start), soldOut
-	if ctx.Err() != nil && !over.Load() && next.Load() < int64(users) {
-		s.TimedOut = true
-	}
+	s.TimedOut = !sold && next.Load() < int64(users)
 	return s
 }

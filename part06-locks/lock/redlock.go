@@ -205,19 +205,17 @@ if cur < tonumber(ARGV[1]) then
 end
 return 0`)
 
-// nextToken takes the fencing token: it reads the counter from every master
-// that answers within grace of the majority (at least a majority), and writes
-// max+1 where it is higher than the master's value, to a majority. Reading
-// more than the majority keeps the tokens increasing when masters restarted
-// empty make up that majority.
-// A later holder's read majority shares a master with this write majority, so
-// it reads at least this token and takes a higher one; two takers of the same
-// value cannot both win a majority, since the master they share accepts only
-// the first. Both rely on the lock (only the holder advances the counter) and
-// on masters that keep their data (a master restarted empty with the
-// majority that wrote the last token can hand out a lower one, as it can hand
-// out the lock itself). A token written after the validity ended does not
-// count: by then another holder may have read the counter.
+// nextToken takes the fencing token: it reads the counter from a majority
+// of the masters (and from the others that answer within grace), and writes
+// max+1 to a majority, each master taking it only if it is above its own
+// value. A later holder's read majority shares a master with this write
+// majority, so it reads at least this token and takes a higher one; two
+// takers of one value cannot both win a majority, since the master they share
+// takes only the first. This relies on the lock (only the holder advances the
+// counter) and on masters keeping their data: the grace read covers masters
+// that restarted empty while another kept the counter, not all of them
+// restarting. A token written after the validity ended does not count: by
+// then another holder may have read the counter.
 func (r *Redlock) nextToken(ctx context.Context, key string, g *guard, grace time.Duration) (int64, error) {
 	n, q := len(r.masters), Quorum(len(r.masters))
 	var highest int64
