@@ -3,7 +3,6 @@ package lock
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,35 +46,7 @@ func TestEtcdTokenIsTheLockKeysCreateRevision(t *testing.T) {
 }
 
 func TestEtcdMutualExclusion(t *testing.T) {
-	e := newEtcd(t, etcdClient(t))
-	res := uniqueName(t)
-	var (
-		s      section
-		mu     sync.Mutex
-		tokens []int64
-		wg     sync.WaitGroup
-	)
-	for range 6 {
-		wg.Go(func() {
-			for range 15 {
-				err := e.ExecuteWithLock(t.Context(), res, 5*time.Second, func(ctx context.Context, token int64) error {
-					s.enter()
-					defer s.leave()
-					mu.Lock()
-					tokens = append(tokens, token)
-					mu.Unlock()
-					return nil
-				})
-				assert.NoError(t, err)
-			}
-		})
-	}
-	wg.Wait()
-	assert.Zero(t, s.overlaps.Load())
-	require.Len(t, tokens, 90)
-	for i := 1; i < len(tokens); i++ {
-		require.Greater(t, tokens[i], tokens[i-1], "token of holder %d", i)
-	}
+	mutualExclusion(t, newEtcd(t, etcdClient(t)), uniqueName(t), 5*time.Second, 6, 15)
 }
 
 // leaseOf returns the granted TTL of the lease behind the only lock key of res.

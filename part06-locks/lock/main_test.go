@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/goleak"
@@ -148,3 +150,38 @@ func (s *section) leave() { s.inside.Add(-1) }
 type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
+
+// mutualExclusion has goroutines contend for one lock, cycles times each.
+// Inside the section a counter of holders must read 1, and the tokens,
+// recorded in the order the holders entered, must strictly increase.
+func mutualExclusion(t *testing.T, l Locker, resource string, ttl time.Duration, goroutines, cycles int) {
+	t.Helper()
+	var (
+		s      section
+		mu     sync.Mutex
+		tokens []int64
+		wg     sync.WaitGroup
+	)
+	for range goroutines {
+		wg.Go(func() {
+			for range cycles {
+				err := l.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, token int64) error {
+					s.enter()
+					defer s.leave()
+					mu.Lock()
+					tokens = append(tokens, token)
+					mu.Unlock()
+					time.Sleep(time.Millisecond) // a section that takes time: others must wait, not enter
+					return nil
+				})
+				assert.NoError(t, err)
+			}
+		})
+	}
+	wg.Wait()
+	assert.Zero(t, s.overlaps.Load(), "overlapping critical sections")
+	require.Len(t, tokens, goroutines*cycles)
+	for i := 1; i < len(tokens); i++ {
+		require.Greater(t, tokens[i], tokens[i-1], "token of holder %d", i)
+	}
+}

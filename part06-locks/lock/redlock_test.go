@@ -55,41 +55,10 @@ func TestRedlockTokensIncreaseAndKeysAreCleanedUp(t *testing.T) {
 	})
 }
 
-// Goroutines contend for one lock; inside the section a counter of holders
-// must read 1, and the tokens, recorded in the order the holders entered,
-// must strictly increase.
 func TestRedlockMutualExclusion(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		_, clients := masters(t, 3)
-		r := newRedlock(t, clients, fastRetry)
-		var (
-			s      section
-			mu     sync.Mutex
-			tokens []int64
-			wg     sync.WaitGroup
-		)
-		for range 8 {
-			wg.Go(func() {
-				for range 25 {
-					err := r.ExecuteWithLock(t.Context(), "hot", time.Second, func(ctx context.Context, token int64) error {
-						s.enter()
-						defer s.leave()
-						mu.Lock()
-						tokens = append(tokens, token)
-						mu.Unlock()
-						time.Sleep(time.Millisecond)
-						return nil
-					})
-					assert.NoError(t, err)
-				}
-			})
-		}
-		wg.Wait()
-		assert.Zero(t, s.overlaps.Load(), "overlapping critical sections")
-		require.Len(t, tokens, 200)
-		for i := 1; i < len(tokens); i++ {
-			require.Greater(t, tokens[i], tokens[i-1], "token of holder %d", i)
-		}
+		mutualExclusion(t, newRedlock(t, clients, fastRetry), "hot", time.Second, 8, 25)
 	})
 }
 
