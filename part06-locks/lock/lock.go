@@ -45,12 +45,19 @@ func ValidateResource(resource string) error {
 		return fmt.Errorf("%w: resource name must be 1 to %d bytes, got %d", ErrInvalid, MaxResourceLen, len(resource))
 	}
 	for i := 0; i < len(resource); i++ {
-		c := resource[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == ':' || c == '-') {
+		if c := resource[i]; !resourceByte(c) {
 			return fmt.Errorf("%w: resource %q contains %q; use letters, digits, '.', '_', ':' or '-'", ErrInvalid, resource, c)
 		}
 	}
 	return nil
+}
+
+func resourceByte(c byte) bool {
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	}
+	return c == '.' || c == '_' || c == ':' || c == '-'
 }
 
 func errInvalidf(format string, args ...any) error {
