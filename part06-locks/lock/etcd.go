@@ -54,10 +54,10 @@ func NewEtcd(client *clientv3.Client, cfg EtcdConfig) (*Etcd, error) {
 
 // ExecuteWithLock grants a lease of LeaseSeconds(ttl) (the server may raise
 // it to its minimum), locks resource with it, and runs fn with the lock key's
-// create revision as the fencing token. Revoking the lease at the end deletes
-// the lock key, so there is no separate unlock. The lease is renewed every
-// third of its granted TTL, also while waiting for the lock, and at once if
-// the grant itself was slow.
+// create revision as the fencing token. The session keeps the lease alive
+// while the lock is awaited; once it is held, the lease is renewed every
+// third of its TTL and fn's validity deadline follows the renewals. Revoking
+// the lease at the end deletes the lock key, so there is no separate unlock.
 func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error {
 	if err := ValidateResource(resource); err != nil {
 		return err
@@ -72,40 +72,77 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 		return e.acquireError(ctx, resource, "lease grant", err)
 	}
 	granted := time.Duration(lease.TTL) * time.Second
-	g := newGuard(ctx, sent.Add(granted-Drift(granted, e.cfg.DriftFactor)))
 	session, err := concurrency.NewSession(e.client, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(lease.TTL)))
 	if err != nil {
 		e.revoke(ctx, lease.ID, granted)
-		return errors.Join(e.acquireError(ctx, resource, "session", err), g.stop())
+		return e.acquireError(ctx, resource, "session", err)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, g, granted, func() { e.keepAlive(g, lease.ID, granted) }) })
-	wg.Go(func() {
-		select {
-		case <-session.Done():
-			g.lose(errors.New("the session's keepalive ended (lease expired or keepalive responses stopped)"))
-		case <-done:
-		}
-	})
 	defer func() {
-		close(done)
-		wg.Wait()
 		session.Orphan()
 		e.revoke(ctx, lease.ID, granted)
 	}()
 
-	m := concurrency.NewMutex(session, e.cfg.Prefix+resource)
-	if err := m.Lock(g.ctx); err != nil {
-		if lost := g.lost(); lost != nil && ctx.Err() == nil {
-			err = lost
+	// Wait for the lock; a session that ends (its lease expired) ends the wait.
+	wctx, stopWait := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-session.Done():
+			stopWait(errSessionEnded)
+		case <-wctx.Done():
 		}
-		return errors.Join(e.acquireError(ctx, resource, "lock", err), g.stop())
+	}()
+	m := concurrency.NewMutex(session, e.cfg.Prefix+resource)
+	err = m.Lock(wctx)
+	stopWait(nil)
+	if err != nil {
+		if cause := context.Cause(wctx); errors.Is(cause, errSessionEnded) {
+			err = cause
+		}
+		return e.acquireError(ctx, resource, "lock", err)
 	}
+
+	// The lease is surely valid until its grant was sent + its TTL. If waiting
+	// (or a slow grant) used up a third of that, renew it before fn runs.
+	until := sent.Add(granted - Drift(granted, e.cfg.DriftFactor))
+	if time.Until(until) < 2*granted/3 {
+		if until, err = e.renewNow(ctx, lease.ID, granted); err != nil {
+			return e.acquireError(ctx, resource, "renewing the lease after the wait", err)
+		}
+	}
+	g := newGuard(ctx, until)
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { renew(done, g, granted, func() { e.keepAlive(g, lease.ID) }) })
+	wg.Go(func() {
+		select {
+		case <-session.Done():
+			g.lose(errSessionEnded)
+		case <-done:
+		}
+	})
 	owner := m.IsOwner() // CreateRevision(key) == the revision that created it
 	token := (*pb.Compare)(&owner).GetCreateRevision()
 	fnErr := fn(g.ctx, token)
+	close(done)
+	wg.Wait()
 	return result(fnErr, g.stop())
+}
+
+// errSessionEnded is the loss the session reports: its keepalive stopped.
+var errSessionEnded = errors.New("the session's keepalive ended (lease expired or keepalive responses stopped)")
+
+// renewNow renews the lease once, within a third of its TTL, and returns the
+// validity deadline the renewal gives.
+func (e *Etcd) renewNow(ctx context.Context, id clientv3.LeaseID, granted time.Duration) (time.Time, error) {
+	rctx, cancel := context.WithTimeout(ctx, granted/3)
+	defer cancel()
+	sent := time.Now()
+	resp, err := e.client.KeepAliveOnce(rctx, id)
+	if err != nil {
+		return time.Time{}, err
+	}
+	ttl := time.Duration(resp.TTL) * time.Second
+	return sent.Add(ttl - Drift(ttl, e.cfg.DriftFactor)), nil
 }
 
 // keepAlive renews the lease once and moves the validity deadline to when the
@@ -113,7 +150,7 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 // leader renewed it no earlier than that, so it cannot expire the lease
 // before. Only "lease not found" ends the lock early; an unreachable cluster
 // leaves it to the deadline.
-func (e *Etcd) keepAlive(g *guard, id clientv3.LeaseID, granted time.Duration) {
+func (e *Etcd) keepAlive(g *guard, id clientv3.LeaseID) {
 	ctx, cancel := context.WithDeadline(g.ctx, g.deadline())
 	defer cancel()
 	sent := time.Now()
