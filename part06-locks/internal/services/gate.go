@@ -79,6 +79,11 @@ type gatedConn struct {
 
 // wait blocks while the gate is frozen, until deadline if it is set.
 func (c *gatedConn) wait(deadline *time.Time) error {
+	select {
+	case <-c.closed:
+		return net.ErrClosed
+	default:
+	}
 	var expired <-chan time.Time
 	if deadline != nil && !deadline.IsZero() {
 		t := time.NewTimer(time.Until(*deadline))
