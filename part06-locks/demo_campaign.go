@@ -47,10 +47,10 @@ func campaignDemo(ctx context.Context, w io.Writer, o options, env *services.Env
 		{"no lock: read, check, write (two round trips)", false, func(c *campaign.Campaign) func(context.Context, string) (campaign.Result, error) {
 			return c.ClaimNoLock
 		}},
-		{"Redlock, the article's options (TTL 500 ms, 5 tries 100 ms apart)", true, withLock(article, articleTTL)},
-		{"Redlock, TTL 500 ms, redsync's retries (32, 50–250 ms apart)", true, withLock(defaults, articleTTL)},
-		{"Redlock, TTL 500 ms, retry every 1–5 ms (the claimers flood the masters)", true, withLock(tuned, articleTTL)},
-		{"etcd lock, TTL 1 s (500 ms is under etcd's 1 s)", true, withLock(etcd, time.Second)},
+		{"Redlock, the article's options (TTL 500 ms, 5 tries 100 ms apart)", true, withLock(bounded{article}, articleTTL)},
+		{"Redlock, TTL 500 ms, redsync's retries (32, 50–250 ms apart)", true, withLock(bounded{defaults}, articleTTL)},
+		{"Redlock, TTL 500 ms, retry every 1–5 ms (the claimers flood the masters)", true, withLock(bounded{tuned}, articleTTL)},
+		{"etcd lock, TTL 1 s (500 ms is under etcd's 1 s)", true, withLock(bounded{etcd}, time.Second)},
 		{"one Lua script, no lock", false, func(c *campaign.Campaign) func(context.Context, string) (campaign.Result, error) {
 			return c.ClaimAtomic
 		}},

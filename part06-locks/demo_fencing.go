@@ -64,7 +64,7 @@ func fencingDemo(ctx context.Context, w io.Writer, _ options, env *services.Env)
 			}
 		}
 		fmt.Fprintf(w, "-- %s; writes go to a %s --\n", map[string]string{"redlock": "Redlock, 3 masters", "etcd": "etcd"}[backend], store)
-		err := splitBrain(ctx, w, env, gate, a, b, env.Resource("account:"+backend))
+		err := splitBrain(ctx, w, env, gate, bounded{a}, bounded{b}, env.Resource("account:"+backend))
 		gate.Thaw()
 		closeA()
 		if err != nil {
@@ -101,7 +101,9 @@ func splitBrain(ctx context.Context, w io.Writer, env *services.Env, gate *servi
 				return ctx.Err()
 			}
 			// A's write was decided before the pause; it goes out as it is.
-			aWrite = env.Fence.Write(context.WithoutCancel(ctx), resource, token, fmt.Sprintf("A's value (token %d)", token))
+			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callTimeout)
+			defer cancel()
+			aWrite = env.Fence.Write(wctx, resource, token, fmt.Sprintf("A's value (token %d)", token))
 			log("A wakes and sends its write with token %d: %s", token, verdict(aWrite))
 			return aWrite
 		})

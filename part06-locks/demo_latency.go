@@ -43,10 +43,12 @@ func latencyDemo(ctx context.Context, w io.Writer, o options, env *services.Env)
 		name, article string
 		cycle         func() error
 	}{
-		{"Redlock, 3 masters (lock.Redlock)", "~1–5 ms", func() error { return redlock.ExecuteWithLock(ctx, "latency", 10*time.Second, noop) }},
-		{"Redis, 1 master (lock.Redlock)", "-", func() error { return single.ExecuteWithLock(ctx, "latency", 10*time.Second, noop) }},
-		{"etcd, lease per lock (lock.Etcd)", "~5–20 ms", func() error { return etcd.ExecuteWithLock(ctx, "latency", 10*time.Second, noop) }},
+		{"Redlock, 3 masters (lock.Redlock)", "~1–5 ms", func() error { return bounded{redlock}.ExecuteWithLock(ctx, "latency", 10*time.Second, noop) }},
+		{"Redis, 1 master (lock.Redlock)", "-", func() error { return bounded{single}.ExecuteWithLock(ctx, "latency", 10*time.Second, noop) }},
+		{"etcd, lease per lock (lock.Etcd)", "~5–20 ms", func() error { return bounded{etcd}.ExecuteWithLock(ctx, "latency", 10*time.Second, noop) }},
 		{"etcd, concurrency.Mutex on one long-lived session, no token", "-", func() error {
+			ctx, cancel := context.WithTimeout(ctx, callTimeout)
+			defer cancel()
 			if err := plain.Lock(ctx); err != nil {
 				return err
 			}
@@ -76,7 +78,7 @@ func latencyDemo(ctx context.Context, w io.Writer, o options, env *services.Env)
 		where = "the stack's servers over loopback"
 	}
 	fmt.Fprintf(w, "measured on %s: no network between client and server, which the article's figures include\n\n", where)
-	return contention(ctx, w, o, env, redlock, etcd)
+	return contention(ctx, w, o, env, bounded{redlock}, bounded{etcd})
 }
 
 // contention runs o.goroutines goroutines through o.samples lock cycles on

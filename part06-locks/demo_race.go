@@ -61,7 +61,7 @@ func raceDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) er
 					errs[i] = withdraw(i, amount)
 					return
 				}
-				errs[i] = l.ExecuteWithLock(ctx, "account", 10*time.Second, func(ctx context.Context, _ int64) error {
+				errs[i] = bounded{l}.ExecuteWithLock(ctx, "account", 10*time.Second, func(ctx context.Context, _ int64) error {
 					return withdraw(i, amount)
 				})
 			})

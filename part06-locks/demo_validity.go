@@ -123,6 +123,8 @@ func redsyncSettings(ctx context.Context, w io.Writer, env *services.Env) error 
 // etcdTTLs grants sessions the way the article does, int(ttl.Seconds()), and
 // asks the server what it granted; beside it, what this package does.
 func etcdTTLs(ctx context.Context, w io.Writer, env *services.Env) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
 	fmt.Fprintln(w, "== etcd leases are whole seconds: the article's WithTTL(int(ttl.Seconds())) against lock.LeaseSeconds ==")
 	tw := table(w)
 	fmt.Fprintln(tw, "ttl asked\tthe article passes\tthe server grants\tthis package")

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
 )
 
 // table returns a writer that aligns tab-separated columns; Flush prints them.
@@ -103,3 +105,17 @@ func (redisLogger) Printf(_ context.Context, format string, v ...any) {
 
 // oneLine joins a multi-line error (errors.Join) into one line.
 func oneLine(err error) string { return strings.ReplaceAll(fmt.Sprint(err), "\n", "; ") }
+
+// callTimeout bounds every lock call and service request of the demo: a
+// service that stops answering mid-run (a paused etcd keeps a call without a
+// deadline waiting forever) fails its section within seconds.
+const callTimeout = 10 * time.Second
+
+// bounded gives each ExecuteWithLock of the Locker at most callTimeout.
+type bounded struct{ lock.Locker }
+
+func (b bounded) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(context.Context, int64) error) error {
+	ctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	return b.Locker.ExecuteWithLock(ctx, resource, ttl, fn)
+}

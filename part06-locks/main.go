@@ -46,6 +46,10 @@ type options struct {
 	verbose             bool
 }
 
+// sectionLimit bounds one scenario: long enough for -samples 100000 on the
+// slowest backend, short enough that a stalled (paused) service ends the run.
+const sectionLimit = 10 * time.Minute
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
@@ -95,8 +99,11 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	for _, m := range modes {
 		if o.mode == "all" || o.mode == m.name {
 			fmt.Fprintln(w)
-			if err := m.run(ctx, w, o, env); err != nil {
-				return fmt.Errorf("%s: %w (scripts/stack status shows what is running; scripts/stack up redis redlock etcd postgres restarts it)", m.name, err)
+			sctx, cancel := context.WithTimeout(ctx, sectionLimit) // a service that stalls mid-section ends the run
+			err := m.run(sctx, w, o, env)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w (scripts/stack status shows what is running; scripts/stack up redis redlock etcd postgres starts what stopped, scripts/stack resume SVC a paused one)", m.name, err)
 			}
 		}
 	}

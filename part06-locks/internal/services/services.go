@@ -56,10 +56,10 @@ type Env struct {
 // Open uses the stack's services when useStack is set and they answer, and
 // in-process stand-ins otherwise (tests pass false, to stay independent of
 // what happens to be running).
-func Open(ctx context.Context, useStack bool) (e *Env, err error) {
+func Open(ctx context.Context, useStack bool) (_ *Env, err error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
-	e = &Env{Prefix: "part06:demo:" + hex.EncodeToString(b) + ":"}
+	e := &Env{Prefix: "part06:demo:" + hex.EncodeToString(b) + ":"}
 	defer func() {
 		if err != nil {
 			e.Close()
@@ -142,7 +142,12 @@ func (e *Env) miniClient(mr *miniredis.Miniredis, gate *Gate) *redis.Client {
 // EtcdClient returns a new client of the etcd server in use, dialling through
 // gate if it is not nil. The caller closes it.
 func (e *Env) EtcdClient(gate *Gate) (*clientv3.Client, error) {
-	cfg := clientv3.Config{Endpoints: []string{e.etcdAddr}, DialTimeout: 2 * Timeout, Logger: zap.NewNop()}
+	cfg := clientv3.Config{
+		Endpoints: []string{e.etcdAddr}, DialTimeout: 2 * Timeout, Logger: zap.NewNop(),
+		// gRPC pings find a server that stopped answering (paused, partitioned)
+		// in a few seconds, instead of never for a call without a deadline.
+		DialKeepAliveTime: 2 * Timeout, DialKeepAliveTimeout: 2 * Timeout,
+	}
 	if gate != nil {
 		cfg.DialOptions = []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 			return gate.DialContext(ctx, "tcp", addr)
