@@ -191,3 +191,23 @@ func TestAcquisitionIsParallelNotSummed(t *testing.T) {
 		assert.Equal(t, start.Add(10*time.Second-Drift(10*time.Second, RedsyncDriftFactor)), m.Until())
 	})
 }
+
+// "A negative validity time means the lock has already expired during
+// acquisition and must be released immediately": masters that take longer
+// to answer than the TTL give redsync a quorum with no validity left; it
+// refuses the lock and deletes what it set.
+func TestRedsyncRefusesALockThatExpiredWhileTaken(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mrs, clients := masters(t, 3)
+		for _, c := range clients {
+			c.(*redis.Client).AddHook(&recorder{latency: 45 * time.Millisecond})
+		}
+		m := redsync.New(pools(clients)...).NewMutex("lock:late", redsync.WithExpiry(50*time.Millisecond), redsync.WithTries(1),
+			redsync.WithTimeoutFactor(0.95), redsync.WithDriftFactor(0.2)) // a try may take 47.5 ms; 10 ms of drift
+		assert.Equal(t, -5*time.Millisecond, Validity(50*time.Millisecond, 45*time.Millisecond, 0.2))
+		require.ErrorIs(t, m.Lock(), redsync.ErrFailed)
+		for i, mr := range mrs {
+			assert.False(t, mr.Exists("lock:late"), "master %d: released", i)
+		}
+	})
+}
