@@ -36,6 +36,7 @@ const (
 	AlreadyWon                   // this user had one already
 )
 
+// String names the outcome for tables and logs.
 func (r Result) String() string {
 	switch r {
 	case Won:

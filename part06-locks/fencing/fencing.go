@@ -32,6 +32,7 @@ type StaleError struct {
 	Token, Latest int64
 }
 
+// Error names both tokens, so a log line says who won.
 func (e *StaleError) Error() string {
 	return fmt.Sprintf("fencing: token %d for %q is stale: token %d has written", e.Token, e.Resource, e.Latest)
 }
