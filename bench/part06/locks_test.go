@@ -1,0 +1,191 @@
+// Package part06bench compares chapter 6's lockers with the anchor libraries
+// on the stack's servers, one uncontended lock cycle (lock, empty critical
+// section, unlock) per op:
+//
+//   - one Redis: lock.Redlock over one master (with its fencing counter and
+//     its renewal goroutine) against go-redsync/redsync v4 and bsm/redislock,
+//     neither of which hands out a fencing token;
+//   - three Redlock masters: lock.Redlock against redsync;
+//   - etcd: lock.Etcd (a lease per lock, the token from the key's create
+//     revision) against concurrency.Mutex on a new session per lock (the
+//     article's shape) and on one long-lived session.
+//
+// Each reports cmds/op (Redis commands sent per cycle) or the raft writes
+// behind it, beside the time. Contenders are sub-benchmarks keyed impl=NAME
+// (impl=ours is this project's); the benchmarks skip when the stack is down.
+//
+//	cd bench && go test -run '^$' -bench . -benchmem -count 5 ./part06/
+package part06bench
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bsm/redislock"
+	"github.com/go-redsync/redsync/v4"
+	rsredis "github.com/go-redsync/redsync/v4/redis"
+	"github.com/go-redsync/redsync/v4/redis/goredis/v9"
+	"github.com/redis/go-redis/v9"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+
+	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
+)
+
+// commands counts the commands a client sends.
+type commands struct{ n atomic.Int64 }
+
+func (c *commands) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (c *commands) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { c.n.Add(1); return next(ctx, cmd) }
+}
+func (c *commands) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { c.n.Add(int64(len(cmds))); return next(ctx, cmds) }
+}
+
+func clients(b *testing.B, svc stack.Service, addrs []string) ([]redis.UniversalClient, *commands) {
+	b.Helper()
+	if err := stack.Reachable(svc, time.Second); err != nil {
+		b.Skip("needs the stack's ", svc, ": ", err)
+	}
+	cmds := &commands{}
+	var out []redis.UniversalClient
+	for _, a := range addrs {
+		c := redis.NewClient(&redis.Options{Addr: a, MaxRetries: -1, ContextTimeoutEnabled: true})
+		if err := c.Ping(b.Context()).Err(); err != nil { // the connection is open before the clock starts
+			b.Fatal(err)
+		}
+		c.AddHook(cmds)
+		b.Cleanup(func() { _ = c.Close() })
+		out = append(out, c)
+	}
+	return out, cmds
+}
+
+// cycle runs b.N lock cycles and reports the commands each took.
+func cycle(b *testing.B, cmds *commands, f func(ctx context.Context) error) {
+	b.Helper()
+	ctx := b.Context()
+	if err := f(ctx); err != nil { // warm up: scripts loaded, connections open
+		b.Fatal(err)
+	}
+	var before int64
+	if cmds != nil {
+		before = cmds.n.Load()
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		if err := f(ctx); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	if cmds != nil {
+		b.ReportMetric(float64(cmds.n.Load()-before)/float64(b.N), "cmds/op")
+	}
+}
+
+func key(b *testing.B) string { return fmt.Sprintf("part06:bench:%d", time.Now().UnixNano()) }
+
+func noop(context.Context, int64) error { return nil }
+
+func redlockContenders(b *testing.B, masters []redis.UniversalClient, cmds *commands) {
+	ours, err := lock.NewRedlock(masters, lock.RedlockConfig{Prefix: key(b) + ":"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("impl=ours", func(b *testing.B) {
+		cycle(b, cmds, func(ctx context.Context) error { return ours.ExecuteWithLock(ctx, "r", 10*time.Second, noop) })
+	})
+	var pools []rsredis.Pool
+	for _, m := range masters {
+		pools = append(pools, goredis.NewPool(m))
+	}
+	rs, name := redsync.New(pools...), key(b)
+	b.Run("impl=redsync", func(b *testing.B) {
+		cycle(b, cmds, func(ctx context.Context) error {
+			m := rs.NewMutex(name, redsync.WithExpiry(10*time.Second))
+			if err := m.LockContext(ctx); err != nil {
+				return err
+			}
+			_, err := m.UnlockContext(ctx)
+			return err
+		})
+	})
+}
+
+// BenchmarkRedisLockCycle: one Redis.
+func BenchmarkRedisLockCycle(b *testing.B) {
+	masters, cmds := clients(b, stack.Redis, []string{stack.RedisAddr()})
+	redlockContenders(b, masters, cmds)
+	rl, name := redislock.New(masters[0]), key(b)
+	b.Run("impl=redislock", func(b *testing.B) {
+		cycle(b, cmds, func(ctx context.Context) error {
+			l, err := rl.Obtain(ctx, name, 10*time.Second, nil)
+			if err != nil {
+				return err
+			}
+			return l.Release(ctx)
+		})
+	})
+}
+
+// BenchmarkRedlockCycle: the three Redlock masters.
+func BenchmarkRedlockCycle(b *testing.B) {
+	masters, cmds := clients(b, stack.Redlock, stack.RedlockAddrs())
+	redlockContenders(b, masters, cmds)
+}
+
+// BenchmarkEtcdLockCycle: the stack's etcd.
+func BenchmarkEtcdLockCycle(b *testing.B) {
+	if err := stack.Reachable(stack.Etcd, time.Second); err != nil {
+		b.Skip("needs the stack's etcd: ", err)
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: stack.EtcdEndpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	pfx := "/" + key(b) + "/"
+	ours, err := lock.NewEtcd(c, lock.EtcdConfig{Prefix: pfx})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("impl=ours", func(b *testing.B) {
+		cycle(b, nil, func(ctx context.Context) error { return ours.ExecuteWithLock(ctx, "r", 10*time.Second, noop) })
+	})
+	b.Run("impl=etcd-mutex-session-per-lock", func(b *testing.B) {
+		cycle(b, nil, func(ctx context.Context) error {
+			s, err := concurrency.NewSession(c, concurrency.WithTTL(10), concurrency.WithContext(ctx))
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			m := concurrency.NewMutex(s, pfx+"per-lock")
+			if err := m.Lock(ctx); err != nil {
+				return err
+			}
+			return m.Unlock(ctx)
+		})
+	})
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	b.Run("impl=etcd-mutex-shared-session", func(b *testing.B) {
+		m := concurrency.NewMutex(s, pfx+"shared")
+		cycle(b, nil, func(ctx context.Context) error {
+			if err := m.Lock(ctx); err != nil {
+				return err
+			}
+			return m.Unlock(ctx)
+		})
+	})
+}

@@ -1,0 +1,151 @@
+package campaign
+
+import (
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// client starts a miniredis server reachable over in-memory pipes, so it
+// works inside a synctest bubble.
+func client(t *testing.T) *redis.Client {
+	t.Helper()
+	mr := miniredis.NewMiniRedis()
+	mr.ClockTTL(true)
+	c := redis.NewClient(&redis.Options{
+		Addr:   "127.0.0.1:6379", // never dialled
+		Dialer: func(context.Context, string, string) (net.Conn, error) { return mr.Dial() },
+		// Enough connections that no caller waits for one: go-redis's pool-wait
+		// path reuses timers through a sync.Pool, which a synctest bubble rejects.
+		PoolSize: 256, MaxRetries: -1, DialerRetries: 1, ContextTimeoutEnabled: true,
+	})
+	t.Cleanup(func() { _ = c.Close(); mr.Close() })
+	return c
+}
+
+func open(t *testing.T, rdb redis.Cmdable, prizes int) *Campaign {
+	t.Helper()
+	c, err := New(rdb, "campaign:lucky-campaign-2024")
+	require.NoError(t, err)
+	require.NoError(t, c.Open(t.Context(), prizes))
+	return c
+}
+
+// The article's race: two pods both read the last prize, both award it.
+func TestClaimNoLockOverAwards(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := open(t, client(t), 1)
+		var both sync.WaitGroup
+		both.Add(2)
+		c.afterRead = func() { both.Done(); both.Wait() } // each has read left=1 before either writes
+		var wg sync.WaitGroup
+		results := make([]Result, 2)
+		for i := range 2 {
+			wg.Go(func() {
+				var err error
+				results[i], err = c.ClaimNoLock(t.Context(), []string{"alice", "bob"}[i])
+				assert.NoError(t, err)
+			})
+		}
+		wg.Wait()
+		assert.Equal(t, []Result{Won, Won}, results)
+		left, winners, err := c.Tally(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), winners, "two prizes out of one")
+		assert.Equal(t, int64(0), left)
+	})
+}
+
+// Under contention the lock and the script award exactly the prizes there
+// are, and each user at most once.
+func TestLockAndScriptNeverOverAward(t *testing.T) {
+	const prizes, users, claimers = 100, 300, 16
+	for _, tt := range []struct {
+		name  string
+		claim func(c *Campaign, rdb redis.UniversalClient) func(context.Context, string) (Result, error)
+	}{
+		{"global lock", func(c *Campaign, rdb redis.UniversalClient) func(context.Context, string) (Result, error) {
+			l, err := lock.NewRedlock([]redis.UniversalClient{rdb}, lock.RedlockConfig{Tries: 1_000_000, RetryDelay: func(int) time.Duration { return time.Millisecond }})
+			require.NoError(t, err)
+			return func(ctx context.Context, user string) (Result, error) {
+				return c.ClaimWithLock(ctx, l, 500*time.Millisecond, user)
+			}
+		}},
+		{"atomic script", func(c *Campaign, _ redis.UniversalClient) func(context.Context, string) (Result, error) {
+			return c.ClaimAtomic
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				rdb := client(t)
+				c := open(t, rdb, prizes)
+				s := Run(t.Context(), claimers, users, time.Hour, tt.claim(c, rdb))
+				require.NoError(t, s.FirstError)
+				assert.Equal(t, prizes, s.Won)
+				assert.Positive(t, s.SoldOut)
+				assert.False(t, s.TimedOut)
+				left, winners, err := c.Tally(t.Context())
+				require.NoError(t, err)
+				assert.Equal(t, int64(prizes), winners)
+				assert.Zero(t, left)
+			})
+		})
+	}
+}
+
+func TestClaimAtomicOnePrizePerUser(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		c := open(t, client(t), 5)
+		for _, want := range []Result{Won, AlreadyWon, AlreadyWon} {
+			got, err := c.ClaimAtomic(t.Context(), "alice")
+			require.NoError(t, err)
+			assert.Equal(t, want, got)
+		}
+		got, err := c.ClaimNoLock(t.Context(), "alice")
+		require.NoError(t, err)
+		assert.Equal(t, AlreadyWon, got)
+		left, winners, err := c.Tally(t.Context())
+		require.NoError(t, err)
+		assert.Equal(t, []int64{4, 1}, []int64{left, winners})
+	})
+}
+
+// Run stops handing out users at its budget and says so; the claims in
+// flight then finish and count.
+func TestRunBudget(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		slow := func(ctx context.Context, _ string) (Result, error) {
+			time.Sleep(time.Second)
+			return Won, nil
+		}
+		s := Run(t.Context(), 4, 100, 2500*time.Millisecond, slow)
+		assert.True(t, s.TimedOut)
+		assert.Equal(t, 12, s.Won, "4 claimers × 3 claims, the third started before the budget ended")
+		assert.Zero(t, s.Failed)
+		assert.Equal(t, 3*time.Second, s.Elapsed)
+		assert.InDelta(t, 4.0, s.Throughput(), 1e-9)
+	})
+}
+
+func TestInvalidCampaign(t *testing.T) {
+	_, err := New(nil, "campaign/2024")
+	assert.ErrorIs(t, err, lock.ErrInvalid)
+	c, err := New(client(t), "campaign:x")
+	require.NoError(t, err)
+	assert.Error(t, c.Open(t.Context(), -1))
+	assert.Equal(t, "sold out", SoldOut.String())
+	assert.Equal(t, "Result(9)", Result(9).String())
+}

@@ -1,0 +1,221 @@
+package lock
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+
+	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
+)
+
+func newEtcd(t testing.TB, c *clientv3.Client) *Etcd {
+	t.Helper()
+	e, err := NewEtcd(c, EtcdConfig{})
+	require.NoError(t, err)
+	return e
+}
+
+// The token is the lock key's create revision, and it increases.
+func TestEtcdTokenIsTheLockKeysCreateRevision(t *testing.T) {
+	c := etcdClient(t)
+	e := newEtcd(t, c)
+	res := uniqueName(t)
+	var last int64
+	for range 3 {
+		require.NoError(t, e.ExecuteWithLock(t.Context(), res, time.Second, func(ctx context.Context, token int64) error {
+			resp, err := c.Get(ctx, "/locks/"+res+"/", clientv3.WithPrefix())
+			require.NoError(t, err)
+			require.Len(t, resp.Kvs, 1, "one holder, no waiters")
+			assert.Equal(t, resp.Kvs[0].CreateRevision, token)
+			assert.Greater(t, token, last)
+			last = token
+			return nil
+		}))
+	}
+	resp, err := c.Get(t.Context(), "/locks/"+res+"/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	assert.Empty(t, resp.Kvs, "revoking the lease deleted the lock key")
+}
+
+func TestEtcdMutualExclusion(t *testing.T) {
+	mutualExclusion(t, newEtcd(t, etcdClient(t)), uniqueName(t), 5*time.Second, 6, 15)
+}
+
+// leaseOf returns the granted TTL of the lease behind the only lock key of res.
+func leaseOf(t *testing.T, ctx context.Context, c *clientv3.Client, res string) int64 {
+	t.Helper()
+	resp, err := c.Get(ctx, "/locks/"+res+"/", clientv3.WithPrefix())
+	require.NoError(t, err)
+	require.Len(t, resp.Kvs, 1)
+	ttl, err := c.TimeToLive(ctx, clientv3.LeaseID(resp.Kvs[0].Lease))
+	require.NoError(t, err)
+	return ttl.GrantedTTL
+}
+
+// TTLs become whole seconds, rounded up, and the server raises anything under
+// its minimum (1.5 × the 1 s election timeout, rounded up: 2 s).
+func TestEtcdLeaseTTL(t *testing.T) {
+	c := etcdClient(t)
+	e := newEtcd(t, c)
+	for _, tt := range []struct {
+		ttl     time.Duration
+		granted int64
+	}{
+		{time.Second, 2},             // asked 1, the server's minimum is 2
+		{1500 * time.Millisecond, 2}, // rounded up to 2
+		{2001 * time.Millisecond, 3}, // rounded up to 3, not down to 2
+		{10 * time.Second, 10},
+	} {
+		res := uniqueName(t)
+		require.NoError(t, e.ExecuteWithLock(t.Context(), res, tt.ttl, func(ctx context.Context, _ int64) error {
+			assert.Equal(t, tt.granted, leaseOf(t, ctx, c, res), "ttl %v", tt.ttl)
+			return nil
+		}))
+	}
+}
+
+// The article's etcd lock with the PayPay TTL: int((500 ms).Seconds()) is 0,
+// and concurrency.WithTTL(0) keeps the session's 60 s default. A holder that
+// dies blocks everyone for a minute, not half a second.
+func TestArticleSubSecondTTLIsSixtySeconds(t *testing.T) {
+	c := etcdClient(t)
+	ttl := 500 * time.Millisecond
+	s, err := concurrency.NewSession(c, concurrency.WithTTL(int(ttl.Seconds())), concurrency.WithContext(t.Context()))
+	require.NoError(t, err)
+	defer s.Close()
+	resp, err := c.TimeToLive(t.Context(), s.Lease())
+	require.NoError(t, err)
+	assert.Equal(t, int64(60), resp.GrantedTTL)
+	g, err := c.Grant(t.Context(), 1)
+	require.NoError(t, err)
+	assert.Equal(t, int64(2), g.TTL, "the server's minimum lease TTL")
+	_, err = c.Revoke(t.Context(), g.ID)
+	require.NoError(t, err)
+}
+
+// The article names the lock /locks/<key>; etcd's mutex waits on the prefix
+// "/locks/<key>/", so the lock on "orders" waits for the holder of "orders/42".
+func TestArticleNestedNamesBlockEachOther(t *testing.T) {
+	c := etcdClient(t)
+	base := "/" + uniqueName(t)
+	s1, err := concurrency.NewSession(c, concurrency.WithTTL(5))
+	require.NoError(t, err)
+	defer s1.Close()
+	s2, err := concurrency.NewSession(c, concurrency.WithTTL(5))
+	require.NoError(t, err)
+	defer s2.Close()
+	item := concurrency.NewMutex(s1, base+"/locks/orders/42")
+	require.NoError(t, item.Lock(t.Context()))
+	all := concurrency.NewMutex(s2, base+"/locks/orders")
+	assert.ErrorIs(t, all.TryLock(t.Context()), concurrency.ErrLocked, `"orders" is held by the holder of "orders/42"`)
+	require.NoError(t, item.Unlock(t.Context()))
+	require.NoError(t, all.TryLock(t.Context()))
+	require.NoError(t, all.Unlock(t.Context()))
+}
+
+func TestEtcdLossIsReported(t *testing.T) {
+	t.Run("lease revoked", func(t *testing.T) {
+		c := etcdClient(t)
+		e := newEtcd(t, c)
+		res := uniqueName(t)
+		err := e.ExecuteWithLock(t.Context(), res, 5*time.Second, func(ctx context.Context, _ int64) error {
+			resp, err := c.Get(ctx, "/locks/"+res+"/", clientv3.WithPrefix())
+			require.NoError(t, err)
+			_, err = c.Revoke(ctx, clientv3.LeaseID(resp.Kvs[0].Lease)) // what the leader does when the lease expires
+			require.NoError(t, err)
+			select {
+			case <-ctx.Done():
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "no loss reported 10 s after the lease was revoked")
+			}
+			assert.ErrorIs(t, context.Cause(ctx), ErrLockLost)
+			return nil
+		})
+		require.ErrorIs(t, err, ErrLockLost)
+	})
+
+	// The holder's connection freezes (a partition, or from the server's side a
+	// process stopped by SIGSTOP). Its context is cancelled before the leader
+	// expires the lease, so before a second holder can take the lock.
+	t.Run("holder cut off", func(t *testing.T) {
+		gate := services.NewGate()
+		cut, err := clientv3.New(clientv3.Config{
+			Endpoints: []string{etcdEndpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+			DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+				return gate.DialContext(ctx, "tcp", addr)
+			})},
+		})
+		require.NoError(t, err)
+		defer cut.Close()
+		defer gate.Thaw() // before Close, which would wait for the frozen connection
+		a, b := newEtcd(t, cut), newEtcd(t, etcdClient(t))
+		res := uniqueName(t)
+		acquired := make(chan time.Time, 1)
+		var frozenAt, cancelledAt time.Time
+		err = a.ExecuteWithLock(t.Context(), res, 2*time.Second, func(ctx context.Context, _ int64) error {
+			gate.Freeze()
+			frozenAt = time.Now()
+			go func() {
+				assert.NoError(t, b.ExecuteWithLock(t.Context(), res, 2*time.Second, func(context.Context, int64) error {
+					acquired <- time.Now()
+					return nil
+				}))
+			}()
+			select {
+			case <-ctx.Done():
+				cancelledAt = time.Now()
+			case <-time.After(10 * time.Second):
+				require.FailNow(t, "no loss reported 10 s after the holder was cut off")
+			}
+			return nil
+		})
+		t.Logf("ExecuteWithLock returned %v after the cut", time.Since(frozenAt))
+		require.ErrorIs(t, err, ErrLockLost)
+		assert.ErrorContains(t, err, "validity ended")
+		assert.Less(t, cancelledAt.Sub(frozenAt), 2*time.Second, "within the lease TTL")
+		select {
+		case at := <-acquired:
+			assert.True(t, cancelledAt.Before(at), "A stopped (%v) before B started (%v)", cancelledAt.Sub(frozenAt), at.Sub(frozenAt))
+			t.Logf("A cut off at 0; A's context cancelled at %v; B acquired at %v", cancelledAt.Sub(frozenAt), at.Sub(frozenAt))
+		case <-time.After(15 * time.Second):
+			require.FailNow(t, "B never got the lock")
+		}
+	})
+}
+
+// A waiter that gives up returns ErrNotAcquired and leaves no key behind; a
+// holder whose caller gave up still releases at once.
+func TestEtcdCancelledCallers(t *testing.T) {
+	c := etcdClient(t)
+	e := newEtcd(t, c)
+	res := uniqueName(t)
+	keys := func() int {
+		resp, err := c.Get(t.Context(), "/locks/"+res+"/", clientv3.WithPrefix())
+		require.NoError(t, err)
+		return len(resp.Kvs)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	err := e.ExecuteWithLock(ctx, res, 5*time.Second, func(ctx context.Context, _ int64) error {
+		wctx, wcancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+		defer wcancel()
+		err := e.ExecuteWithLock(wctx, res, 5*time.Second, func(context.Context, int64) error {
+			t.Error("a second holder")
+			return nil
+		})
+		assert.ErrorIs(t, err, ErrNotAcquired)
+		assert.ErrorIs(t, err, context.DeadlineExceeded)
+		assert.Equal(t, 1, keys(), "the waiter removed its key")
+		cancel()
+		return ctx.Err()
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	assert.Zero(t, keys(), "released although the caller gave up")
+}

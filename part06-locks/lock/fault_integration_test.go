@@ -1,0 +1,243 @@
+//go:build integration
+
+package lock
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/part06-locks/fencing"
+)
+
+// redlockOnStack is a Redlock on the stack's three masters with few tries,
+// so a test that expects a failure gets it quickly.
+func redlockOnStack(t *testing.T, tries int) *Redlock {
+	t.Helper()
+	var clients []redis.UniversalClient
+	for _, a := range stack.RedlockAddrs() {
+		c := redis.NewClient(&redis.Options{
+			Addr: a, MaxRetries: -1, DialerRetries: 1, ContextTimeoutEnabled: true,
+			DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
+		})
+		t.Cleanup(func() { _ = c.Close() })
+		clients = append(clients, c)
+	}
+	return newRedlock(t, clients, RedlockConfig{Prefix: "part06:test:", Tries: tries})
+}
+
+// TestFaultRedlockMastersKilled: one master of three killed, the lock still
+// works (quorum 2); two killed, it fails with ErrUnavailable and fn never
+// runs; both back (empty: the stack's Redis keeps no data), it works again
+// and the tokens keep increasing.
+func TestFaultRedlockMastersKilled(t *testing.T) {
+	stack.Require(t, stack.Redlock)
+	r := redlockOnStack(t, 3)
+	resource := fmt.Sprintf("fault-kill-%d", time.Now().UnixNano())
+	var last int64
+	lockOnce := func() error {
+		return r.ExecuteWithLock(t.Context(), resource, 2*time.Second, func(_ context.Context, token int64) error {
+			assert.Greater(t, token, last, "tokens increase")
+			last = token
+			return nil
+		})
+	}
+	require.NoError(t, lockOnce())
+
+	stack.Kill(t, "redlock-2")
+	require.NoError(t, lockOnce(), "2 of 3 masters are a quorum")
+
+	stack.Kill(t, "redlock-3")
+	start := time.Now()
+	err := r.ExecuteWithLock(t.Context(), resource, 2*time.Second, func(context.Context, int64) error {
+		t.Error("fn ran without a quorum")
+		return nil
+	})
+	require.ErrorIs(t, err, ErrUnavailable)
+	assert.ErrorContains(t, err, "2 of 3 masters failed, quorum is 2")
+	assert.ErrorContains(t, err, "connection refused")
+	t.Logf("two masters down: %v after %v", err, time.Since(start).Round(time.Millisecond))
+
+	stack.Restart(t, "redlock-2")
+	stack.Restart(t, "redlock-3")
+	require.NoError(t, lockOnce(), "back to three")
+	require.NoError(t, lockOnce())
+}
+
+// TestFaultRedlockMastersRestartedEmpty is Redlock's known hole: while A
+// holds the lock, two masters crash and come back without their data (the
+// stack's Redis keeps none). B then wins the two empty masters and holds the
+// lock too. The lock cannot prevent it; the token does: B's token is higher
+// (the third master still has the counter), B's write lands, A's is refused,
+// and A learns it lost the lock at its next extend.
+func TestFaultRedlockMastersRestartedEmpty(t *testing.T) {
+	stack.Require(t, stack.Redlock, stack.Postgres)
+	pool, store, err := stackFence(t.Context())
+	require.NoError(t, err)
+	defer pool.Close()
+	resource := fmt.Sprintf("fault-empty-%d", time.Now().UnixNano())
+	t.Cleanup(func() { _ = store.Delete(context.Background(), resource) })
+	a, b := redlockOnStack(t, 3), redlockOnStack(t, 3)
+	const ttl = 30 * time.Second // A holds it for the whole test; only the restarts break it
+
+	// A takes a few tokens first, so the counter is ahead of an empty master.
+	for range 3 {
+		require.NoError(t, a.ExecuteWithLock(t.Context(), resource, ttl, func(context.Context, int64) error { return nil }))
+	}
+	var tokenA, tokenB int64
+	aErr := a.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, token int64) error {
+		tokenA = token
+		for _, m := range []string{"redlock-1", "redlock-2"} {
+			stack.Kill(t, m)
+			stack.Restart(t, m)
+		}
+		require.NoError(t, b.ExecuteWithLock(t.Context(), resource, ttl, func(_ context.Context, token int64) error {
+			tokenB = token
+			require.NoError(t, ctx.Err(), "A does not know yet: two holders at once")
+			return store.Write(t.Context(), resource, token, "B")
+		}), "B gets the lock A still holds")
+		err := store.Write(context.WithoutCancel(ctx), resource, token, "A")
+		assert.ErrorIs(t, err, fencing.ErrStale, "A's write after B's")
+		select {
+		case <-ctx.Done():
+		case <-time.After(ttl):
+			require.FailNow(t, "A never learned it lost the lock")
+		}
+		assert.ErrorContains(t, context.Cause(ctx), "extend refused")
+		return err
+	})
+	assert.ErrorIs(t, aErr, ErrLockLost)
+	assert.Greater(t, tokenB, tokenA, "the third master kept the counter")
+	rec, _, err := store.Read(t.Context(), resource)
+	require.NoError(t, err)
+	assert.Equal(t, fencing.Record{Value: "B", Token: tokenB}, rec)
+}
+
+// TestFaultPausedHolder is the article's GC-pause case with a real pause: a
+// child process takes the lock, prints its token and is stopped (SIGSTOP)
+// before it writes. The lock expires; this test takes it with a higher token
+// and writes. The child, resumed (SIGCONT), sends its write with the old
+// token: the PostgreSQL row refuses it, and the child's ExecuteWithLock
+// reports the loss.
+func TestFaultPausedHolder(t *testing.T) {
+	stack.Require(t, stack.Redlock, stack.Etcd, stack.Postgres)
+	for _, backend := range []string{"redlock", "etcd"} {
+		t.Run(backend, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			pool, store, err := stackFence(ctx)
+			require.NoError(t, err)
+			defer pool.Close()
+			resource := fmt.Sprintf("fault-pause-%s-%d", backend, time.Now().UnixNano())
+			t.Cleanup(func() { _ = store.Delete(context.Background(), resource) })
+			const ttl = 2 * time.Second
+
+			cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
+			cmd.Env = append(os.Environ(), childEnv+"=holder", childBackend+"="+backend, childResource+"="+resource, childTTL+"="+ttl.String())
+			stdin, err := cmd.StdinPipe()
+			require.NoError(t, err)
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = cmd.Process.Signal(syscall.SIGCONT); _ = cmd.Process.Kill(); _ = cmd.Wait() })
+			lines := make(chan string, 8)
+			go func() {
+				sc := bufio.NewScanner(stdout)
+				for sc.Scan() {
+					lines <- sc.Text()
+				}
+				close(lines)
+			}()
+			next := func(what string) string {
+				select {
+				case l, ok := <-lines:
+					require.True(t, ok, "child exited before %s: %s", what, stderr.String())
+					return l
+				case <-ctx.Done():
+					require.FailNow(t, "no "+what)
+				}
+				return ""
+			}
+
+			tokenA, err := strconv.ParseInt(strings.TrimPrefix(next("token"), "token "), 10, 64)
+			require.NoError(t, err)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGSTOP)) // a GC pause, a swapped-out VM
+			stopped := time.Now()
+
+			l, closeLocker, err := stackLocker(backend)
+			require.NoError(t, err)
+			defer closeLocker()
+			var tokenB int64
+			require.NoError(t, l.ExecuteWithLock(ctx, resource, ttl, func(ctx context.Context, token int64) error {
+				tokenB = token
+				return store.Write(ctx, resource, token, "written by the test")
+			}))
+			t.Logf("%s: child stopped with token %d; the test got the lock %v later with token %d",
+				backend, tokenA, time.Since(stopped).Round(time.Millisecond), tokenB)
+			assert.Greater(t, tokenB, tokenA)
+
+			require.NoError(t, cmd.Process.Signal(syscall.SIGCONT))
+			_, err = io.WriteString(stdin, "write now\n")
+			require.NoError(t, err)
+			write, result := next("the child's write"), next("the child's result")
+			assert.Regexp(t, `^write: fencing: token \d+ for ".*" is stale: token \d+ has written$`, write)
+			assert.Contains(t, result, "lock: lock lost", "the child's ExecuteWithLock reports the loss")
+			require.NoError(t, cmd.Wait(), stderr.String())
+			rec, _, err := store.Read(ctx, resource)
+			require.NoError(t, err)
+			assert.Equal(t, fencing.Record{Value: "written by the test", Token: tokenB}, rec)
+		})
+	}
+}
+
+// TestFaultEtcdKilledWhileHeld: etcd dies while a lock is held. The holder's
+// context is cancelled within the lease TTL (it cannot renew, so it cannot
+// know the lock is still its own); once etcd is back the lock works again,
+// with a higher token.
+func TestFaultEtcdKilledWhileHeld(t *testing.T) {
+	stack.Require(t, stack.Etcd)
+	c, err := stackEtcdClient()
+	require.NoError(t, err)
+	defer c.Close()
+	e := newEtcd(t, c)
+	resource := fmt.Sprintf("fault-etcd-%d", time.Now().UnixNano())
+	const ttl = 2 * time.Second
+	var tokenA int64
+	var killed time.Time
+	err = e.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, token int64) error {
+		tokenA = token
+		stack.Kill(t, "etcd")
+		killed = time.Now()
+		select {
+		case <-ctx.Done():
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "no loss reported 10 s after etcd died")
+		}
+		t.Logf("loss reported %v after the kill: %v", time.Since(killed).Round(time.Millisecond), context.Cause(ctx))
+		assert.Less(t, time.Since(killed), ttl, "within the lease's TTL")
+		return nil
+	})
+	require.ErrorIs(t, err, ErrLockLost)
+	stack.Restart(t, "etcd")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.ExecuteWithLock(ctx, resource, ttl, func(_ context.Context, token int64) error {
+		assert.Greater(t, token, tokenA)
+		return nil
+	}), "etcd is back: the old lease expires and the lock is free")
+}

@@ -1,0 +1,177 @@
+// Command part06-locks is the runnable companion to Part 6 of the System
+// Design Masterclass: the lost update a lock prevents, Redlock's validity
+// arithmetic against redsync's own, etcd's whole-second leases, lock latency
+// per backend, a paused holder stopped by a fencing token, and the PayPay
+// campaign with a global lock against one Lua script.
+//
+//	go run ./part06-locks                    # every scenario
+//	go run ./part06-locks -mode fencing      # one scenario
+//	go run ./part06-locks -stack off         # in-process stand-ins even when the stack is up
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
+)
+
+// modes lists the scenarios in the order "all" runs them: the article's.
+var modes = []struct {
+	name, about string
+	run         func(ctx context.Context, w io.Writer, o options, env *services.Env) error
+}{
+	{"race", "the article's lost update (balance 1000, withdrawals of 500 and 300) without and with the lock", raceDemo},
+	{"validity", "MIN_VALIDITY: the article's example, redsync's formula, defaults and Until(); etcd's whole-second TTLs", validityDemo},
+	{"latency", "lock latency percentiles per backend beside the article's 1–5 ms and 5–20 ms; contention with an overlap check", latencyDemo},
+	{"fencing", "split brain: holder A cut off past its TTL, B takes over, A's late write is rejected by its token", fencingDemo},
+	{"campaign", "PayPay: 10,000 prizes claimed with no lock, a global lock (Redlock, etcd) and one Lua script", campaignDemo},
+}
+
+// options are the parsed flags.
+type options struct {
+	mode, stack         string
+	samples, goroutines int
+	prizes, claimers    int
+	budget              time.Duration
+	verbose             bool
+}
+
+// sectionLimit bounds one scenario: long enough for -samples 100000 on the
+// slowest backend, short enough that a stalled (paused) service ends the run.
+const sectionLimit = 10 * time.Minute
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// exitCode reports err on stderr and returns the exit status: 0 for success
+// and -h, 2 for a usage error (with the usage), 1 for a failed run.
+func exitCode(err error, stderr io.Writer) int {
+	var usage *usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.As(err, &usage):
+		fmt.Fprintf(stderr, "part06-locks: %s\n\n%s", usage.msg, usage.usage)
+		return 2
+	default:
+		fmt.Fprintln(stderr, "part06-locks:", err)
+		return 1
+	}
+}
+
+// usageError is a mistake on the command line, found before anything runs.
+type usageError struct{ msg, usage string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run is main without the process: tests call it with their own args, output
+// and context. -h prints the usage to w and returns flag.ErrHelp.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	o, err := parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(w, usageText())
+		return err
+	}
+	if err != nil {
+		return &usageError{msg: err.Error(), usage: usageText()}
+	}
+	quietRedis(o.verbose)
+	env, err := services.Open(ctx, o.stack == "auto")
+	if err != nil {
+		return fmt.Errorf("setup: %w (scripts/stack status shows what is running)", err)
+	}
+	defer env.Close()
+	env.Describe(w)
+	for _, m := range modes {
+		if o.mode == "all" || o.mode == m.name {
+			fmt.Fprintln(w)
+			sctx, cancel := context.WithTimeout(ctx, sectionLimit) // a service that stalls mid-section ends the run
+			err := m.run(sctx, w, o, env)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s: %w (scripts/stack status shows what is running; scripts/stack up redis redlock etcd postgres starts what stopped, scripts/stack resume SVC a paused one)", m.name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// flags declares the command line on a fresh FlagSet that prints nothing:
+// run reports errors and the usage itself.
+func flags(o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet("part06-locks", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {}
+	fs.StringVar(&o.mode, "mode", "all", "scenario: all | "+strings.Join(modeNames(), " | "))
+	fs.StringVar(&o.stack, "stack", "auto", "auto: the stack's Redis, etcd and PostgreSQL when they answer, else in-process stand-ins | off: stand-ins only")
+	fs.IntVar(&o.samples, "samples", 1000, "latency: lock cycles timed per backend, and the cycles of the contention run (10..100000)")
+	fs.IntVar(&o.goroutines, "goroutines", 8, "latency: goroutines contending for one lock (2..256)")
+	fs.IntVar(&o.prizes, "prizes", 10_000, "campaign: prizes (the article's 10,000; 1..1000000)")
+	fs.IntVar(&o.claimers, "claimers", 64, "campaign: concurrent claimers (1..1024)")
+	fs.DurationVar(&o.budget, "budget", 5*time.Second, "campaign: longest run of each lock-based row (100ms..10m)")
+	fs.BoolVar(&o.verbose, "v", false, "show go-redis's own log lines (dial failures, reconnects) on stderr")
+	return fs
+}
+
+// parse reads args into options and checks every value before anything runs.
+func parse(args []string) (options, error) {
+	var o options
+	fs := flags(&o)
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q (flags go before it, and there are no positional arguments)", fs.Arg(0))
+	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
+		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
+	case o.stack != "auto" && o.stack != "off":
+		return o, fmt.Errorf("unknown -stack %q; want auto | off", o.stack)
+	case o.samples < 10 || o.samples > 100_000:
+		return o, fmt.Errorf("-samples %d is out of range 10..100000", o.samples)
+	case o.goroutines < 2 || o.goroutines > 256:
+		return o, fmt.Errorf("-goroutines %d is out of range 2..256", o.goroutines)
+	case o.prizes < 1 || o.prizes > 1_000_000:
+		return o, fmt.Errorf("-prizes %d is out of range 1..1000000", o.prizes)
+	case o.claimers < 1 || o.claimers > 1024:
+		return o, fmt.Errorf("-claimers %d is out of range 1..1024", o.claimers)
+	case o.budget < 100*time.Millisecond || o.budget > 10*time.Minute:
+		return o, fmt.Errorf("-budget %v is out of range 100ms..10m", o.budget)
+	}
+	return o, nil
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: go run ./part06-locks [-mode M] [-stack auto|off] [-samples N] [-goroutines N] [-prizes N] [-claimers N] [-budget D] [-v]\n\nmodes:\n")
+	for _, m := range modes {
+		fmt.Fprintf(&b, "  %-9s %s\n", m.name, m.about)
+	}
+	b.WriteString("\nflags:\n")
+	fs := flags(new(options))
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}
+
+func modeNames() []string {
+	names := make([]string, len(modes))
+	for i, m := range modes {
+		names[i] = m.name
+	}
+	return names
+}
