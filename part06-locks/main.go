@@ -15,13 +15,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"slices"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
 )
 
@@ -50,33 +48,7 @@ type options struct {
 // slowest backend, short enough that a stalled (paused) service ends the run.
 const sectionLimit = 10 * time.Minute
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := exitCode(run(ctx, os.Args[1:], os.Stdout), os.Stderr)
-	stop()
-	os.Exit(code)
-}
-
-// exitCode reports err on stderr and returns the exit status: 0 for success
-// and -h, 2 for a usage error (with the usage), 1 for a failed run.
-func exitCode(err error, stderr io.Writer) int {
-	var usage *usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.As(err, &usage):
-		fmt.Fprintf(stderr, "part06-locks: %s\n\n%s", usage.msg, usage.usage)
-		return 2
-	default:
-		fmt.Fprintln(stderr, "part06-locks:", err)
-		return 1
-	}
-}
-
-// usageError is a mistake on the command line, found before anything runs.
-type usageError struct{ msg, usage string }
-
-func (e *usageError) Error() string { return e.msg }
+func main() { cli.Main("part06-locks", run) }
 
 // run is main without the process: tests call it with their own args, output
 // and context. -h prints the usage to w and returns flag.ErrHelp.
@@ -87,7 +59,7 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		return err
 	}
 	if err != nil {
-		return &usageError{msg: err.Error(), usage: usageText()}
+		return &cli.UsageError{Err: err, Usage: usageText()}
 	}
 	quietRedis(o.verbose)
 	env, err := services.Open(ctx, o.stack == "auto")

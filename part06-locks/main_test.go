@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -132,7 +134,7 @@ func TestUsageErrors(t *testing.T) {
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, exitCode(run(t.Context(), tt.args, &stdout), &stderr))
+			assert.Equal(t, 2, cli.Exit("part06-locks", run(t.Context(), tt.args, &stdout), &stderr))
 			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
 			assert.Contains(t, stderr.String(), "part06-locks: "+tt.msg)
 			assert.Contains(t, stderr.String(), "usage: go run ./part06-locks", "the usage follows the message")
@@ -144,7 +146,7 @@ func TestHelp(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), []string{"-h"}, &stdout)
 	assert.ErrorIs(t, err, flag.ErrHelp)
-	assert.Equal(t, 0, exitCode(err, &stderr))
+	assert.Equal(t, 0, cli.Exit("part06-locks", err, &stderr))
 	assert.Empty(t, stderr.String())
 	assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part06-locks "), "the command a reader types, not a build-cache path")
 	for _, m := range modes {
@@ -157,7 +159,7 @@ func TestHelp(t *testing.T) {
 
 func TestRunFailureExitsOne(t *testing.T) {
 	var stderr bytes.Buffer
-	assert.Equal(t, 1, exitCode(errors.New("campaign: dial tcp: connection refused"), &stderr))
+	assert.Equal(t, 1, cli.Exit("part06-locks", errors.New("campaign: dial tcp: connection refused"), &stderr))
 	assert.Equal(t, "part06-locks: campaign: dial tcp: connection refused\n", stderr.String())
-	assert.Equal(t, 0, exitCode(nil, &stderr))
+	assert.Equal(t, 0, cli.Exit("part06-locks", nil, &stderr))
 }
