@@ -44,6 +44,7 @@ help: ## list the targets
 	@echo "  make test-unit-partNN       one chapter's unit tests, no services"
 	@echo "  make run-partNN ARGS=...    go run ./partNN-* ARGS"
 	@echo "  make bench-partNN [COUNT=n] one chapter's benchmarks (its package + bench/partNN), ratios vs the anchors"
+	@echo "                              (with -tags integration: benchmarks on real services run when the stack is up)"
 	@echo "                              SAVE=1 also writes bench/results/partNN.txt"
 
 # The stack: Docker Compose when a Docker engine answers, else native processes.
@@ -109,8 +110,8 @@ services-part$(1):
 bench-part$(1):
 	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
 	@mkdir -p bench/out
-	@{ $(GO) test -run '^$$$$' -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./$(firstword $(wildcard part$(1)-*))/...; \
-	   if [ -d bench/part$(1) ]; then cd bench && $(GO) test -run '^$$$$' -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./part$(1)/...; fi; \
+	@{ $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./$(firstword $(wildcard part$(1)-*))/...; \
+	   if [ -d bench/part$(1) ]; then cd bench && $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./part$(1)/...; fi; \
 	 } | tee bench/out/part$(1).txt
 	@echo
 	@cd bench && if [ -f results/part$(1).txt ]; then $(GO) run ./cmd/benchratio -baseline results/part$(1).txt out/part$(1).txt; \
@@ -122,8 +123,8 @@ $(foreach n,$(NN),$(eval $(call chapter_targets,$(n))))
 
 bench: ## every benchmark, both modules, -count COUNT (BENCH=regexp); raw output in bench/out/
 	@mkdir -p bench/out
-	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./... | tee bench/out/root.txt
-	cd bench && $(GO) test -run '^$$' -bench '$(BENCH)' -benchmem -count $(COUNT) ./... | tee out/anchors.txt
+	$(GO) test -run '^$$' -tags integration -bench '$(BENCH)' -benchmem -count $(COUNT) ./... | tee bench/out/root.txt
+	cd bench && $(GO) test -run '^$$' -tags integration -bench '$(BENCH)' -benchmem -count $(COUNT) ./... | tee out/anchors.txt
 	@cd bench && $(GO) run ./cmd/benchratio out/anchors.txt || true
 
 tools: $(GOBIN)/staticcheck $(GOBIN)/actionlint $(GOBIN)/golangci-lint ## install the lint tools (once per machine)
