@@ -69,10 +69,10 @@ func caches(b *testing.B, ks []string) []l1 {
 	}
 	rc.Wait()
 	all := []l1{
-		{"impl=ours/api=tiered.Local.Get", func(k string) bool { _, ok := ours.Get(k); return ok }},
-		{"impl=ristretto-v2/api=Get", func(k string) bool { _, ok := rc.Get(k); return ok }},
-		{"impl=go-redis-cache-v9/api=TinyLFU.Get", func(k string) bool { _, ok := tiny.Get(k); return ok }},
-		{"impl=go-redis-cache-v9/api=Cache.Get", func(k string) bool { var v []byte; return gc.Get(ctx, k, &v) == nil }},
+		{"impl=ours", func(k string) bool { _, ok := ours.Get(k); return ok }},
+		{"impl=ristretto", func(k string) bool { _, ok := rc.Get(k); return ok }},
+		{"impl=go-redis-cache.TinyLFU", func(k string) bool { _, ok := tiny.Get(k); return ok }},
+		{"impl=go-redis-cache.Cache", func(k string) bool { var v []byte; return gc.Get(ctx, k, &v) == nil }},
 	}
 	for _, c := range all { // every cache must really hit, or the benchmark measures misses
 		for _, k := range ks {

@@ -30,7 +30,12 @@ type Group[V any] struct {
 	shared     atomic.Int64
 	timeouts   atomic.Int64
 	canceled   atomic.Int64
-	waiting    atomic.Int64
+
+	// Waiting is derived, so the fast path pays two atomic adds per call, not four:
+	// fast-path callers in flight are calls − slowCalls − fastDone.
+	slowCalls   atomic.Int64 // calls that took DoChan
+	fastDone    atomic.Int64 // fast-path calls that returned
+	slowWaiting atomic.Int64 // DoChan callers registered and not yet returned
 }
 
 // Stats is a snapshot of a Group's counters.
@@ -46,13 +51,18 @@ type Stats struct {
 // Stats returns the counters. Each field is read atomically; the set is not a
 // consistent snapshot while calls are in flight.
 func (g *Group[V]) Stats() Stats {
+	// Monotonic counters first, calls last: a call that starts meanwhile can only
+	// make Waiting read high for an instant, never negative.
+	fastDone, slowCalls := g.fastDone.Load(), g.slowCalls.Load()
+	slowWaiting := g.slowWaiting.Load()
+	calls := g.calls.Load()
 	return Stats{
-		Calls:      g.calls.Load(),
+		Calls:      calls,
 		Executions: g.executions.Load(),
 		Shared:     g.shared.Load(),
 		Timeouts:   g.timeouts.Load(),
 		Canceled:   g.canceled.Load(),
-		Waiting:    g.waiting.Load(),
+		Waiting:    slowWaiting + calls - slowCalls - fastDone,
 	}
 }
 
@@ -73,6 +83,7 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 	if timeout <= 0 && ctx.Done() == nil {
 		return g.do(ctx, key, fetch)
 	}
+	g.slowCalls.Add(1)
 	var zero V
 	if err := ctx.Err(); err != nil {
 		g.canceled.Add(1)
@@ -90,8 +101,8 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 	})
 	// DoChan has registered this caller by now, so Waiting counts only callers that
 	// are certain to receive this flight's result.
-	g.waiting.Add(1)
-	defer g.waiting.Add(-1)
+	g.slowWaiting.Add(1)
+	defer g.slowWaiting.Add(-1)
 
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -113,14 +124,13 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 
 // do is the fast path: ctx cannot end, so there is nothing to select on. ctx has no
 // cancellation to strip, and fetch runs on the leader's own goroutine. A caller
-// counts as Waiting from just before it joins (or starts) the flight.
+// counts as Waiting from its call to Do until it returns.
 func (g *Group[V]) do(ctx context.Context, key string, fetch func(context.Context) (V, error)) (V, error) {
-	g.waiting.Add(1)
 	v, err, shared := g.g.Do(key, func() (any, error) {
 		g.executions.Add(1)
 		return fetch(ctx)
 	})
-	g.waiting.Add(-1)
+	g.fastDone.Add(1)
 	return g.result(v, err, shared)
 }
 
