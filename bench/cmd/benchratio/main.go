@@ -4,7 +4,7 @@
 //
 // Side-by-side benchmarks name their contenders with an `impl=NAME` path element,
 // the project's own being `impl=ours` (BenchmarkGetNode/impl=groupcache/hash=crc32).
-// benchratio groups results by the name without that element, takes the median of
+// benchratio groups results by package and by the name without that element, takes the median of
 // the -count runs, and prints anchor ÷ ours for time (2.00× means the anchor needs
 // twice the time of ours) and both sides' bytes and allocations per op.
 //
@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"slices"
 	"sort"
 	"strings"
@@ -94,6 +95,11 @@ func (rs *results) read(r io.Reader, name string) error {
 		group, impl := split(res.Name)
 		if impl == "" {
 			continue
+		}
+		// Benchmarks of one name in two packages (a chapter's own and its bench/
+		// harness) are different measurements: never pool them.
+		if pkg := res.GetConfig("pkg"); pkg != "" {
+			group = path.Base(pkg) + "." + group
 		}
 		g, seen := rs.groups[group]
 		if !seen {

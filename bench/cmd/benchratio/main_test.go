@@ -13,15 +13,15 @@ func TestReportRatiosAgainstOurs(t *testing.T) {
 	rs, err := load("testdata/sample.txt")
 	require.NoError(t, err)
 	assert.Equal(t, "Test CPU @ 2.0GHz", rs.cpu)
-	assert.Equal(t, []string{"GetNode/hash=xxhash-2", "Build-2"}, rs.order, "groups drop impl=, keep other elements; Lonely has no impl")
+	assert.Equal(t, []string{"example.GetNode/hash=xxhash-2", "example.Build-2"}, rs.order, "groups drop impl=, keep other elements; Lonely has no impl")
 
 	var out bytes.Buffer
 	require.NoError(t, report(&out, rs, rs))
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
 	require.Len(t, lines, 6)
 	// median of 10, 12, 11 is 11; of 22, 22 is 22
-	assert.Regexp(t, `^GetNode/hash=xxhash-2\s+jump\s+11\.0\s+22\.0\s+2\.00×\s+0\|8\s+0\|1\s+2\.00×$`, lines[4])
-	assert.Regexp(t, `^Build-2\s+groupcache\s+100\.0\s+300\.0\s+3\.00×\s+40\|80\s+1\|3\s+3\.00×$`, lines[5])
+	assert.Regexp(t, `^example\.GetNode/hash=xxhash-2\s+jump\s+11\.0\s+22\.0\s+2\.00×\s+0\|8\s+0\|1\s+2\.00×$`, lines[4])
+	assert.Regexp(t, `^example\.Build-2\s+groupcache\s+100\.0\s+300\.0\s+3\.00×\s+40\|80\s+1\|3\s+3\.00×$`, lines[5])
 }
 
 func TestReportNeedsOursAndAnAnchor(t *testing.T) {
