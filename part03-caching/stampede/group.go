@@ -31,8 +31,9 @@ type Group[V any] struct {
 	timeouts   atomic.Int64
 	canceled   atomic.Int64
 
-	// Waiting is derived, so the fast path pays two atomic adds per call, not four:
-	// fast-path callers in flight are calls − slowCalls − fastDone.
+	// Waiting is derived, so it costs the fast path one atomic add per call
+	// (fastDone) instead of two: fast-path callers in flight are
+	// calls − slowCalls − fastDone.
 	slowCalls   atomic.Int64 // calls that took DoChan
 	fastDone    atomic.Int64 // fast-path calls that returned
 	slowWaiting atomic.Int64 // DoChan callers registered and not yet returned
