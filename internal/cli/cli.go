@@ -6,6 +6,26 @@
 //	0  the run finished, or -h printed the usage (on stdout)
 //	1  the run failed (a service died mid-run, a write was refused, ...)
 //	2  a usage error: the message and the usage on stderr, nothing run
+//
+// The rest is what the chapters' main.go files share, so each keeps only what is
+// its own (its modes, flags and checks):
+//
+//	var modes = cli.Modes[options]{
+//		{Name: "tradeoff", About: "the 3D trade-off table, computed", Run: tradeoffDemo},
+//		...
+//	}
+//
+//	func run(ctx context.Context, args []string, w io.Writer) error {
+//		o, err := parse(args) // on a cli.NewFlagSet; values checked with modes.Check, OneOf, InRange
+//		if err != nil {
+//			return cli.ParseFailed(w, err, usageText()) // -h: the usage on w, exit 0; else exit 2
+//		}
+//		return modes.Run(ctx, w, o.mode, o)
+//	}
+//
+// usageText is the usage lines, then modes.WriteUsage and WriteFlags. A chapter
+// with more to do around its modes (a subcommand, shared services, a per-mode
+// time limit) keeps that in its own run and loops over modes itself.
 package cli
 
 import (
