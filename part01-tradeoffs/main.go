@@ -9,27 +9,24 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // modes lists the scenarios in the order "all" runs them: the article's.
-var modes = []struct {
-	name, about string
-	run         func(ctx context.Context, w io.Writer, o options) error
-}{
-	{"tradeoff", "the 3D trade-off table, computed: nodes for a 500k RPS peak at each availability target", tradeoffDemo},
-	{"availability", "composite availability, downtime, error budget, a nested multi-region tree", availabilityDemo},
-	{"partition", "Gilbert & Lynch's partition in CP and AP mode; Cassandra's ONE/QUORUM/ALL measured", partitionDemo},
-	{"pacelc", "the PACELC table with the mechanism behind each label", pacelcDemo},
-	{"users", "the Clean Architecture users API over HTTP, and an SLI measured against the SLO", usersDemo},
+var modes = cli.Modes[options]{
+	{Name: "tradeoff", About: "the 3D trade-off table, computed: nodes for a 500k RPS peak at each availability target", Run: tradeoffDemo},
+	{Name: "availability", About: "composite availability, downtime, error budget, a nested multi-region tree", Run: availabilityDemo},
+	{Name: "partition", About: "Gilbert & Lynch's partition in CP and AP mode; Cassandra's ONE/QUORUM/ALL measured", Run: partitionDemo},
+	{Name: "pacelc", About: "the PACELC table with the mechanism behind each label", Run: pacelcDemo},
+	{Name: "users", About: "the Clean Architecture users API over HTTP, and an SLI measured against the SLO", Run: usersDemo},
 }
 
 // options are the parsed flags.
@@ -44,33 +41,19 @@ func main() { cli.Main("part01-tradeoffs", run) }
 // and context. -h prints the usage to w and returns flag.ErrHelp.
 func run(ctx context.Context, args []string, w io.Writer) error {
 	o, err := parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(w, usageText())
-		return err
-	}
 	if err != nil {
-		return &cli.UsageError{Err: err, Usage: usageText()}
+		return cli.ParseFailed(w, err, usageText())
 	}
 	if o.serve != "" {
 		return serveAPI(ctx, w, o)
 	}
-	for _, m := range modes {
-		if o.mode == "all" || o.mode == m.name {
-			if err := m.run(ctx, w, o); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
-			}
-		}
-	}
-	return nil
+	return modes.Run(ctx, w, o.mode, o)
 }
 
-// flags declares the command line on a fresh FlagSet that prints nothing:
-// run reports errors and the usage itself.
+// flags declares the command line on a fresh FlagSet.
 func flags(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("part01-tradeoffs", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&o.mode, "mode", "all", "scenario: all | "+strings.Join(modeNames(), " | "))
+	fs := cli.NewFlagSet("part01-tradeoffs")
+	fs.StringVar(&o.mode, "mode", "all", "scenario: "+modes.Help())
 	fs.StringVar(&o.store, "store", "auto", "users storage: auto (PostgreSQL if reachable, else in-memory) | postgres | memory")
 	fs.StringVar(&o.serve, "serve", "", "serve the users API on this address (e.g. :8080) until Ctrl-C, instead of the scenarios")
 	fs.IntVar(&o.requests, "requests", 2000, "requests sent to the users API to measure its latency SLI (1..1000000)")
@@ -85,43 +68,29 @@ func parse(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q (flags go before it, and there are no positional arguments)", fs.Arg(0))
+	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	switch {
-	case fs.NArg() > 0:
-		return o, fmt.Errorf("unexpected argument %q (flags go before it, and there are no positional arguments)", fs.Arg(0))
-	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
-		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
-	case !slices.Contains([]string{"auto", "postgres", "memory"}, o.store):
-		return o, fmt.Errorf("unknown -store %q; want auto | postgres | memory", o.store)
-	case o.serve != "" && set["mode"]:
-		return o, errors.New("-serve runs the API instead of the scenarios; drop -mode")
-	case o.requests < 1 || o.requests > 1_000_000:
-		return o, fmt.Errorf("-requests %d is out of range 1..1000000", o.requests)
-	case o.ops < 1 || o.ops > 1_000_000:
-		return o, fmt.Errorf("-ops %d is out of range 1..1000000", o.ops)
+	var serveAndMode error
+	if o.serve != "" && set["mode"] {
+		serveAndMode = errors.New("-serve runs the API instead of the scenarios; drop -mode")
 	}
-	return o, nil
+	return o, cmp.Or( // the first of these that fails
+		modes.Check(o.mode),
+		cli.OneOf("store", o.store, "auto", "postgres", "memory"),
+		serveAndMode,
+		cli.InRange("requests", o.requests, 1, 1_000_000),
+		cli.InRange("ops", o.ops, 1, 1_000_000),
+	)
 }
 
 func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: go run ./part01-tradeoffs [-mode M] [-store S] [-requests N] [-ops N]\n")
-	b.WriteString("       go run ./part01-tradeoffs -serve ADDR [-store S]\n\nmodes:\n")
-	for _, m := range modes {
-		fmt.Fprintf(&b, "  %-13s %s\n", m.name, m.about)
-	}
-	b.WriteString("\nflags:\n")
-	fs := flags(new(options))
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	b.WriteString("       go run ./part01-tradeoffs -serve ADDR [-store S]\n")
+	modes.WriteUsage(&b)
+	cli.WriteFlags(&b, "flags", flags(new(options)))
 	return b.String()
-}
-
-func modeNames() []string {
-	names := make([]string, len(modes))
-	for i, m := range modes {
-		names[i] = m.name
-	}
-	return names
 }

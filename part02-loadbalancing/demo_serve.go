@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -41,9 +40,7 @@ var algorithms = map[string]func([]*balancer.Backend) balancer.Algorithm{
 const algoNames = "rr | wrr | leastconn | p2c | hash"
 
 func serveFlags(o *serveOptions) *flag.FlagSet {
-	fs := flag.NewFlagSet("part02-loadbalancing serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+	fs := cli.NewFlagSet("part02-loadbalancing serve")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "the L7 balancer's address (and /_lab/ to kill and restart backends)")
 	fs.StringVar(&o.l4, "l4", "127.0.0.1:8081", `the L4 balancer's address ("" for none)`)
 	fs.StringVar(&o.algo, "algo", "p2c", "balancing algorithm: "+algoNames+" (hash: on the X-User-ID header, client IP at L4; wrr: weights 3, 2, 1, 1, …)")
@@ -57,10 +54,8 @@ func serveFlags(o *serveOptions) *flag.FlagSet {
 
 func serveUsage() string {
 	var b strings.Builder
-	b.WriteString("usage: go run ./part02-loadbalancing serve [-addr A] [-l4 A] [-algo ALG] [-backends N] [-rate R] [-burst B] [-trusted CIDRS] [-check D]\n\nflags:\n")
-	fs := serveFlags(new(serveOptions))
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	b.WriteString("usage: go run ./part02-loadbalancing serve [-addr A] [-l4 A] [-algo ALG] [-backends N] [-rate R] [-burst B] [-trusted CIDRS] [-check D]\n")
+	cli.WriteFlags(&b, "flags", serveFlags(new(serveOptions)))
 	return b.String()
 }
 
@@ -106,12 +101,8 @@ func (s *syncWriter) Write(p []byte) (int, error) {
 // on loopback, and serves until ctx ends (Ctrl-C).
 func runServe(ctx context.Context, args []string, out io.Writer) error {
 	o, err := parseServe(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(out, serveUsage())
-		return err
-	}
 	if err != nil {
-		return &cli.UsageError{Err: err, Usage: serveUsage()}
+		return cli.ParseFailed(out, err, serveUsage())
 	}
 	w := &syncWriter{w: out}
 	trusted, _ := ratelimit.ParseTrusted(o.trusted)

@@ -11,12 +11,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -25,15 +25,12 @@ import (
 )
 
 // modes lists the scenarios in the order "all" runs them: the article's.
-var modes = []struct {
-	name, about string
-	run         func(ctx context.Context, w io.Writer, o options) error
-}{
-	{"l4l7", "L4 vs L7 on loopback: added latency, requests/s, connections/s, and the bytes DSR would take off the balancer", l4l7Demo},
-	{"distribution", "requests per backend for each algorithm through the L7 proxy; sticky by cookie, header, NAT'd IP", distributionDemo},
-	{"failover", "a backend killed under load: ejected, no GET/PUT lost, POSTs never replayed, readmitted", failoverDemo},
-	{"slow", "one backend 5x slower among four: p50/p99 per algorithm, simulated and on loopback", slowDemo},
-	{"ratelimit", "per-client token bucket: burst, then 429s with headers; spoofed X-Forwarded-For; Redis fixed window and its policy", rateLimitDemo},
+var modes = cli.Modes[options]{
+	{Name: "l4l7", About: "L4 vs L7 on loopback: added latency, requests/s, connections/s, and the bytes DSR would take off the balancer", Run: l4l7Demo},
+	{Name: "distribution", About: "requests per backend for each algorithm through the L7 proxy; sticky by cookie, header, NAT'd IP", Run: distributionDemo},
+	{Name: "failover", About: "a backend killed under load: ejected, no GET/PUT lost, POSTs never replayed, readmitted", Run: failoverDemo},
+	{Name: "slow", About: "one backend 5x slower among four: p50/p99 per algorithm, simulated and on loopback", Run: slowDemo},
+	{Name: "ratelimit", About: "per-client token bucket: burst, then 429s with headers; spoofed X-Forwarded-For; Redis fixed window and its policy", Run: rateLimitDemo},
 }
 
 // options are the parsed flags.
@@ -59,30 +56,16 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 		return runServe(ctx, args[1:], w)
 	}
 	o, err := parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(w, usageText())
-		return err
-	}
 	if err != nil {
-		return &cli.UsageError{Err: err, Usage: usageText()}
+		return cli.ParseFailed(w, err, usageText())
 	}
-	for _, m := range modes {
-		if o.mode == "all" || o.mode == m.name {
-			if err := m.run(ctx, w, o); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
-			}
-		}
-	}
-	return nil
+	return modes.Run(ctx, w, o.mode, o)
 }
 
-// flags declares the command line on a fresh FlagSet that prints nothing:
-// run reports errors and the usage itself.
+// flags declares the command line on a fresh FlagSet.
 func flags(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("part02-loadbalancing", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&o.mode, "mode", "all", "scenario: all | "+strings.Join(modeNames(), " | "))
+	fs := cli.NewFlagSet("part02-loadbalancing")
+	fs.StringVar(&o.mode, "mode", "all", "scenario: "+modes.Help())
 	fs.IntVar(&o.requests, "requests", 2000, "requests per loopback measurement (100..1000000)")
 	fs.StringVar(&o.redis, "redis", "auto", "Redis for the fixed-window limiter: auto (the stack's if reachable, else in-process miniredis) | stack | miniredis")
 	fs.StringVar(&o.chart, "chart", "", "with -mode slow: also write the simulation's latency chart (SVG) to this file")
@@ -96,16 +79,17 @@ func parse(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (flags go before it; the only subcommand is serve, first)", fs.Arg(0))
-	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
-		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
-	case o.requests < 100 || o.requests > 1_000_000:
-		return o, fmt.Errorf("-requests %d is out of range 100..1000000", o.requests)
-	case !slices.Contains([]string{"auto", "stack", "miniredis"}, o.redis):
-		return o, fmt.Errorf("unknown -redis %q; want auto | stack | miniredis", o.redis)
-	case o.chart != "" && o.mode != "slow":
+	}
+	if err := cmp.Or( // the first of these that fails
+		modes.Check(o.mode),
+		cli.InRange("requests", o.requests, 100, 1_000_000),
+		cli.OneOf("redis", o.redis, "auto", "stack", "miniredis"),
+	); err != nil {
+		return o, err
+	}
+	if o.chart != "" && o.mode != "slow" {
 		return o, errors.New("-chart draws the slow-backend simulation; use it with -mode slow")
 	}
 	return o, nil
@@ -114,21 +98,8 @@ func parse(args []string) (options, error) {
 func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: go run ./part02-loadbalancing [-mode M] [-requests N] [-redis R] [-chart FILE]\n")
-	b.WriteString("       go run ./part02-loadbalancing serve [serve flags; serve -h lists them]\n\nmodes:\n")
-	for _, m := range modes {
-		fmt.Fprintf(&b, "  %-13s %s\n", m.name, m.about)
-	}
-	b.WriteString("\nflags:\n")
-	fs := flags(new(options))
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	b.WriteString("       go run ./part02-loadbalancing serve [serve flags; serve -h lists them]\n")
+	modes.WriteUsage(&b)
+	cli.WriteFlags(&b, "flags", flags(new(options)))
 	return b.String()
-}
-
-func modeNames() []string {
-	names := make([]string, len(modes))
-	for i, m := range modes {
-		names[i] = m.name
-	}
-	return names
 }

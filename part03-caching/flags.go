@@ -1,12 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
@@ -35,13 +34,8 @@ type config struct {
 // parseFlags returns the config, nil after printing -h, or a *cli.UsageError.
 func parseFlags(args []string, w io.Writer) (*config, error) {
 	c := &config{}
-	fs := flag.NewFlagSet("part03-caching", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned; -h prints to w below
-	var names []string
-	for _, m := range modes {
-		names = append(names, m.name)
-	}
-	fs.StringVar(&c.mode, "mode", "all", "section: all | "+strings.Join(names, " | "))
+	fs := cli.NewFlagSet("part03-caching") // errors are returned; -h prints to w below
+	fs.StringVar(&c.mode, "mode", "all", "section: "+modes.Help())
 	stackMode := fs.String("stack", "auto", "auto: the stack's Redis and PostgreSQL when they answer, else in-process stand-ins | off: stand-ins only")
 	fs.BoolVar(&c.verbose, "v", false, "show go-redis's own log lines (dial failures, reconnects) on stderr")
 	fs.IntVar(&c.writes, "writes", 200, "patterns: writes (and reads) per pattern")
@@ -59,9 +53,8 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 	fs.IntVar(&c.lf.Accesses, "lfu-accesses", 100_000, "lfu: Zipf-distributed GETs")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(w)
-			fmt.Fprintf(w, "%s\n\nflags:\n", usageLine)
-			fs.PrintDefaults()
+			fmt.Fprintln(w, usageLine)
+			cli.WriteFlags(w, "flags", fs)
 			return nil, nil
 		}
 		return nil, &cli.UsageError{Err: err, Usage: usageHint}
@@ -74,12 +67,16 @@ func parseFlags(args []string, w io.Writer) (*config, error) {
 	if *trickle == 0 {
 		c.st.Trickle = -1 // StampedeConfig: 0 means the default, negative none
 	}
+	if err := cmp.Or( // the first of these that fails
+		modes.Check(c.mode),
+		cli.OneOf("stack", *stackMode, "auto", "off"),
+	); err != nil {
+		return nil, &cli.UsageError{Err: err, Usage: usageHint}
+	}
 	for _, check := range []struct {
 		bad  bool
 		what string
 	}{
-		{c.mode != "all" && !slices.Contains(names, c.mode), fmt.Sprintf("-mode %q is not one of all, %s", c.mode, strings.Join(names, ", "))},
-		{*stackMode != "auto" && *stackMode != "off", fmt.Sprintf("-stack %q is not auto or off", *stackMode)},
 		{c.writes < 1, "-writes must be at least 1"},
 		{c.st.Burst < 1, "-n must be at least 1"},
 		{*trickle < 0, "-trickle must not be negative"},

@@ -18,15 +18,12 @@ import (
 	"github.com/sysdesign-masterclass/golang/part03-caching/experiment"
 )
 
-// modes lists the sections in the order "all" runs them.
-var modes = []struct {
-	name, title string
-	run         func(ctx context.Context, w io.Writer, c *config) error
-}{
-	{"patterns", "Five patterns: write, read back, crash", patternsDemo},
-	{"stampede", "Stampede on a hot key at expiry", stampedeDemo},
-	{"shopee", "Shopee flash sale, scaled to this machine", shopeeDemo},
-	{"lfu", "Redis LFU and LRU: counters, eviction, samples", lfuDemo},
+// modes lists the sections in the order "all" runs them; About is each one's heading.
+var modes = cli.Modes[*config]{
+	{Name: "patterns", About: "Five patterns: write, read back, crash", Run: patternsDemo},
+	{Name: "stampede", About: "Stampede on a hot key at expiry", Run: stampedeDemo},
+	{Name: "shopee", About: "Shopee flash sale, scaled to this machine", Run: shopeeDemo},
+	{Name: "lfu", About: "Redis LFU and LRU: counters, eviction, samples", Run: lfuDemo},
 }
 
 func main() { cli.Main("part03-caching", run) }
@@ -45,12 +42,12 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 			c.env.Close()
 		}
 	}()
-	for _, m := range modes {
-		if c.mode != "all" && c.mode != m.name {
+	for _, m := range modes { // modes.Run, plus the shared Redis and a failure that names the service
+		if c.mode != "all" && c.mode != m.Name {
 			continue
 		}
 		sctx, done := ctx, func() {}
-		if m.name != "lfu" { // the LFU section runs its own redis-server
+		if m.Name != "lfu" { // the LFU section runs its own redis-server
 			if c.env == nil {
 				if c.env, err = experiment.Connect(ctx, c.useStack); err != nil {
 					return sectionFailure("setup", c.mode, err, nil)
@@ -59,11 +56,11 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 			}
 			sctx, done = c.env.Section(ctx) // ends as soon as Redis fails
 		}
-		fmt.Fprintf(w, "\n== %s ==\n", m.title)
-		err := m.run(sctx, w, c)
+		fmt.Fprintf(w, "\n== %s ==\n", m.About)
+		err := m.Run(sctx, w, c)
 		done()
 		if err != nil {
-			return sectionFailure(m.name, c.mode, err, c.env)
+			return sectionFailure(m.Name, c.mode, err, c.env)
 		}
 	}
 	return nil

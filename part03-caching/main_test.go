@@ -41,17 +41,17 @@ func TestRunEveryModeWithoutServices(t *testing.T) {
 		"lfu":      {"== Redis LFU and LRU"},
 	}
 	for _, m := range modes {
-		t.Run(m.name, func(t *testing.T) {
+		t.Run(m.Name, func(t *testing.T) {
 			var out bytes.Buffer
-			require.NoError(t, run(t.Context(), append([]string{"-mode", m.name}, small...), &out), out.String())
-			for _, s := range want[m.name] {
+			require.NoError(t, run(t.Context(), append([]string{"-mode", m.Name}, small...), &out), out.String())
+			for _, s := range want[m.Name] {
 				assert.Contains(t, out.String(), s)
 			}
-			assert.Equal(t, 1, strings.Count(out.String(), "\n== "), "-mode %s must run one section", m.name)
-			if m.name != "lfu" {
+			assert.Equal(t, 1, strings.Count(out.String(), "\n== "), "-mode %s must run one section", m.Name)
+			if m.Name != "lfu" {
 				assert.Contains(t, out.String(), "Redis:      miniredis in-process")
 			}
-			if m.name == "lfu" && !strings.Contains(out.String(), "skipped: the LFU demo needs the redis-server binary") {
+			if m.Name == "lfu" && !strings.Contains(out.String(), "skipped: the LFU demo needs the redis-server binary") {
 				for _, s := range []string{"a key just written: OBJECT FREQ 5 (LFU_INIT_VAL, not 0); after one GET: 6",
 					"survive allkeys-lfu", "maxmemory-samples  evicted"} {
 					assert.Contains(t, out.String(), s)
@@ -104,7 +104,7 @@ func TestMainExitCodes(t *testing.T) {
 		stderr     string
 		stdoutNone bool
 	}{
-		{args: "-mode bogus", code: 2, stderr: `part03-caching: -mode "bogus" is not one of all, patterns, stampede, shopee, lfu`, stdoutNone: true},
+		{args: "-mode bogus", code: 2, stderr: `part03-caching: unknown -mode "bogus"; want all | patterns | stampede | shopee | lfu`, stdoutNone: true},
 		{args: "stray", code: 2, stderr: "usage: go run ./part03-caching", stdoutNone: true},
 		{args: "-n 0", code: 2, stderr: "-n must be at least 1", stdoutNone: true},
 		{args: "-h", code: 0, stdout: "usage: go run ./part03-caching [-mode all|patterns|stampede|shopee|lfu]"},

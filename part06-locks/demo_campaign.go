@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/sysdesign-masterclass/golang/part06-locks/campaign"
-	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
 	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
 )
 
@@ -19,23 +18,23 @@ const articleTTL = 500 * time.Millisecond
 // stopped after o.budget. The Tally read back from Redis is the count; the
 // lock and the script must award exactly o.prizes or fewer (if the budget ran
 // out), never more.
-func campaignDemo(ctx context.Context, w io.Writer, o options, env *services.Env) error {
+func campaignDemo(ctx context.Context, w io.Writer, o options) error {
 	users := o.prizes + max(o.prizes/5, 1)
 	fmt.Fprintf(w, "== PayPay: ¥500 to the first %s of %s users, %d concurrent claimers; lock-based runs stop after %v ==\n",
 		thousands(o.prizes), thousands(users), o.claimers, o.budget)
-	article, err := lock.NewRedlock(env.Masters, lock.RedlockConfig{Prefix: env.Prefix, Tries: 5, RetryDelay: func(int) time.Duration { return 100 * time.Millisecond }})
+	article, err := lock.NewRedlock(o.env.Masters, lock.RedlockConfig{Prefix: o.env.Prefix, Tries: 5, RetryDelay: func(int) time.Duration { return 100 * time.Millisecond }})
 	if err != nil {
 		return err
 	}
-	defaults, err := lock.NewRedlock(env.Masters, lock.RedlockConfig{Prefix: env.Prefix})
+	defaults, err := lock.NewRedlock(o.env.Masters, lock.RedlockConfig{Prefix: o.env.Prefix})
 	if err != nil {
 		return err
 	}
-	tuned, err := lock.NewRedlock(env.Masters, lock.RedlockConfig{Prefix: env.Prefix, Tries: 1 << 30, RetryDelay: fastRetry})
+	tuned, err := lock.NewRedlock(o.env.Masters, lock.RedlockConfig{Prefix: o.env.Prefix, Tries: 1 << 30, RetryDelay: fastRetry})
 	if err != nil {
 		return err
 	}
-	etcd, err := lock.NewEtcd(env.Etcd, lock.EtcdConfig{Prefix: env.EtcdPrefix()})
+	etcd, err := lock.NewEtcd(o.env.Etcd, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()})
 	if err != nil {
 		return err
 	}
@@ -58,7 +57,7 @@ func campaignDemo(ctx context.Context, w io.Writer, o options, env *services.Env
 	tw := table(w)
 	fmt.Fprintln(tw, "strategy\tprizes/s\tawarded\tover-awarded\tclaims failed\tsold out after")
 	for i, s := range strategies {
-		c, err := campaign.New(env.Redis, fmt.Sprintf("%scampaign:lucky-campaign-2024:%d", env.Prefix, i))
+		c, err := campaign.New(o.env.Redis, fmt.Sprintf("%scampaign:lucky-campaign-2024:%d", o.env.Prefix, i))
 		if err != nil {
 			return err
 		}

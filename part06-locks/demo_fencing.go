@@ -25,10 +25,10 @@ const fencingTTL = 2 * time.Second
 // with a higher token and writes. Then A wakes and sends its write, as a
 // paused process would, without looking at its lock again: the store refuses
 // it. An unfenced store, fed the same two writes, keeps A's.
-func fencingDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) error {
+func fencingDemo(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "== Split brain: A is cut off past its %v TTL, B takes the lock, A's late write meets the fencing token ==\n", fencingTTL)
 	store := "in-memory fencing store"
-	if env.RealPostgres {
+	if o.env.RealPostgres {
 		store = "PostgreSQL row, conditional UPDATE"
 	}
 	for _, backend := range []string{"redlock", "etcd"} {
@@ -37,34 +37,34 @@ func fencingDemo(ctx context.Context, w io.Writer, _ options, env *services.Env)
 		var closeA func()
 		switch backend {
 		case "etcd":
-			cut, err := env.EtcdClient(gate)
+			cut, err := o.env.EtcdClient(gate)
 			if err != nil {
 				return err
 			}
 			closeA = func() { _ = cut.Close() }
-			if a, err = lock.NewEtcd(cut, lock.EtcdConfig{Prefix: env.EtcdPrefix()}); err != nil {
+			if a, err = lock.NewEtcd(cut, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()}); err != nil {
 				return err
 			}
-			if b, err = lock.NewEtcd(env.Etcd, lock.EtcdConfig{Prefix: env.EtcdPrefix()}); err != nil {
+			if b, err = lock.NewEtcd(o.env.Etcd, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()}); err != nil {
 				return err
 			}
 		default:
-			masters := env.GatedMasters(gate)
+			masters := o.env.GatedMasters(gate)
 			closeA = func() {
 				for _, m := range masters {
 					_ = m.Close()
 				}
 			}
 			var err error
-			if a, err = lock.NewRedlock(masters, lock.RedlockConfig{Prefix: env.Prefix}); err != nil {
+			if a, err = lock.NewRedlock(masters, lock.RedlockConfig{Prefix: o.env.Prefix}); err != nil {
 				return err
 			}
-			if b, err = lock.NewRedlock(env.Masters, lock.RedlockConfig{Prefix: env.Prefix, Tries: 1_000_000, RetryDelay: fastRetry}); err != nil {
+			if b, err = lock.NewRedlock(o.env.Masters, lock.RedlockConfig{Prefix: o.env.Prefix, Tries: 1_000_000, RetryDelay: fastRetry}); err != nil {
 				return err
 			}
 		}
 		fmt.Fprintf(w, "-- %s; writes go to a %s --\n", map[string]string{"redlock": "Redlock, 3 masters", "etcd": "etcd"}[backend], store)
-		err := splitBrain(ctx, w, env, gate, bounded{a}, bounded{b}, env.Resource("account:"+backend))
+		err := splitBrain(ctx, w, o.env, gate, bounded{a}, bounded{b}, o.env.Resource("account:"+backend))
 		gate.Thaw()
 		closeA()
 		if err != nil {

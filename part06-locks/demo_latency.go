@@ -11,33 +11,32 @@ import (
 	"github.com/redis/go-redis/v9"
 	"go.etcd.io/etcd/client/v3/concurrency"
 
-	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
 	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
 )
 
 // latencyDemo times uncontended lock cycles on each backend, then runs
 // goroutines against one lock and checks from inside the critical section
 // that no two holders ever overlap and that tokens only increase.
-func latencyDemo(ctx context.Context, w io.Writer, o options, env *services.Env) error {
+func latencyDemo(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "== Lock latency: %s uncontended cycles per backend (lock, fencing token, unlock; fn empty) ==\n", thousands(o.samples))
-	redlock, err := lock.NewRedlock(env.Masters, lock.RedlockConfig{Prefix: env.Prefix, RetryDelay: fastRetry})
+	redlock, err := lock.NewRedlock(o.env.Masters, lock.RedlockConfig{Prefix: o.env.Prefix, RetryDelay: fastRetry})
 	if err != nil {
 		return err
 	}
-	single, err := lock.NewRedlock([]redis.UniversalClient{env.Redis}, lock.RedlockConfig{Prefix: env.Prefix, RetryDelay: fastRetry})
+	single, err := lock.NewRedlock([]redis.UniversalClient{o.env.Redis}, lock.RedlockConfig{Prefix: o.env.Prefix, RetryDelay: fastRetry})
 	if err != nil {
 		return err
 	}
-	etcd, err := lock.NewEtcd(env.Etcd, lock.EtcdConfig{Prefix: env.EtcdPrefix()})
+	etcd, err := lock.NewEtcd(o.env.Etcd, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()})
 	if err != nil {
 		return err
 	}
-	session, err := concurrency.NewSession(env.Etcd, concurrency.WithTTL(10), concurrency.WithContext(ctx))
+	session, err := concurrency.NewSession(o.env.Etcd, concurrency.WithTTL(10), concurrency.WithContext(ctx))
 	if err != nil {
 		return err
 	}
 	defer session.Close()
-	plain := concurrency.NewMutex(session, env.EtcdPrefix()+"plain")
+	plain := concurrency.NewMutex(session, o.env.EtcdPrefix()+"plain")
 	noop := func(context.Context, int64) error { return nil }
 	backends := []struct {
 		name, article string
@@ -74,17 +73,17 @@ func latencyDemo(ctx context.Context, w io.Writer, o options, env *services.Env)
 		return err
 	}
 	where := "in-process stand-ins"
-	if env.RealRedlock && env.RealEtcd {
+	if o.env.RealRedlock && o.env.RealEtcd {
 		where = "the stack's servers over loopback"
 	}
 	fmt.Fprintf(w, "measured on %s: no network between client and server, which the article's figures include\n\n", where)
-	return contention(ctx, w, o, env, bounded{redlock}, bounded{etcd})
+	return contention(ctx, w, o, bounded{redlock}, bounded{etcd})
 }
 
 // contention runs o.goroutines goroutines through o.samples lock cycles on
 // one resource per backend. Inside the section each holder counts the
 // holders inside (must be 1) and checks its token is above the last one.
-func contention(ctx context.Context, w io.Writer, o options, env *services.Env, backends ...lock.Locker) error {
+func contention(ctx context.Context, w io.Writer, o options, backends ...lock.Locker) error {
 	fmt.Fprintf(w, "== Contention: %d goroutines, %s lock cycles on one resource, checked from inside the critical section ==\n", o.goroutines, thousands(o.samples))
 	tw := table(w)
 	fmt.Fprintln(tw, "backend\tcycles/s\toverlapping sections\ttokens out of order\tfailed")

@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
 	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
 )
 
@@ -16,17 +15,17 @@ import (
 // servers read the balance, then write balance − amount. Without a lock the
 // demo plays the diagram's interleaving (both read 1000, then S1 writes, then
 // S2); with the Redlock each read-and-write runs alone, in either order.
-func raceDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) error {
+func raceDemo(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintln(w, "== The race the lock prevents: S1 withdraws 500 and S2 withdraws 300 from balance 1000 ==")
-	l, err := lock.NewRedlock(env.Masters, lock.RedlockConfig{Prefix: env.Prefix, RetryDelay: fastRetry})
+	l, err := lock.NewRedlock(o.env.Masters, lock.RedlockConfig{Prefix: o.env.Prefix, RetryDelay: fastRetry})
 	if err != nil {
 		return err
 	}
-	key := env.Prefix + "balance"
+	key := o.env.Prefix + "balance"
 	tw := table(w)
 	fmt.Fprintln(tw, "\tS1 read\tS1 wrote\tS2 read\tS2 wrote\tfinal balance\tcorrect\tlost")
 	for _, locked := range []bool{false, true} {
-		if err := env.Redis.Set(ctx, key, 1000, time.Minute).Err(); err != nil {
+		if err := o.env.Redis.Set(ctx, key, 1000, time.Minute).Err(); err != nil {
 			return err
 		}
 		var bothRead sync.WaitGroup
@@ -35,7 +34,7 @@ func raceDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) er
 		type step struct{ read, wrote int64 }
 		steps := make([]step, 2)
 		withdraw := func(i int, amount int64) error {
-			v, err := env.Redis.Get(ctx, key).Int64()
+			v, err := o.env.Redis.Get(ctx, key).Int64()
 			if err != nil {
 				return err
 			}
@@ -47,7 +46,7 @@ func raceDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) er
 				}
 			}
 			steps[i] = step{v, v - amount}
-			err = env.Redis.Set(ctx, key, v-amount, time.Minute).Err()
+			err = o.env.Redis.Set(ctx, key, v-amount, time.Minute).Err()
 			if !locked && i == 0 {
 				close(s1Wrote)
 			}
@@ -72,7 +71,7 @@ func raceDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) er
 				return err
 			}
 		}
-		final, err := env.Redis.Get(ctx, key).Int64()
+		final, err := o.env.Redis.Get(ctx, key).Int64()
 		if err != nil {
 			return err
 		}
@@ -86,7 +85,7 @@ func raceDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) er
 		return err
 	}
 	fmt.Fprintln(w, "without the lock the second write overwrites the first: the article's \"final balance=700, lost $500\"")
-	return env.Redis.Del(ctx, key).Err()
+	return o.env.Redis.Del(ctx, key).Err()
 }
 
 // fastRetry is the retry pause of the demo's contended Redlocks: a random

@@ -17,14 +17,14 @@ import (
 	"github.com/sysdesign-masterclass/golang/part06-locks/lock"
 )
 
-func validityDemo(ctx context.Context, w io.Writer, _ options, env *services.Env) error {
-	if err := minValidity(ctx, w, env); err != nil {
+func validityDemo(ctx context.Context, w io.Writer, o options) error {
+	if err := minValidity(ctx, w, o.env); err != nil {
 		return err
 	}
-	if err := redsyncSettings(ctx, w, env); err != nil {
+	if err := redsyncSettings(ctx, w, o.env); err != nil {
 		return err
 	}
-	return etcdTTLs(ctx, w, env)
+	return etcdTTLs(ctx, w, o.env)
 }
 
 // minValidity prints the article's example beside redsync's formula, and a

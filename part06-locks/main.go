@@ -10,12 +10,11 @@
 package main
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
@@ -24,24 +23,22 @@ import (
 )
 
 // modes lists the scenarios in the order "all" runs them: the article's.
-var modes = []struct {
-	name, about string
-	run         func(ctx context.Context, w io.Writer, o options, env *services.Env) error
-}{
-	{"race", "the article's lost update (balance 1000, withdrawals of 500 and 300) without and with the lock", raceDemo},
-	{"validity", "MIN_VALIDITY: the article's example, redsync's formula, defaults and Until(); etcd's whole-second TTLs", validityDemo},
-	{"latency", "lock latency percentiles per backend beside the article's 1–5 ms and 5–20 ms; contention with an overlap check", latencyDemo},
-	{"fencing", "split brain: holder A cut off past its TTL, B takes over, A's late write is rejected by its token", fencingDemo},
-	{"campaign", "PayPay: 10,000 prizes claimed with no lock, a global lock (Redlock, etcd) and one Lua script", campaignDemo},
+var modes = cli.Modes[options]{
+	{Name: "race", About: "the article's lost update (balance 1000, withdrawals of 500 and 300) without and with the lock", Run: raceDemo},
+	{Name: "validity", About: "MIN_VALIDITY: the article's example, redsync's formula, defaults and Until(); etcd's whole-second TTLs", Run: validityDemo},
+	{Name: "latency", About: "lock latency percentiles per backend beside the article's 1–5 ms and 5–20 ms; contention with an overlap check", Run: latencyDemo},
+	{Name: "fencing", About: "split brain: holder A cut off past its TTL, B takes over, A's late write is rejected by its token", Run: fencingDemo},
+	{Name: "campaign", About: "PayPay: 10,000 prizes claimed with no lock, a global lock (Redlock, etcd) and one Lua script", Run: campaignDemo},
 }
 
-// options are the parsed flags.
+// options are the parsed flags, and the services the scenarios share.
 type options struct {
 	mode, stack         string
 	samples, goroutines int
 	prizes, claimers    int
 	budget              time.Duration
 	verbose             bool
+	env                 *services.Env // opened by run once the flags are checked
 }
 
 // sectionLimit bounds one scenario: long enough for -samples 100000 on the
@@ -54,12 +51,8 @@ func main() { cli.Main("part06-locks", run) }
 // and context. -h prints the usage to w and returns flag.ErrHelp.
 func run(ctx context.Context, args []string, w io.Writer) error {
 	o, err := parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(w, usageText())
-		return err
-	}
 	if err != nil {
-		return &cli.UsageError{Err: err, Usage: usageText()}
+		return cli.ParseFailed(w, err, usageText())
 	}
 	quietRedis(o.verbose)
 	env, err := services.Open(ctx, o.stack == "auto")
@@ -68,27 +61,25 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	}
 	defer env.Close()
 	env.Describe(w)
-	for _, m := range modes {
-		if o.mode == "all" || o.mode == m.name {
+	o.env = env
+	for _, m := range modes { // modes.Run, plus a blank line, a time limit and a hint per scenario
+		if o.mode == "all" || o.mode == m.Name {
 			fmt.Fprintln(w)
 			sctx, cancel := context.WithTimeout(ctx, sectionLimit) // a service that stalls mid-section ends the run
-			err := m.run(sctx, w, o, env)
+			err := m.Run(sctx, w, o)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("%s: %w (scripts/stack status shows what is running; scripts/stack up redis redlock etcd postgres starts what stopped, scripts/stack resume SVC a paused one)", m.name, err)
+				return fmt.Errorf("%s: %w (scripts/stack status shows what is running; scripts/stack up redis redlock etcd postgres starts what stopped, scripts/stack resume SVC a paused one)", m.Name, err)
 			}
 		}
 	}
 	return nil
 }
 
-// flags declares the command line on a fresh FlagSet that prints nothing:
-// run reports errors and the usage itself.
+// flags declares the command line on a fresh FlagSet.
 func flags(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("part06-locks", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&o.mode, "mode", "all", "scenario: all | "+strings.Join(modeNames(), " | "))
+	fs := cli.NewFlagSet("part06-locks")
+	fs.StringVar(&o.mode, "mode", "all", "scenario: "+modes.Help())
 	fs.StringVar(&o.stack, "stack", "auto", "auto: the stack's Redis, etcd and PostgreSQL when they answer, else in-process stand-ins | off: stand-ins only")
 	fs.IntVar(&o.samples, "samples", 1000, "latency: lock cycles timed per backend, and the cycles of the contention run (10..100000)")
 	fs.IntVar(&o.goroutines, "goroutines", 8, "latency: goroutines contending for one lock (2..256)")
@@ -106,22 +97,20 @@ func parse(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (flags go before it, and there are no positional arguments)", fs.Arg(0))
-	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
-		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
-	case o.stack != "auto" && o.stack != "off":
-		return o, fmt.Errorf("unknown -stack %q; want auto | off", o.stack)
-	case o.samples < 10 || o.samples > 100_000:
-		return o, fmt.Errorf("-samples %d is out of range 10..100000", o.samples)
-	case o.goroutines < 2 || o.goroutines > 256:
-		return o, fmt.Errorf("-goroutines %d is out of range 2..256", o.goroutines)
-	case o.prizes < 1 || o.prizes > 1_000_000:
-		return o, fmt.Errorf("-prizes %d is out of range 1..1000000", o.prizes)
-	case o.claimers < 1 || o.claimers > 1024:
-		return o, fmt.Errorf("-claimers %d is out of range 1..1024", o.claimers)
-	case o.budget < 100*time.Millisecond || o.budget > 10*time.Minute:
+	}
+	if err := cmp.Or( // the first of these that fails
+		modes.Check(o.mode),
+		cli.OneOf("stack", o.stack, "auto", "off"),
+		cli.InRange("samples", o.samples, 10, 100_000),
+		cli.InRange("goroutines", o.goroutines, 2, 256),
+		cli.InRange("prizes", o.prizes, 1, 1_000_000),
+		cli.InRange("claimers", o.claimers, 1, 1024),
+	); err != nil {
+		return o, err
+	}
+	if o.budget < 100*time.Millisecond || o.budget > 10*time.Minute {
 		return o, fmt.Errorf("-budget %v is out of range 100ms..10m", o.budget)
 	}
 	return o, nil
@@ -129,21 +118,8 @@ func parse(args []string) (options, error) {
 
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("usage: go run ./part06-locks [-mode M] [-stack auto|off] [-samples N] [-goroutines N] [-prizes N] [-claimers N] [-budget D] [-v]\n\nmodes:\n")
-	for _, m := range modes {
-		fmt.Fprintf(&b, "  %-9s %s\n", m.name, m.about)
-	}
-	b.WriteString("\nflags:\n")
-	fs := flags(new(options))
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	b.WriteString("usage: go run ./part06-locks [-mode M] [-stack auto|off] [-samples N] [-goroutines N] [-prizes N] [-claimers N] [-budget D] [-v]\n")
+	modes.WriteUsage(&b)
+	cli.WriteFlags(&b, "flags", flags(new(options)))
 	return b.String()
-}
-
-func modeNames() []string {
-	names := make([]string, len(modes))
-	for i, m := range modes {
-		names[i] = m.name
-	}
-	return names
 }

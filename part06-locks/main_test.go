@@ -150,7 +150,7 @@ func TestHelp(t *testing.T) {
 	assert.Empty(t, stderr.String())
 	assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part06-locks "), "the command a reader types, not a build-cache path")
 	for _, m := range modes {
-		assert.Regexp(t, `(?m)^  `+m.name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.name)
+		assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.Name)
 	}
 	for _, f := range []string{"-mode", "-stack", "-samples", "-goroutines", "-prizes", "-claimers", "-budget", "-v"} {
 		assert.Contains(t, stdout.String(), f)

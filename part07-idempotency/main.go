@@ -10,25 +10,22 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
 
 // modes lists the experiments in the order "all" runs them: the article's.
-var modes = []struct {
-	name, about string
-	run         func(ctx context.Context, w io.Writer, o options) error
-}{
-	{"concurrent", "the article's test: N concurrent requests with one key, on each store; executions, status counts, round trips", concurrentDemo},
-	{"storm", "clients time out and retry with the same key, with and without the middleware; payments written", stormDemo},
-	{"backoff", "the article's jittered backoff vs full jitter for 1,000 clients, and where the article's overflows", backoffDemo},
+var modes = cli.Modes[options]{
+	{Name: "concurrent", About: "the article's test: N concurrent requests with one key, on each store; executions, status counts, round trips", Run: concurrentDemo},
+	{Name: "storm", About: "clients time out and retry with the same key, with and without the middleware; payments written", Run: stormDemo},
+	{Name: "backoff", About: "the article's jittered backoff vs full jitter for 1,000 clients, and where the article's overflows", Run: backoffDemo},
 }
 
 // options are the parsed flags.
@@ -43,33 +40,19 @@ func main() { cli.Main("part07-idempotency", run) }
 // and context. -h prints the usage to w and returns flag.ErrHelp.
 func run(ctx context.Context, args []string, w io.Writer) error {
 	o, err := parse(args)
-	if errors.Is(err, flag.ErrHelp) {
-		fmt.Fprint(w, usageText())
-		return err
-	}
 	if err != nil {
-		return &cli.UsageError{Err: err, Usage: usageText()}
+		return cli.ParseFailed(w, err, usageText())
 	}
 	if o.addr != "" {
 		return serve(ctx, w, o)
 	}
-	for _, m := range modes {
-		if o.mode == "all" || o.mode == m.name {
-			if err := m.run(ctx, w, o); err != nil {
-				return fmt.Errorf("%s: %w", m.name, err)
-			}
-		}
-	}
-	return nil
+	return modes.Run(ctx, w, o.mode, o)
 }
 
-// flags declares the experiments' command line on a FlagSet that prints
-// nothing: run reports errors and the usage itself.
+// flags declares the experiments' command line on a fresh FlagSet.
 func flags(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("part07-idempotency", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	fs.StringVar(&o.mode, "mode", "all", "experiment: all | "+strings.Join(modeNames(), " | "))
+	fs := cli.NewFlagSet("part07-idempotency")
+	fs.StringVar(&o.mode, "mode", "all", "experiment: "+modes.Help())
 	fs.StringVar(&o.store, "store", "auto", "idempotency store: auto (every reachable one; miniredis stands in for Redis) | memory | redis | postgres")
 	fs.IntVar(&o.requests, "requests", 100, "concurrent requests with one key in -mode concurrent (2..10000)")
 	fs.IntVar(&o.clients, "clients", 20, "clients in -mode storm, each with its own key (1..1000)")
@@ -78,9 +61,7 @@ func flags(o *options) *flag.FlagSet {
 
 // serveFlags declares `serve`'s command line.
 func serveFlags(o *options) *flag.FlagSet {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+	fs := cli.NewFlagSet("serve")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8087", "address to serve the payments API on")
 	fs.StringVar(&o.store, "store", "auto", "where state lives: auto (records in Redis, else PostgreSQL, else memory; payments in PostgreSQL if it answers) | memory (all) | redis | postgres")
 	return fs
@@ -106,48 +87,27 @@ func parse(args []string) (options, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q (the only subcommand is serve, and it comes first)", fs.Arg(0))
-	case o.mode != "all" && !slices.Contains(modeNames(), o.mode):
-		return o, fmt.Errorf("unknown -mode %q; want all | %s", o.mode, strings.Join(modeNames(), " | "))
-	case o.requests < 2 || o.requests > 10_000:
-		return o, fmt.Errorf("-requests %d is out of range 2..10000", o.requests)
-	case o.clients < 1 || o.clients > 1000:
-		return o, fmt.Errorf("-clients %d is out of range 1..1000", o.clients)
 	}
-	return o, checkStore(o.store)
+	return o, cmp.Or( // the first of these that fails
+		modes.Check(o.mode),
+		cli.InRange("requests", o.requests, 2, 10_000),
+		cli.InRange("clients", o.clients, 1, 1000),
+		checkStore(o.store),
+	)
 }
 
 func checkStore(s string) error {
-	if !slices.Contains([]string{"auto", "memory", "redis", "postgres"}, s) {
-		return fmt.Errorf("unknown -store %q; want auto | memory | redis | postgres", s)
-	}
-	return nil
+	return cli.OneOf("store", s, "auto", "memory", "redis", "postgres")
 }
 
 func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: go run ./part07-idempotency [-mode M] [-store S] [-requests N] [-clients N]\n")
-	b.WriteString("       go run ./part07-idempotency serve [-addr HOST:PORT] [-store S]\n\nmodes:\n")
-	for _, m := range modes {
-		fmt.Fprintf(&b, "  %-11s %s\n", m.name, m.about)
-	}
-	b.WriteString("\nflags:\n")
-	fs := flags(new(options))
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
-	b.WriteString("\nserve flags:\n")
-	fs = serveFlags(new(options))
-	fs.SetOutput(&b)
-	fs.PrintDefaults()
+	b.WriteString("       go run ./part07-idempotency serve [-addr HOST:PORT] [-store S]\n")
+	modes.WriteUsage(&b)
+	cli.WriteFlags(&b, "flags", flags(new(options)))
+	cli.WriteFlags(&b, "serve flags", serveFlags(new(options)))
 	return b.String()
-}
-
-func modeNames() []string {
-	names := make([]string, len(modes))
-	for i, m := range modes {
-		names[i] = m.name
-	}
-	return names
 }

@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
@@ -33,15 +32,12 @@ type config struct {
 }
 
 // modes lists the demos in the order "all" runs them.
-var modes = []struct {
-	name string
-	run  func(ctx context.Context, w io.Writer, c config) error
-}{
-	{"remap", remapDemo},
-	{"stddev", stddevDemo},
-	{"getn", getnDemo},
-	{"rebalance", rebalanceDemo},
-	{"slots", slotsDemo},
+var modes = cli.Modes[config]{
+	{Name: "remap", Run: remapDemo},
+	{Name: "stddev", Run: stddevDemo},
+	{Name: "getn", Run: getnDemo},
+	{Name: "rebalance", Run: rebalanceDemo},
+	{Name: "slots", Run: slotsDemo},
 }
 
 // Bounds of the numeric flags: below them the statistics are undefined, above
@@ -65,12 +61,12 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 	if err != nil || mode == "" {
 		return err
 	}
-	for _, m := range modes {
-		if mode != "all" && mode != m.name && (m.name != "stddev" || c.chart == "") {
+	for _, m := range modes { // modes.Run, but -chart adds stddev to any mode
+		if mode != "all" && mode != m.Name && (m.Name != "stddev" || c.chart == "") {
 			continue
 		}
-		if err := m.run(ctx, w, c); err != nil {
-			return fmt.Errorf("%s: %w", m.name, err)
+		if err := m.Run(ctx, w, c); err != nil {
+			return fmt.Errorf("%s: %w", m.Name, err)
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -81,31 +77,27 @@ func run(ctx context.Context, args []string, w io.Writer) error {
 
 // parse reads the flags. For -h it prints the usage on w and returns mode "".
 func parse(args []string, w io.Writer) (config, string, error) {
-	var names []string
-	for _, m := range modes {
-		names = append(names, m.name)
-	}
-	fs := flag.NewFlagSet("part09-hashing", flag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are returned; -h is printed below
-	mode := fs.String("mode", "all", "what to run: all | "+strings.Join(names, " | "))
+	fs := cli.NewFlagSet("part09-hashing") // errors are returned; -h is printed below
+	mode := fs.String("mode", "all", "what to run: "+modes.Help())
 	nkeys := fs.Int("keys", 100_000, fmt.Sprintf(`number of keys "key:%%d" to place, 1…%d`, maxKeys))
 	sets := fs.Int("sets", 20, fmt.Sprintf("node-name sets averaged per measurement, 1…%d", maxSets))
 	hashes := fs.String("hashes", "crc32,xxhash", "hashes for the std-dev table: crc32, xxhash, fnv1a")
 	chart := fs.String("chart", "", "also write the std-dev vs V chart (SVG) to this file")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(w, usageLine+"\n\nflags:")
-			fs.SetOutput(w)
-			fs.PrintDefaults()
+			fmt.Fprintln(w, usageLine)
+			cli.WriteFlags(w, "flags", fs)
 			return config{}, "", nil
 		}
 		return config{}, "", &cli.UsageError{Err: err, Usage: usageHint}
 	}
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return config{}, "", cli.Usagef(usageHint, "unexpected arguments %q", fs.Args())
-	case *mode != "all" && !slices.Contains(names, *mode):
-		return config{}, "", cli.Usagef(usageHint, "unknown -mode %q (want all | %s)", *mode, strings.Join(names, " | "))
+	}
+	if err := modes.Check(*mode); err != nil {
+		return config{}, "", &cli.UsageError{Err: err, Usage: usageHint}
+	}
+	switch {
 	case *nkeys < 1 || *nkeys > maxKeys:
 		return config{}, "", cli.Usagef(usageHint, "-keys %d out of range 1…%d", *nkeys, maxKeys)
 	case *sets < 1 || *sets > maxSets:

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -10,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -33,9 +33,7 @@ type serveOptions struct {
 }
 
 func serveFlags(o *serveOptions) *flag.FlagSet {
-	fs := flag.NewFlagSet("part11-ratelimit serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
+	fs := cli.NewFlagSet("part11-ratelimit serve")
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8081", "listen address")
 	fs.StringVar(&o.algo, "algo", "gcra", "token (in process) | log | counter | gcra | fixed (Redis)")
 	fs.StringVar(&o.redis, "redis", "auto", "auto (the stack's Redis if it answers, else miniredis) | mini")
@@ -56,20 +54,20 @@ func parseServe(args []string) (serveOptions, error) {
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
-	_, trustErr := clientip.ParseTrusted(o.trusted)
-	switch {
-	case fs.NArg() > 0:
+	if fs.NArg() > 0 {
 		return o, fmt.Errorf("unexpected argument %q after serve's flags", fs.Arg(0))
-	case !slices.Contains([]string{"token", "log", "counter", "gcra", "fixed"}, o.algo):
-		return o, fmt.Errorf("unknown -algo %q; want token | log | counter | gcra | fixed", o.algo)
-	case o.redis != "auto" && o.redis != "mini":
-		return o, fmt.Errorf("unknown -redis %q; want auto | mini", o.redis)
-	case o.fail != "open" && o.fail != "closed":
-		return o, fmt.Errorf("unknown -fail %q; want open | closed", o.fail)
-	case trustErr != nil:
-		return o, trustErr
-	case o.hops < 0 || o.hops > 32:
-		return o, fmt.Errorf("-trusted-hops %d is out of range 0..32", o.hops)
+	}
+	_, trustErr := clientip.ParseTrusted(o.trusted)
+	if err := cmp.Or( // the first of these that fails
+		cli.OneOf("algo", o.algo, "token", "log", "counter", "gcra", "fixed"),
+		cli.OneOf("redis", o.redis, "auto", "mini"),
+		cli.OneOf("fail", o.fail, "open", "closed"),
+		trustErr,
+		cli.InRange("trusted-hops", o.hops, 0, 32),
+	); err != nil {
+		return o, err
+	}
+	switch {
 	case (o.hops > 0 || o.ipHeader != "" || o.proxyProtocol) && o.trusted == "":
 		return o, errors.New("-trusted-hops, -ip-header and -proxy-protocol need -trusted-proxies: with none, no proxy is believed")
 	case o.hops > 0 && o.ipHeader != "":

@@ -159,7 +159,7 @@ func TestHelp(t *testing.T) {
 		assert.Empty(t, stderr.String())
 		assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part11-ratelimit "), "the command a reader types")
 		for _, m := range modes {
-			assert.Regexp(t, `(?m)^  `+m.name+` +\S`, stdout.String())
+			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String())
 		}
 		for _, f := range []string{"-mode", "-redis", "-flood", "-ops", "-addr", "-algo", "-limit", "-window", "-trusted-proxies", "-trusted-hops", "-ip-header", "-proxy-protocol", "-fail"} {
 			assert.Contains(t, stdout.String(), f)
