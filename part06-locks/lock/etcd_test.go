@@ -148,7 +148,7 @@ func TestEtcdLossIsReported(t *testing.T) {
 	t.Run("holder cut off", func(t *testing.T) {
 		gate := services.NewGate()
 		cut, err := clientv3.New(clientv3.Config{
-			Endpoints: []string{etcdEndpoint}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+			Endpoints: []string{etcdEndpoint(t)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
 			DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 				return gate.DialContext(ctx, "tcp", addr)
 			})},

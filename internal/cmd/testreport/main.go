@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 )
@@ -22,36 +23,50 @@ type event struct {
 	Elapsed float64
 }
 
-func main() {
+func main() { os.Exit(report(os.Stdin, os.Stdout, os.Getenv("STACK_REQUIRED") == "1")) }
+
+// report prints the summary of the `go test -json` stream r to w and returns
+// the exit code: 1 if a test or a package failed, or (stackRequired) skipped.
+func report(r io.Reader, w io.Writer, stackRequired bool) int {
 	var passed, failed, skipped int
 	var skips []string
 	buf := map[string][]string{} // package/test -> output lines, printed only on failure
 	failedPkgs := 0
+	testFailed := map[string]bool{} // packages with a failed test (whose output was printed)
 
-	in := bufio.NewScanner(os.Stdin)
+	in := bufio.NewScanner(r)
 	in.Buffer(make([]byte, 1<<20), 1<<24)
 	for in.Scan() {
 		var e event
 		if err := json.Unmarshal(in.Bytes(), &e); err != nil {
-			fmt.Print(in.Text() + "\n") // not JSON: a build error from go itself
+			fmt.Fprint(w, in.Text()+"\n") // not JSON: a build error from go itself
 			continue
 		}
 		key := e.Package + "/" + e.Test
 		switch {
 		case e.Action == "build-output":
-			fmt.Print(e.Output)
+			fmt.Fprint(w, e.Output)
 		case e.Test == "" && e.Action == "output":
+			// Kept whole: a package can fail outside any test (TestMain's leak
+			// check, a race after the last test, os.Exit), and then this output is
+			// all there is to say why.
+			buf[key] = append(buf[key], e.Output)
 			if o := strings.TrimSpace(e.Output); strings.HasPrefix(o, "ok") || strings.HasPrefix(o, "FAIL") ||
 				strings.HasPrefix(o, "panic") || strings.HasPrefix(o, "---") || strings.Contains(o, "[no test files]") ||
 				strings.Contains(o, "[build failed]") || strings.Contains(o, "setup failed") {
 				if !strings.Contains(o, "[no test files]") && !strings.Contains(o, "[no tests to run]") {
-					fmt.Print(e.Output)
+					fmt.Fprint(w, e.Output)
 				}
 			}
 		case e.Test == "" && e.Action == "fail":
 			failedPkgs++
+			if !testFailed[e.Package] {
+				fmt.Fprintf(w, "--- FAIL: %s (outside any test; its output follows)\n%s", e.Package, strings.Join(buf[key], ""))
+			}
+			delete(buf, key)
+		case e.Test == "" && (e.Action == "pass" || e.Action == "skip"):
+			delete(buf, key) // package-level pass, or skip meaning "no test files": not a test result
 		case e.Test == "":
-			// package-level pass, or skip meaning "no test files": not a test result
 		case e.Action == "output":
 			buf[key] = append(buf[key], e.Output)
 		case e.Action == "pass":
@@ -69,19 +84,21 @@ func main() {
 			delete(buf, key)
 		case e.Action == "fail":
 			failed++
-			fmt.Printf("--- FAIL: %s %s\n%s", e.Package, e.Test, strings.Join(buf[key], ""))
+			testFailed[e.Package] = true
+			fmt.Fprintf(w, "--- FAIL: %s %s\n%s", e.Package, e.Test, strings.Join(buf[key], ""))
 			delete(buf, key)
 		}
 	}
 	for _, s := range skips {
-		fmt.Println("SKIP", s)
+		fmt.Fprintln(w, "SKIP", s)
 	}
-	fmt.Printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped)
+	fmt.Fprintf(w, "%d passed, %d failed, %d skipped\n", passed, failed, skipped)
 	if failed > 0 || failedPkgs > 0 {
-		os.Exit(1)
+		return 1
 	}
-	if skipped > 0 && os.Getenv("STACK_REQUIRED") == "1" {
-		fmt.Println("STACK_REQUIRED=1: every test must run; the skips above fail this run")
-		os.Exit(1)
+	if skipped > 0 && stackRequired {
+		fmt.Fprintln(w, "STACK_REQUIRED=1: every test must run; the skips above fail this run")
+		return 1
 	}
+	return 0
 }
