@@ -17,9 +17,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
 // quick keeps the loopback measurements short; the defaults are for readers.
@@ -63,7 +63,7 @@ func millis(t *testing.T, cell string) float64 {
 // Every mode runs with no services and prints the lines a reader checks
 // against the article.
 func TestEveryModeWithoutServices(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leakcheck.VerifyNone(t)
 	for _, tt := range []struct {
 		mode     string
 		sections int
@@ -235,7 +235,7 @@ func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil
 // can be killed and is ejected, and run returns nil once its context ends,
 // leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	out := make(lines, 64)

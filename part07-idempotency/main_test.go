@@ -16,9 +16,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 )
 
@@ -197,7 +197,7 @@ func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil
 // its replay, the list, a refused request), then run returns nil once its
 // context ends, leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	out := make(lines, 16)

@@ -14,9 +14,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
 // quick keeps the measured sections short; the defaults are for readers.
@@ -175,7 +175,7 @@ func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil
 // TestServeStopsOnCancel plays Ctrl-C: the server limits GET /api/hello,
 // then returns nil once its context ends, leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	out := make(lines, 16)

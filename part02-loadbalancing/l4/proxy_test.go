@@ -23,13 +23,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/fleet"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 func rr([]*balancer.Backend) balancer.Algorithm { return new(balancer.RoundRobin) }
 

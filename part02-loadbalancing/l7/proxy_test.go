@@ -17,13 +17,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/fleet"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // setup starts n fleet backends with the given weights (nil: all 1), a pool
 // over them with algo, and the proxy in front as an httptest server.

@@ -7,10 +7,11 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
+
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // inProcess is miniredis + MemStore, created inside the case's synctest bubble:
 // miniredis is reached through net.Pipe (Miniredis.Dial), so the whole case runs on

@@ -15,8 +15,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
 func TestMain(m *testing.M) {
@@ -24,7 +25,7 @@ func TestMain(m *testing.M) {
 		peers, _ := strconv.Atoi(os.Getenv(lockChildPeers))
 		os.Exit(lockChild(prefix, peers == 0, peers))
 	}
-	goleak.VerifyTestMain(m)
+	leakcheck.VerifyTestMain(m)
 }
 
 // concurrentCalls starts n callers of g.Do on one key whose fetch blocks until the

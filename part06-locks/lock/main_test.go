@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part06-locks/internal/services"
 )
 
@@ -62,29 +63,12 @@ func TestMain(m *testing.M) {
 	if code == 0 {
 		// The embedded server's own goroutines are gone after stop; what is
 		// left would be this package's (or its clients') leaks.
-		if err := findLeaks(5 * time.Second); err != nil {
+		if err := leakcheck.Find(leakcheck.Settle, goleakOptions...); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// findLeaks reports the goroutines still running after settle. goleak alone
-// gives up after about 0.4 s, and some teardown is asynchronous (a closed
-// client's connection goroutines, a killed process's pipe readers), which on
-// a loaded 2-core machine can take longer. A goroutine that has not ended
-// after settle is a leak; one that ends within it is not, so the longer
-// window loses no leak, it only stops calling slow teardown one.
-func findLeaks(settle time.Duration) error {
-	deadline := time.Now().Add(settle)
-	for {
-		err := goleak.Find(goleakOptions...)
-		if err == nil || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // goleakOptions ignores goroutines that outlive their owner by design:

@@ -14,14 +14,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/memstore"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/payments"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
 

@@ -14,12 +14,12 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/retry"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // answer is one scripted server reply: a status with headers, or a
 // transport error, or a hang until the attempt's context ends.

@@ -8,14 +8,14 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/contract"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/memstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // TestContract runs the suite on the fake clock: TTLs of seconds cost no time.
 func TestContract(t *testing.T) {

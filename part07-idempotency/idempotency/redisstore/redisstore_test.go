@@ -13,14 +13,14 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/contract"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/redisstore"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // bubbled returns a client of a miniredis that lives in the calling synctest
 // bubble: no TCP listener (the client dials an in-memory pipe), and TTLs run
