@@ -25,18 +25,23 @@ var ErrTimeout = fmt.Errorf("stampede: wait for shared fetch timed out: %w", con
 type Group[V any] struct {
 	g singleflight.Group
 
-	calls      atomic.Int64
-	executions atomic.Int64
-	shared     atomic.Int64
-	timeouts   atomic.Int64
-	canceled   atomic.Int64
+	calls    atomic.Int64
+	shared   atomic.Int64
+	timeouts atomic.Int64
+	canceled atomic.Int64
 
-	// Waiting is derived, so it costs the fast path one atomic add per call
-	// (fastDone) instead of two: fast-path callers in flight are
-	// calls − slowCalls − fastDone.
-	slowCalls   atomic.Int64 // calls that took DoChan
-	fastDone    atomic.Int64 // fast-path calls that returned
-	slowWaiting atomic.Int64 // DoChan callers registered and not yet returned
+	// The fast path keeps two atomic adds per call instead of three: Waiting
+	// and its share of Executions are derived. A fast-path call that nobody
+	// shared with was the leader (x/sync's Do runs fn on the caller's
+	// goroutine), so it counts once, in fastSolo, for "returned" and
+	// "executed" both. Fast-path callers in flight are
+	// calls − slowCalls − fastSolo − fastShared.
+	slowCalls         atomic.Int64 // calls that took DoChan
+	slowExecutions    atomic.Int64 // fetches the DoChan path ran
+	fastSolo          atomic.Int64 // fast-path calls that returned unshared (each ran its fetch)
+	fastShared        atomic.Int64 // fast-path calls that returned shared
+	fastSharedLeaders atomic.Int64 // of those, the ones that ran the fetch
+	slowWaiting       atomic.Int64 // DoChan callers registered and not yet returned
 }
 
 // Stats is a snapshot of a Group's counters.
@@ -54,16 +59,17 @@ type Stats struct {
 func (g *Group[V]) Stats() Stats {
 	// Monotonic counters first, calls last: a call that starts meanwhile can only
 	// make Waiting read high for an instant, never negative.
-	fastDone, slowCalls := g.fastDone.Load(), g.slowCalls.Load()
+	solo, shared, leaders := g.fastSolo.Load(), g.fastShared.Load(), g.fastSharedLeaders.Load()
+	slowCalls, slowExecutions := g.slowCalls.Load(), g.slowExecutions.Load()
 	slowWaiting := g.slowWaiting.Load()
 	calls := g.calls.Load()
 	return Stats{
 		Calls:      calls,
-		Executions: g.executions.Load(),
+		Executions: slowExecutions + solo + leaders,
 		Shared:     g.shared.Load(),
 		Timeouts:   g.timeouts.Load(),
 		Canceled:   g.canceled.Load(),
-		Waiting:    slowWaiting + calls - slowCalls - fastDone,
+		Waiting:    slowWaiting + calls - slowCalls - solo - shared,
 	}
 }
 
@@ -82,7 +88,26 @@ func (g *Group[V]) Stats() Stats {
 func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fetch func(context.Context) (V, error)) (V, error) {
 	g.calls.Add(1)
 	if timeout <= 0 && ctx.Done() == nil {
-		return g.do(ctx, key, fetch)
+		// The fast path, written out here rather than called: ctx cannot end,
+		// so there is nothing to select on and no cancellation to strip, and
+		// fetch runs on the leader's own goroutine, which is how led (a
+		// variable on this stack, no atomic) tells the leader of a shared
+		// flight. A caller counts as Waiting from its call to Do until it
+		// returns.
+		led := false
+		v, err, shared := g.g.Do(key, func() (any, error) {
+			led = true
+			return fetch(ctx)
+		})
+		if !shared {
+			g.fastSolo.Add(1)
+		} else {
+			if led {
+				g.fastSharedLeaders.Add(1)
+			}
+			g.fastShared.Add(1)
+		}
+		return g.result(v, err, shared)
 	}
 	g.slowCalls.Add(1)
 	var zero V
@@ -91,7 +116,7 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 		return zero, err
 	}
 	ch := g.g.DoChan(key, func() (any, error) {
-		g.executions.Add(1)
+		g.slowExecutions.Add(1)
 		fctx := context.WithoutCancel(ctx)
 		if timeout > 0 {
 			var cancel context.CancelFunc
@@ -121,18 +146,6 @@ func (g *Group[V]) Do(ctx context.Context, key string, timeout time.Duration, fe
 		g.timeouts.Add(1)
 		return zero, ErrTimeout
 	}
-}
-
-// do is the fast path: ctx cannot end, so there is nothing to select on. ctx has no
-// cancellation to strip, and fetch runs on the leader's own goroutine. A caller
-// counts as Waiting from its call to Do until it returns.
-func (g *Group[V]) do(ctx context.Context, key string, fetch func(context.Context) (V, error)) (V, error) {
-	v, err, shared := g.g.Do(key, func() (any, error) {
-		g.executions.Add(1)
-		return fetch(ctx)
-	})
-	g.fastDone.Add(1)
-	return g.result(v, err, shared)
 }
 
 func (g *Group[V]) result(v any, err error, shared bool) (V, error) {
