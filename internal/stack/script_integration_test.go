@@ -381,6 +381,57 @@ func TestStackStopsAPausedPostgres(t *testing.T) {
 	}
 }
 
+// TestStackKillLeavesNoProcessBehind: kill is a crash of the whole service, and
+// a restart must find nothing of the old one. PostgreSQL is the hard case: when
+// one of its processes dies, the postmaster kills the others and forks new ones
+// (crash recovery), so a kill that signals a backend before the postmaster can
+// leave a child forked meanwhile, outside any snapshot; it keeps the shared
+// memory, and the next start fails with "pre-existing shared memory block is
+// still in use" (seen once in a busy `make test`). Here a backend dies just
+// before each kill, so every kill lands on a postmaster that is forking. Every
+// PostgreSQL process runs in the data directory, so none may be left there.
+func TestStackKillLeavesNoProcessBehind(t *testing.T) {
+	s := newPrivateStack(t, "postgres")
+	s.mustRun("up", "postgres")
+	postmaster := s.requireTracked("postgres")
+	dataDir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", postmaster))
+	require.NoError(t, err)
+	inDataDir := func() []int {
+		var pids []int
+		entries, _ := os.ReadDir("/proc")
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			if cwd, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", pid)); err == nil && cwd == dataDir && procState(pid) != "Z" {
+				pids = append(pids, pid)
+			}
+		}
+		return pids
+	}
+	for round := range 5 {
+		ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+		var conns []*pgx.Conn
+		for range 20 { // many backends: a kill that goes through them one by one takes a while
+			conn, err := pgx.Connect(ctx, s.postgresURL())
+			require.NoError(t, err, "round %d", round)
+			conns = append(conns, conn)
+		}
+		var backend int
+		require.NoError(t, conns[0].QueryRow(ctx, "select pg_backend_pid()").Scan(&backend))
+		require.NoError(t, syscall.Kill(backend, syscall.SIGKILL))
+		s.mustRun("kill", "postgres")
+		assert.Empty(t, inDataDir(), "round %d: PostgreSQL processes left after kill", round)
+		for _, c := range conns {
+			_ = c.Close(context.Background())
+		}
+		cancel()
+		s.mustRun("restart", "postgres")
+		s.requireTracked("postgres")
+	}
+}
+
 // TestStackPausesEveryProcess: pause stops every process of the service (PostgreSQL's
 // backends are children that left the postmaster's session) and resume continues them.
 func TestStackPausesEveryProcess(t *testing.T) {
