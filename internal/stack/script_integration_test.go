@@ -432,6 +432,31 @@ func TestStackKillLeavesNoProcessBehind(t *testing.T) {
 	}
 }
 
+// TestStackRestartWaitsForLeftoverPostgresProcesses: should processes of a dead
+// postmaster still run in the data folder (they hold its shared memory until
+// they notice it is gone), start waits for them instead of failing. A sleep
+// started there stands in for one.
+func TestStackRestartWaitsForLeftoverPostgresProcesses(t *testing.T) {
+	s := newPrivateStack(t, "postgres")
+	s.mustRun("up", "postgres")
+	dataDir, err := os.Readlink(fmt.Sprintf("/proc/%d/cwd", s.requireTracked("postgres")))
+	require.NoError(t, err)
+	s.mustRun("kill", "postgres")
+	leftover := exec.Command("sleep", "2")
+	leftover.Dir = dataDir
+	require.NoError(t, leftover.Start())
+	exited := make(chan struct{})
+	go func() { _ = leftover.Wait(); close(exited) }()
+
+	s.mustRun("restart", "postgres")
+	select {
+	case <-exited:
+	default:
+		require.FailNow(t, "restart returned while a process still ran in the data folder")
+	}
+	s.requireTracked("postgres")
+}
+
 // TestStackPausesEveryProcess: pause stops every process of the service (PostgreSQL's
 // backends are children that left the postmaster's session) and resume continues them.
 func TestStackPausesEveryProcess(t *testing.T) {
