@@ -6,8 +6,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
@@ -30,20 +29,6 @@ func runMode(t *testing.T, mode string) string {
 	return out.String()
 }
 
-// row returns the cells of the first table row of out whose first cells are
-// prefix, split on the two or more spaces tabwriter puts between columns.
-func row(t *testing.T, out string, prefix ...string) []string {
-	t.Helper()
-	for line := range strings.Lines(out) {
-		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
-		if len(cells) >= len(prefix) && slices.Equal(cells[:len(prefix)], prefix) {
-			return cells
-		}
-	}
-	require.Failf(t, "no table row", "starting with %q in:\n%s", prefix, out)
-	return nil
-}
-
 // Every mode runs with no services and prints the lines a reader checks
 // against the article.
 func TestEveryModeWithoutServices(t *testing.T) {
@@ -54,9 +39,9 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		check    func(t *testing.T, out string)
 	}{
 		{"tradeoff", 1, []string{"performance alone needs 10 nodes; with exactly 10 the peak is served 99.00% of the time"}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"99.900%", "11", "1"}, row(t, out, "99.900%")[:3])
-			assert.Equal(t, []string{"99.999%", "12", "2"}, row(t, out, "99.999%")[:3], "banking's five nines: two spare nodes")
-			assert.Equal(t, "5", row(t, out, "99.999%")[5], "failed requests/s five nines allow at 500k RPS")
+			assert.Equal(t, []string{"99.900%", "11", "1"}, clitest.Row(t, out, "99.900%")[:3])
+			assert.Equal(t, []string{"99.999%", "12", "2"}, clitest.Row(t, out, "99.999%")[:3], "banking's five nines: two spare nodes")
+			assert.Equal(t, "5", clitest.Row(t, out, "99.999%")[5], "failed requests/s five nines allow at 500k RPS")
 		}},
 		{"availability", 3, []string{
 			`"adds ~2.6 hours of downtime/year" (10.1× too small)`,
@@ -67,7 +52,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			`the FAQ's SLI "success rate = 99.95%" burns the 99.9% budget at 0.5×`,
 			"dominant: system/dns",
 		}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"99.7003%", "26.25 h", "2.19 h"}, row(t, out, "3 × 99.9% in series")[1:4], "per year and per month: the erratum's two figures")
+			assert.Equal(t, []string{"99.7003%", "26.25 h", "2.19 h"}, clitest.Row(t, out, "3 × 99.9% in series")[1:4], "per year and per month: the erratum's two figures")
 		}},
 		{"partition", 2, []string{
 			"STALE: the last acknowledged write was v1",
@@ -76,7 +61,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		}, func(t *testing.T, out string) {
 			for _, w := range []string{"ONE", "QUORUM", "ALL"} {
 				for _, r := range []string{"ONE", "QUORUM", "ALL"} {
-					cells := row(t, out, w, r)
+					cells := clitest.Row(t, out, w, r)
 					require.Len(t, cells, 7)
 					if strings.Contains(cells[2], ">") {
 						assert.Equal(t, "0.00%", cells[3], "W=%s R=%s: R + W > N never reads stale", w, r)
@@ -85,10 +70,10 @@ func TestEveryModeWithoutServices(t *testing.T) {
 					}
 				}
 			}
-			q := row(t, out, "QUORUM", "QUORUM")
+			q := clitest.Row(t, out, "QUORUM", "QUORUM")
 			assert.Equal(t, "0.00%", q[6], "QUORUM is never stale, even under a partition")
-			assert.Equal(t, []string{"100.00%", "100.00%"}, row(t, out, "ALL", "ALL")[4:6], "ALL refuses everything under a partition")
-			assert.Equal(t, []string{"0.00%", "0.00%"}, row(t, out, "ONE", "ONE")[4:6], "ONE always answers")
+			assert.Equal(t, []string{"100.00%", "100.00%"}, clitest.Row(t, out, "ALL", "ALL")[4:6], "ALL refuses everything under a partition")
+			assert.Equal(t, []string{"0.00%", "0.00%"}, clitest.Row(t, out, "ONE", "ONE")[4:6], "ONE always answers")
 		}},
 		{"pacelc", 1, []string{"PA/EL", "PC/EC", "Spanner"}, nil},
 		{"users", 1, []string{
@@ -154,11 +139,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, cli.Exit("part01-tradeoffs", run(t.Context(), tt.args, &stdout), &stderr))
-			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
-			assert.Contains(t, stderr.String(), "part01-tradeoffs: "+tt.msg)
-			assert.Contains(t, stderr.String(), "usage: go run ./part01-tradeoffs", "the usage follows the message")
+			clitest.UsageError(t, "part01-tradeoffs", run, tt.args, tt.msg)
 		})
 	}
 }
@@ -179,18 +160,13 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// lines is an io.Writer that hands each write to the test as it happens.
-type lines chan string
-
-func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil }
-
 // TestServeStopsOnCancel plays Ctrl-C: the server answers, then returns nil
 // once its context ends, leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
 	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := make(lines, 16)
+	out := make(clitest.Lines, 16)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"-serve", "127.0.0.1:0", "-store", "memory"}, out) }()
 

@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
@@ -31,20 +32,6 @@ func runMode(t *testing.T, mode string, extra ...string) string {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), append(append([]string{"-mode", mode}, quick...), extra...), &out), out.String())
 	return out.String()
-}
-
-// row returns the cells of the first table row of out whose first cells are
-// prefix, split on the two or more spaces tabwriter puts between columns.
-func row(t *testing.T, out string, prefix ...string) []string {
-	t.Helper()
-	for line := range strings.Lines(out) {
-		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
-		if len(cells) >= len(prefix) && slices.Equal(cells[:len(prefix)], prefix) {
-			return cells
-		}
-	}
-	require.Failf(t, "no table row", "starting with %q in:\n%s", prefix, out)
-	return nil
 }
 
 // millis parses "12.3 ms" or "1.2 s".
@@ -72,7 +59,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 	}{
 		{"l4l7", 1, []string{`"~0.1–0.3ms", "millions of connections/s"`, `"~0.5–2ms", "hundreds of thousands/s"`}, func(t *testing.T, out string) {
 			for _, p := range []string{"direct", "L4 (TCP, splice)", "L7 (httputil.ReverseProxy)"} {
-				cells := row(t, out, p)
+				cells := clitest.Row(t, out, p)
 				require.Len(t, cells, 7)
 				assert.Positive(t, millis(t, cells[1]), p)
 			}
@@ -82,17 +69,17 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Less(t, share, 1.0, "GET requests are a sliver of 100 KiB responses")
 		}},
 		{"distribution", 1, []string{"200 requests through the L7 proxy"}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"50", "50", "50", "50"}, row(t, out, "round robin")[1:5])
-			assert.Equal(t, []string{"100", "50", "25", "25"}, row(t, out, "smooth weighted RR, weights 4:2:1:1")[1:5])
-			assert.Equal(t, []string{"50", "50", "50", "50"}, row(t, out, "least connections")[1:5])
-			assert.Equal(t, "yes", row(t, out, "consistent hash on X-User-ID, 40 users")[5])
-			cookie := row(t, out, "cookie SERVERID, 40 users")
+			assert.Equal(t, []string{"50", "50", "50", "50"}, clitest.Row(t, out, "round robin")[1:5])
+			assert.Equal(t, []string{"100", "50", "25", "25"}, clitest.Row(t, out, "smooth weighted RR, weights 4:2:1:1")[1:5])
+			assert.Equal(t, []string{"50", "50", "50", "50"}, clitest.Row(t, out, "least connections")[1:5])
+			assert.Equal(t, "yes", clitest.Row(t, out, "consistent hash on X-User-ID, 40 users")[5])
+			cookie := clitest.Row(t, out, "cookie SERVERID, 40 users")
 			assert.Equal(t, []string{"50", "50", "50", "50", "yes"}, cookie[1:6])
-			nat := row(t, out, "IP hash, 40 users behind one NAT")[1:5]
+			nat := clitest.Row(t, out, "IP hash, 40 users behind one NAT")[1:5]
 			slices.Sort(nat)
 			assert.Equal(t, []string{"0", "0", "0", "200"}, nat, "one address, one backend")
 			p2c := 0
-			for _, c := range row(t, out, "P2C")[1:5] {
+			for _, c := range clitest.Row(t, out, "P2C")[1:5] {
 				n, err := strconv.Atoi(c)
 				require.NoError(t, err)
 				p2c += n
@@ -102,7 +89,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		}},
 		{"failover", 1, []string{"kill b2", "b2 out of the pool: a refused connection ejected it for 200ms", "b2 ejected by the health checker", "restart b2", "b2 readmitted by the health checker"}, func(t *testing.T, out string) {
 			for _, m := range []string{"GET", "PUT"} {
-				cells := row(t, out, m)
+				cells := clitest.Row(t, out, m)
 				assert.Equal(t, "0", cells[3], "%s: none lost", m)
 				assert.Equal(t, cells[1], cells[2], "%s: every one answered 200", m)
 			}
@@ -110,12 +97,12 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Regexp(t, `0 retries refused by the budget`, out)
 		}},
 		{"slow", 1, []string{"simulated (Poisson arrivals", "on loopback through the L7 proxy"}, func(t *testing.T, out string) {
-			rr := millis(t, row(t, out, "20%", "round robin")[3])
+			rr := millis(t, clitest.Row(t, out, "20%", "round robin")[3])
 			for _, a := range []string{"least connections", "P2C", "weighted RR, weights = capacity"} {
-				assert.Less(t, millis(t, row(t, out, "20%", a)[3]), rr, "%s beats round robin at p99 (simulated)", a)
+				assert.Less(t, millis(t, clitest.Row(t, out, "20%", a)[3]), rr, "%s beats round robin at p99 (simulated)", a)
 			}
-			assert.Greater(t, millis(t, row(t, out, "30%", "round robin")[3]), 1000.0, "30%: round robin's slow queue grows")
-			assert.Equal(t, "25.0%", row(t, out, "round robin")[3], "on loopback too, round robin gives the slow backend its quarter")
+			assert.Greater(t, millis(t, clitest.Row(t, out, "30%", "round robin")[3]), 1000.0, "30%: round robin's slow queue grows")
+			assert.Equal(t, "25.0%", clitest.Row(t, out, "round robin")[3], "on loopback too, round robin gives the slow backend its quarter")
 		}},
 		{"ratelimit", 2, []string{
 			"200(9) 200(8) 200(7) 200(6) 200(5) 200(4) 200(3) 200(2) 200(1) 200(0) 429(0)",
@@ -126,10 +113,10 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			"true true true true true false(Retry-After 1s) false false",
 			"10 of 10 allowed",
 		}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"50", "10"}, row(t, out, "each with a new X-Forwarded-For")[1:3])
-			assert.Equal(t, []string{"50", "10"}, row(t, out, "each on a new connection (new source port)")[1:3])
-			assert.Equal(t, "200", row(t, out, "fail-open")[1])
-			closed := row(t, out, "fail-closed")
+			assert.Equal(t, []string{"50", "10"}, clitest.Row(t, out, "each with a new X-Forwarded-For")[1:3])
+			assert.Equal(t, []string{"50", "10"}, clitest.Row(t, out, "each on a new connection (new source port)")[1:3])
+			assert.Equal(t, "200", clitest.Row(t, out, "fail-open")[1])
+			closed := clitest.Row(t, out, "fail-closed")
 			assert.Equal(t, "503, Retry-After: 1", closed[1])
 			assert.Contains(t, closed[2], "connection refused")
 		}},
@@ -195,11 +182,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "now"}, `unexpected argument "now" after serve's flags`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, cli.Exit("part02-loadbalancing", run(t.Context(), tt.args, &stdout), &stderr))
-			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
-			assert.Contains(t, stderr.String(), "part02-loadbalancing: "+tt.msg)
-			assert.Contains(t, stderr.String(), "usage: go run ./part02-loadbalancing", "the usage follows the message")
+			clitest.UsageError(t, "part02-loadbalancing", run, tt.args, tt.msg)
 		})
 	}
 }
@@ -226,11 +209,6 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// lines is an io.Writer that hands each write to the test as it happens.
-type lines chan string
-
-func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil }
-
 // TestServeStopsOnCancel plays Ctrl-C: backends, L7 and L4 answer, a backend
 // can be killed and is ejected, and run returns nil once its context ends,
 // leaving no goroutine behind.
@@ -238,7 +216,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := make(lines, 64)
+	out := make(clitest.Lines, 64)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-l4", "127.0.0.1:0", "-algo", "rr", "-check", "20ms"}, out)

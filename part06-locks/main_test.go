@@ -5,7 +5,6 @@ import (
 	"errors"
 	"flag"
 	"regexp"
-	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
@@ -30,20 +30,6 @@ func runMode(t *testing.T, mode string) string {
 	return out.String()
 }
 
-// row returns the cells of the first table row of out whose first cells are
-// prefix, split on the two or more spaces tabwriter puts between columns.
-func row(t *testing.T, out string, prefix ...string) []string {
-	t.Helper()
-	for line := range strings.Lines(out) {
-		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
-		if len(cells) >= len(prefix) && slices.Equal(cells[:len(prefix)], prefix) {
-			return cells
-		}
-	}
-	require.Failf(t, "no table row", "starting with %q in:\n%s", prefix, out)
-	return nil
-}
-
 // Every mode runs with no services and prints the lines a reader checks
 // against the article.
 func TestEveryModeWithoutServices(t *testing.T) {
@@ -54,8 +40,8 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		check    func(t *testing.T, out string)
 	}{
 		{"race", 1, []string{`the article's "final balance=700, lost $500"`}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"1000", "500", "1000", "700", "700", "200", "500"}, row(t, out, "no lock")[1:], "the diagram's lost update")
-			r := row(t, out, "Redlock")
+			assert.Equal(t, []string{"1000", "500", "1000", "700", "700", "200", "500"}, clitest.Row(t, out, "no lock")[1:], "the diagram's lost update")
+			r := clitest.Row(t, out, "Redlock")
 			assert.Equal(t, []string{"200", "200", "0"}, r[5:], "with the lock: 1000 − 500 − 300")
 		}},
 		{"validity", 3, []string{
@@ -63,19 +49,19 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			"9,860 ms", // redsync, parallel acquisition
 			"quorum N/2+1 = 2 of 3",
 		}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"WithTTL(0): keeps the 60 s default", "60 s", "rejected: under 1 s"}, row(t, out, "500 ms")[1:])
-			assert.Equal(t, []string{"WithTTL(1)", "2 s", "1 s, granted 2 s"}, row(t, out, "1,000 ms")[1:], "the server's minimum")
-			assert.Equal(t, []string{"WithTTL(2)", "2 s", "3 s, granted 3 s"}, row(t, out, "2,500 ms")[1:], "truncated vs rounded up")
+			assert.Equal(t, []string{"WithTTL(0): keeps the 60 s default", "60 s", "rejected: under 1 s"}, clitest.Row(t, out, "500 ms")[1:])
+			assert.Equal(t, []string{"WithTTL(1)", "2 s", "1 s, granted 2 s"}, clitest.Row(t, out, "1,000 ms")[1:], "the server's minimum")
+			assert.Equal(t, []string{"WithTTL(2)", "2 s", "3 s, granted 3 s"}, clitest.Row(t, out, "2,500 ms")[1:], "truncated vs rounded up")
 			assert.Regexp(t, `the article's options\s+the lock's TTL\s+5\s+100 ms\s+4\d\d ms \(measured\)`, out, "5 tries 100 ms apart: about 0.4 s")
 			assert.Regexp(t, `redsync's defaults\s+8 s\s+32\s+random 50.0 ms–250 ms\s+[\d,]+ ms \(measured\)`, out)
 			assert.Regexp(t, `redsync on this run's masters .* ([\d,]+ ms) by the formula; Until\(\) − now = ([\d,]+ ms)`, out)
 		}},
 		{"latency", 2, []string{"ZooKeeper", "measured on in-process stand-ins"}, func(t *testing.T, out string) {
 			for _, b := range []string{"Redlock, 3 masters (lock.Redlock)", "Redis, 1 master (lock.Redlock)", "etcd, lease per lock (lock.Etcd)"} {
-				assert.Len(t, row(t, out, b), 6, "%s: p50 p90 p99 max and the article's figure", b)
+				assert.Len(t, clitest.Row(t, out, b), 6, "%s: p50 p90 p99 max and the article's figure", b)
 			}
 			for _, b := range []string{"Redlock, 3 masters, retry every 1–5 ms", "etcd, waiters watch their predecessor"} {
-				assert.Equal(t, []string{"0", "0", "0"}, row(t, out, b)[2:], "%s: no overlap, tokens in order, nothing failed", b)
+				assert.Equal(t, []string{"0", "0", "0"}, clitest.Row(t, out, b)[2:], "%s: no overlap, tokens in order, nothing failed", b)
 			}
 		}},
 		{"fencing", 1, []string{"-- Redlock, 3 masters; writes go to a in-memory fencing store --", "-- etcd;"}, func(t *testing.T, out string) {
@@ -85,16 +71,16 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Regexp(t, `result\s+the store holds "B's value \(token \d+\)"; without the token check it would hold "A's value`, out)
 		}},
 		{"campaign", 1, []string{"the article: \"Write throughput capped at ~2 operations/second\""}, func(t *testing.T, out string) {
-			lua := row(t, out, "one Lua script, no lock")
+			lua := clitest.Row(t, out, "one Lua script, no lock")
 			assert.Equal(t, []string{"200 of 200", "0", "0"}, lua[2:5], "exact, never over")
 			for _, s := range []string{
 				"Redlock, the article's options (TTL 500 ms, 5 tries 100 ms apart)",
 				"Redlock, TTL 500 ms, redsync's retries (32, 50–250 ms apart)",
 				"etcd lock, TTL 1 s (500 ms is under etcd's 1 s)",
 			} {
-				assert.Equal(t, "0", row(t, out, s)[3], "%s: never over-awarded", s)
+				assert.Equal(t, "0", clitest.Row(t, out, s)[3], "%s: never over-awarded", s)
 			}
-			assert.Len(t, row(t, out, "no lock: read, check, write (two round trips)"), 6)
+			assert.Len(t, clitest.Row(t, out, "no lock: read, check, write (two round trips)"), 6)
 		}},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
@@ -133,11 +119,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, cli.Exit("part06-locks", run(t.Context(), tt.args, &stdout), &stderr))
-			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
-			assert.Contains(t, stderr.String(), "part06-locks: "+tt.msg)
-			assert.Contains(t, stderr.String(), "usage: go run ./part06-locks", "the usage follows the message")
+			clitest.UsageError(t, "part06-locks", run, tt.args, tt.msg)
 		})
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 )
 
@@ -26,6 +27,6 @@ func TestDemoOnRealStores(t *testing.T) {
 	assert.Contains(t, out.String(), "pgstore, masterclass@")
 	out.Reset()
 	require.NoError(t, run(context.Background(), []string{"-mode", "storm", "-clients", "10"}, &out))
-	mw := row(t, out.String(), "Idempotency-Key middleware (Redis)")
+	mw := clitest.Row(t, out.String(), "Idempotency-Key middleware (Redis)")
 	assert.Equal(t, []string{"10", "10", "0"}, mw[8:11], "handler runs, payments, double charges")
 }

@@ -7,8 +7,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,26 +16,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 )
 
 // quick keeps the experiments short; the defaults are for readers.
 var quick = []string{"-store", "memory", "-requests", "50", "-clients", "5"}
-
-// row returns the cells of the first table row of out whose first cells are
-// prefix, split on the two or more spaces tabwriter puts between columns.
-func row(t *testing.T, out string, prefix ...string) []string {
-	t.Helper()
-	for line := range strings.Lines(out) {
-		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
-		if len(cells) >= len(prefix) && slices.Equal(cells[:len(prefix)], prefix) {
-			return cells
-		}
-	}
-	require.Failf(t, "no table row", "starting with %q in:\n%s", prefix, out)
-	return nil
-}
 
 func atoi(t *testing.T, s string) int {
 	t.Helper()
@@ -50,7 +35,7 @@ func atoi(t *testing.T, s string) int {
 // one payment, every answer a 201 or a 409, 2 round trips then 1.
 func checkConcurrent(t *testing.T, out, store string, n int) {
 	t.Helper()
-	c := row(t, out, store)
+	c := clitest.Row(t, out, store)
 	require.GreaterOrEqual(t, len(c), 9, "%q", c)
 	assert.Equal(t, []string{"1", "1", "1"}, c[1:4], "%s: executions, payments written, 201 created", store)
 	assert.Equal(t, n, atoi(t, c[3])+atoi(t, c[4])+atoi(t, c[5]), "%s: created + replayed + in progress", store)
@@ -70,8 +55,8 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Contains(t, out, "created + replayed + in progress = 50")
 		}},
 		{"storm", func(t *testing.T, out string) {
-			bare := row(t, out, "no idempotency (the bare handler)")
-			mw := row(t, out, "Idempotency-Key middleware (memory)")
+			bare := clitest.Row(t, out, "no idempotency (the bare handler)")
+			mw := clitest.Row(t, out, "Idempotency-Key middleware (memory)")
 			require.Len(t, bare, 13)
 			require.Len(t, mw, 13)
 			assert.Equal(t, "-", bare[11], "no store without the middleware")
@@ -84,7 +69,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		}},
 		{"backoff", func(t *testing.T, out string) {
 			for _, n := range []string{"5", "6", "7"} {
-				r := row(t, out, n)
+				r := clitest.Row(t, out, n)
 				assert.Equal(t, []string{"2000 ms .. 2000 ms", "1", "1000"}, r[1:4], "article at retry %s: everyone at Tmax", n)
 				assert.Greater(t, atoi(t, r[5]), 990, "full jitter at retry %s stays spread", n)
 			}
@@ -152,11 +137,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-mode", "storm"}, "flag provided but not defined: -mode"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stdout, stderr bytes.Buffer
-			assert.Equal(t, 2, cli.Exit("part07-idempotency", run(t.Context(), tt.args, &stdout), &stderr))
-			assert.Empty(t, stdout.String(), "nothing printed as if it had run")
-			assert.Contains(t, stderr.String(), "part07-idempotency: "+tt.msg)
-			assert.Contains(t, stderr.String(), "usage: go run ./part07-idempotency", "the usage follows the message")
+			clitest.UsageError(t, "part07-idempotency", run, tt.args, tt.msg)
 		})
 	}
 }
@@ -188,11 +169,6 @@ func TestExplicitStoreMustBeReachable(t *testing.T) {
 	assert.Equal(t, 1, cli.Exit("part07-idempotency", err, io.Discard))
 }
 
-// lines is an io.Writer that hands each write to the test as it happens.
-type lines chan string
-
-func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil }
-
 // TestServeStopsOnCancel plays Ctrl-C: the payments API answers (a payment,
 // its replay, the list, a refused request), then run returns nil once its
 // context ends, leaving no goroutine behind.
@@ -200,7 +176,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := make(lines, 16)
+	out := make(clitest.Lines, 16)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-store", "memory"}, out) }()
 

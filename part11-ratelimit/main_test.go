@@ -6,8 +6,6 @@ import (
 	"flag"
 	"io"
 	"net/http"
-	"regexp"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
@@ -27,20 +26,6 @@ func runMode(t *testing.T, mode string) string {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), append([]string{"-mode", mode}, quick...), &out), out.String())
 	return out.String()
-}
-
-// row returns the cells of the first table row of out whose first cells are
-// prefix, split on the two or more spaces tabwriter puts between columns.
-func row(t *testing.T, out string, prefix ...string) []string {
-	t.Helper()
-	for line := range strings.Lines(out) {
-		cells := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(line), -1)
-		if len(cells) >= len(prefix) && slices.Equal(cells[:len(prefix)], prefix) {
-			return cells
-		}
-	}
-	require.Failf(t, "no table row", "starting with %q in:\n%s", prefix, out)
-	return nil
 }
 
 // Every mode runs with no services and prints the lines a reader checks
@@ -56,32 +41,32 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			"refused (400 Bad Request): proxyproto: PROXY header from an untrusted peer",
 			`refused (400 Bad Request): proxyproto: invalid PROXY header: v1 port "99999"`,
 		}, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"20 of 20", "20"}, row(t, out, "direct", "leftmost X-Forwarded-For (naive)")[2:])
-			assert.Equal(t, []string{"20 of 20", "20"}, row(t, out, "direct", `the article's "{rate:" + r.RemoteAddr + "}:log"`)[2:], "the port makes every connection a new client")
-			assert.Equal(t, []string{"5 of 20", "1"}, row(t, out, "direct", "clientip.RemoteAddr (port dropped)")[2:])
-			assert.Equal(t, []string{"5 of 20", "1"}, row(t, out, "via proxy 10.0.0.2 (appends)", "clientip.RightmostUntrusted, proxies 10.0.0.0/8")[2:])
-			assert.Equal(t, []string{"5 of 20", "1"}, row(t, out, "via proxy 10.0.0.2 (appends)", "clientip.Hops, 1 hop from 10.0.0.0/8")[2:])
+			assert.Equal(t, []string{"20 of 20", "20"}, clitest.Row(t, out, "direct", "leftmost X-Forwarded-For (naive)")[2:])
+			assert.Equal(t, []string{"20 of 20", "20"}, clitest.Row(t, out, "direct", `the article's "{rate:" + r.RemoteAddr + "}:log"`)[2:], "the port makes every connection a new client")
+			assert.Equal(t, []string{"5 of 20", "1"}, clitest.Row(t, out, "direct", "clientip.RemoteAddr (port dropped)")[2:])
+			assert.Equal(t, []string{"5 of 20", "1"}, clitest.Row(t, out, "via proxy 10.0.0.2 (appends)", "clientip.RightmostUntrusted, proxies 10.0.0.0/8")[2:])
+			assert.Equal(t, []string{"5 of 20", "1"}, clitest.Row(t, out, "via proxy 10.0.0.2 (appends)", "clientip.Hops, 1 hop from 10.0.0.0/8")[2:])
 		}},
 		{"accuracy", nil, func(t *testing.T, out string) {
-			assert.Equal(t, []string{"10 (10)", "10 (10)", "10 (10)", "10 (10)", "20 (20)", "10 (10)", "1 (1)"}, row(t, out, "10 at 9.9 s, 10 at 10.1 s (straddling an edge)")[1:])
-			ends := row(t, out, "10 at 9.9 s, 10 at 19.0 s (ends of two windows)")[1:]
+			assert.Equal(t, []string{"10 (10)", "10 (10)", "10 (10)", "10 (10)", "20 (20)", "10 (10)", "1 (1)"}, clitest.Row(t, out, "10 at 9.9 s, 10 at 10.1 s (straddling an edge)")[1:])
+			ends := clitest.Row(t, out, "10 at 9.9 s, 10 at 19.0 s (ends of two windows)")[1:]
 			assert.Equal(t, ends[0], ends[1], "the sliding log is the ideal")
 			assert.Equal(t, "19 (19)", ends[2], "the counter nearly doubles")
-			steady := row(t, out, "2 per second for 20 s (twice the rate)")[1:]
+			steady := clitest.Row(t, out, "2 per second for 20 s (twice the rate)")[1:]
 			assert.Equal(t, "20 (10)", steady[0])
 			assert.Equal(t, steady[0], steady[1])
 			assert.Equal(t, "29 (19)", steady[5], "a token bucket of 10 refilling 1/s: 10 + 19 s × 1")
 		}},
 		{"memory", []string{"n/a: MEMORY USAGE needs a real Redis", "Redis: miniredis (-redis mini; -redis auto uses the stack's Redis at"}, func(t *testing.T, out string) {
-			assert.Equal(t, "20,000", row(t, out, "the article's map (never evicts)")[1], "never evicts")
+			assert.Equal(t, "20,000", clitest.Row(t, out, "the article's map (never evicts)")[1], "never evicts")
 			for _, algo := range []string{"log", "counter", "gcra", "fixed"} {
-				assert.Equal(t, "1.00", row(t, out, algo, "100")[3], "%s: one round trip per check", algo)
+				assert.Equal(t, "1.00", clitest.Row(t, out, algo, "100")[3], "%s: one round trip per check", algo)
 			}
 		}},
 		{"cluster", []string{"13415, 10937", "8188, 8188", "needs the real Redis Cluster (-redis mini"}, nil},
 		{"contention", nil, func(t *testing.T, out string) {
 			for _, g := range []string{"1", "2", "8", "64"} {
-				assert.Regexp(t, `^\d+\.\d\d×$`, row(t, out, g)[3])
+				assert.Regexp(t, `^\d+\.\d\d×$`, clitest.Row(t, out, g)[3])
 			}
 		}},
 	} {
@@ -167,18 +152,13 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// lines is an io.Writer that hands each write to the test as it happens.
-type lines chan string
-
-func (l lines) Write(p []byte) (int, error) { l <- string(p); return len(p), nil }
-
 // TestServeStopsOnCancel plays Ctrl-C: the server limits GET /api/hello,
 // then returns nil once its context ends, leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
 	defer leakcheck.VerifyNone(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	out := make(lines, 16)
+	out := make(clitest.Lines, 16)
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-redis", "mini", "-algo", "log", "-limit", "2", "-window", "1m"}, out)
