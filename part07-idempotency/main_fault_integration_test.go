@@ -3,6 +3,7 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"io"
 	"net/http"
@@ -152,4 +153,92 @@ func faultMidRequest(t *testing.T, svc stack.Service, kind string, retryWhileInF
 	} else {
 		assert.Zero(t, stats.Repeats, "PostgreSQL kept the claim: the handler never ran twice")
 	}
+}
+
+// TestFaultStalledClaimLeavesTheKeyClaimable pauses the store while a
+// request's Claim is on its way, so the claim is sent but not answered, then
+// resumes it and retries the request with the same key, as a client that got
+// a 503 ("not processed, retry") would. The store runs the stalled command
+// when it wakes; that must not leave a claim nobody holds (every retry a 409
+// until ClaimTTL, the handler never run). In the second case the client also
+// hangs up during the stalled Claim, and the store wakes before StoreTimeout.
+func TestFaultStalledClaimLeavesTheKeyClaimable(t *testing.T) {
+	for _, store := range []struct {
+		svc  stack.Service
+		kind string
+	}{{stack.Redis, "redis"}, {stack.Postgres, "postgres"}} {
+		t.Run(store.kind+"/the store stalls past StoreTimeout", func(t *testing.T) { stalledClaim(t, store.svc, store.kind, false) })
+		t.Run(store.kind+"/the client hangs up during the stalled Claim", func(t *testing.T) { stalledClaim(t, store.svc, store.kind, true) })
+	}
+}
+
+func stalledClaim(t *testing.T, svc stack.Service, kind string, clientLeaves bool) {
+	stack.Require(t, svc)
+	b, err := openBackend(t.Context(), kind, false)
+	require.NoError(t, err)
+	t.Cleanup(b.close)
+	const storeTimeout = 500 * time.Millisecond
+	var runs atomic.Int64
+	mw, err := idempotency.New(idempotency.Config{Store: b.store, Required: true, Log: quiet, StoreTimeout: storeTimeout})
+	require.NoError(t, err)
+	srv := httptest.NewServer(mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		runs.Add(1)
+		w.WriteHeader(http.StatusCreated)
+	})))
+	t.Cleanup(srv.Close)
+	tenant := "stall-" + rand.Text()[:10]
+	send := func(ctx context.Context, key string) (answer, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL+"/payments", strings.NewReader(`{"amount":100}`))
+		if err != nil {
+			return answer{}, err
+		}
+		req.Header.Set(idempotency.HeaderKey, key)
+		req.Header.Set(idempotency.HeaderTenant, tenant)
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			return answer{}, err
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		return answer{resp.StatusCode, resp.Header.Get(idempotency.HeaderReplayed) == "true", string(body)}, err
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	warm, err := send(ctx, retry.NewKey()) // the pool holds an open connection, as it does in production
+	require.NoError(t, err)
+	require.Equal(t, http.StatusCreated, warm.status, warm.body)
+	runs.Store(0)
+
+	key := retry.NewKey()
+	stack.Pause(t, string(svc))
+	if clientLeaves {
+		leave, stop := context.WithTimeout(ctx, storeTimeout/3)
+		_, err := send(leave, key)
+		stop()
+		assert.ErrorIs(t, err, context.DeadlineExceeded, "the client hung up")
+		time.Sleep(storeTimeout / 3) // the Claim is still on its way
+	} else {
+		a, err := send(ctx, key)
+		require.NoError(t, err)
+		assert.Equal(t, http.StatusServiceUnavailable, a.status, "the store stalled: %s", a.body)
+	}
+	stack.Resume(t, string(svc))
+
+	// Retry every 250 ms for 8 s, as a client honouring Retry-After would.
+	var got []int
+	var a answer
+	for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(250 * time.Millisecond) {
+		a, err = send(ctx, key)
+		require.NoError(t, err)
+		got = append(got, a.status)
+		if a.status == http.StatusCreated {
+			break
+		}
+	}
+	require.Equal(t, http.StatusCreated, a.status, "the retries got %v: the key is held by a claim nobody holds", got)
+	assert.Equal(t, int64(1), runs.Load(), "one execution for the key")
+	again, err := send(ctx, key)
+	require.NoError(t, err)
+	assert.True(t, again.replayed, "then replayed")
+	t.Logf("%s: retries answered %v; executions %d", kind, got, runs.Load())
 }

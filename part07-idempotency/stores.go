@@ -136,9 +136,11 @@ func miniredisBackend() (backend, error) {
 }
 
 // redisBackend connects to addr and checks the server can run SET NX GET
-// (Redis 7.0 or later).
+// (Redis 7.0 or later). ContextTimeoutEnabled makes each call end at its
+// context's deadline (the middleware's StoreTimeout); without it go-redis
+// waits out its ReadTimeout.
 func redisBackend(ctx context.Context, addr, where string) (backend, error) {
-	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second})
+	rdb := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: time.Second, ContextTimeoutEnabled: true})
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if where == "" {

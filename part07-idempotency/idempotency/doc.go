@@ -21,6 +21,12 @@
 //     recording the response is a second; a replay costs one.
 //   - A store that cannot answer is a 503 with Retry-After, and the handler does
 //     not run. The article's middleware answers 409 "in progress" instead.
+//     The 503 leaves the key claimable: a stalled store may still run the
+//     claim it received once it wakes, so every claim carries its deadline,
+//     the store refuses it past that deadline by its own clock, and the
+//     middleware releases the claim's token once the deadline has passed.
+//     The claim is sent on a context detached from the client, so a client
+//     that hangs up mid-claim does not abandon a claim that then lands.
 //   - The in-progress claim lives ClaimTTL (30 s), not the record's 24 h, and is
 //     renewed every ClaimTTL/3 while the handler runs, so a long handler keeps
 //     its claim and a crashed process frees the key within ClaimTTL. If the

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,8 +100,9 @@ type Config struct {
 
 // Middleware makes handlers idempotent per Idempotency-Key. Build it with New.
 type Middleware struct {
-	cfg     Config
-	methods map[string]bool
+	cfg       Config
+	methods   map[string]bool
+	abandoned atomic.Int64 // failed claims being cleaned up
 }
 
 // New checks cfg, fills in its defaults and returns the middleware.
@@ -216,15 +218,22 @@ func (m *Middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 	key := Key{Tenant: tenant, ID: id}
 	claim := Record{State: InProgress, Fingerprint: NewFingerprint(r.Method, r.URL.RequestURI(), body), Token: rand.Text()}
 
+	if r.Context().Err() != nil { // the client left before anything was sent: claim nothing
+		m.unavailable(w)
+		return
+	}
+	// Detached from the client: a claim, once sent, is either used or
+	// abandoned, never dropped halfway because the client hung up.
 	claimed := time.Now()
-	ctx, cancel := context.WithTimeout(r.Context(), m.cfg.StoreTimeout)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), m.cfg.StoreTimeout)
+	deadline, _ := ctx.Deadline()
 	existing, err := m.cfg.Store.Claim(ctx, key, claim, m.cfg.ClaimTTL)
 	cancel()
 	switch {
 	case err != nil:
 		m.cfg.Log.Error("idempotency: claim failed; answering 503", "key", key.String(), "err", err)
-		m.retryAfter(w)
-		m.problem(w, http.StatusServiceUnavailable, "Idempotency store unavailable", "The request was not processed. Retry it with the same Idempotency-Key.")
+		m.abandon(key, claim.Token, deadline)
+		m.unavailable(w)
 	case existing != nil && existing.Token == claim.Token:
 		// Our own claim: the store client retried a Claim whose first try
 		// had landed. We hold the key.
@@ -371,6 +380,52 @@ func (m *Middleware) complete(key Key, done Record) error {
 	}
 }
 
+// MaxClockSkew is how far the store's clock may be behind this process's.
+// A Claim that failed is released this long after its deadline, when the
+// store, by its own clock, refuses the claim if it still arrives.
+const MaxClockSkew = time.Second
+
+// maxAbandoned bounds the failed claims being cleaned up at once (each is
+// one goroutine, mostly asleep); past it a failed claim is left to expire.
+const maxAbandoned = 4096
+
+// abandon makes sure the claim of a Claim call that failed does not outlive
+// the 503 that says "not processed". The call may have reached the store all
+// the same: a stalled server runs the command it had received when it wakes,
+// after the caller gave up. The store applies a claim only before the call's
+// deadline, by its own clock (the Store contract), so once that deadline has
+// passed, MaxClockSkew included, a token-checked Release deletes whatever
+// landed and nothing can land after it. Release is retried while the store
+// is unreachable, until a claim that landed would have expired anyway.
+func (m *Middleware) abandon(key Key, token string, deadline time.Time) {
+	from, until := deadline.Add(MaxClockSkew), deadline.Add(m.cfg.ClaimTTL)
+	if !from.Before(until) {
+		return // whatever landed expires before it could be released
+	}
+	if m.abandoned.Add(1) > maxAbandoned {
+		m.abandoned.Add(-1)
+		m.cfg.Log.Error("idempotency: too many failed claims to clean up; this key may answer 409 until ClaimTTL", "key", key.String())
+		return
+	}
+	go func() {
+		defer m.abandoned.Add(-1)
+		time.Sleep(time.Until(from))
+		for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			ctx, cancel := context.WithTimeout(context.Background(), min(m.cfg.StoreTimeout, time.Until(until)))
+			err := m.cfg.Store.Release(ctx, key, token)
+			cancel()
+			if err == nil {
+				return
+			}
+			if time.Until(until) < wait {
+				m.cfg.Log.Error("idempotency: a failed claim could not be released; it expires after ClaimTTL", "key", key.String(), "err", err)
+				return
+			}
+			time.Sleep(wait)
+		}
+	}()
+}
+
 // release frees the key after a failure. If it cannot, the claim expires
 // after ClaimTTL and the retry waits until then (409s).
 func (m *Middleware) release(key Key, token string) {
@@ -394,6 +449,12 @@ func replay(w http.ResponseWriter, rec *Record) {
 	}
 	w.WriteHeader(rec.Status)
 	_, _ = w.Write(rec.Body)
+}
+
+// unavailable answers 503: the store did not answer, nothing ran.
+func (m *Middleware) unavailable(w http.ResponseWriter) {
+	m.retryAfter(w)
+	m.problem(w, http.StatusServiceUnavailable, "Idempotency store unavailable", "The request was not processed. Retry it with the same Idempotency-Key.")
 }
 
 func (m *Middleware) retryAfter(w http.ResponseWriter) {

@@ -196,16 +196,54 @@ func (down) Claim(context.Context, idempotency.Key, idempotency.Record, time.Dur
 	return nil, errDown
 }
 
+func (down) Release(context.Context, idempotency.Key, string) error { return errDown }
+
 // A store outage fails closed: 503 with Retry-After, and nothing runs. The
 // article's middleware answers 409 "in progress" here.
 func TestStoreOutageIs503AndRunsNothing(t *testing.T) {
-	t.Parallel()
-	s := newServer(t, idempotency.Config{Store: down{}, RetryAfter: 1500 * time.Millisecond}, nil)
-	rec := s.do(req{header: keyed("k")})
-	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
-	assert.Equal(t, "2", rec.Header().Get("Retry-After"), "seconds, rounded up")
-	assert.Contains(t, problem(t, rec)["detail"], "not processed")
-	assert.Zero(t, s.runs.Load())
+	synctest.Test(t, func(t *testing.T) {
+		s := newServer(t, idempotency.Config{Store: down{}, RetryAfter: 1500 * time.Millisecond}, nil)
+		rec := s.do(req{header: keyed("k")})
+		assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
+		assert.Equal(t, "2", rec.Header().Get("Retry-After"), "seconds, rounded up")
+		assert.Contains(t, problem(t, rec)["detail"], "not processed")
+		assert.Zero(t, s.runs.Load())
+		time.Sleep(idempotency.DefaultStoreTimeout + idempotency.DefaultClaimTTL) // the release of the failed claim gives up
+	})
+}
+
+// unanswered applies the first Claim but reports it failed, as a store call
+// does when the server stalls after receiving the command and runs it once
+// the caller has given up.
+type unanswered struct {
+	idempotency.Store
+	claims atomic.Int32
+}
+
+func (u *unanswered) Claim(ctx context.Context, key idempotency.Key, claim idempotency.Record, ttl time.Duration) (*idempotency.Record, error) {
+	rec, err := u.Store.Claim(ctx, key, claim, ttl)
+	if u.claims.Add(1) == 1 {
+		return nil, context.DeadlineExceeded
+	}
+	return rec, err
+}
+
+// A 503 says "not processed, retry with the same key", so the claim a failed
+// Claim may have left must not block that retry until ClaimTTL: once the
+// call's deadline has passed (MaxClockSkew included), the middleware
+// releases it by its token.
+func TestFailedClaimDoesNotBlockTheRetry(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := &unanswered{Store: memstore.New()}
+		s := newServer(t, idempotency.Config{Store: store}, nil)
+		assert.Equal(t, http.StatusServiceUnavailable, s.do(req{header: keyed("k")}).Code)
+		assert.Equal(t, http.StatusConflict, s.do(req{header: keyed("k")}).Code, "the claim landed; the release waits for the deadline")
+		time.Sleep(idempotency.DefaultStoreTimeout + idempotency.MaxClockSkew)
+		synctest.Wait()
+		assert.Equal(t, http.StatusCreated, s.do(req{header: keyed("k")}).Code, "released: the retry runs")
+		assert.Equal(t, "true", s.do(req{header: keyed("k")}).Header().Get(idempotency.HeaderReplayed))
+		assert.Equal(t, int64(1), s.runs.Load())
+	})
 }
 
 // flaky fails Complete a given number of times, then passes it on.

@@ -22,6 +22,12 @@ type Store interface {
 	// Claim stores claim (State InProgress) under key for ttl unless a live
 	// record exists. It returns nil when the caller now holds the key, or a
 	// copy of the live record.
+	//
+	// If ctx has a deadline, the claim takes effect before it or not at all,
+	// by the store's own clock: a command that reaches a stalled server and
+	// runs when it wakes, after the caller gave up, must not claim the key.
+	// (The middleware releases a failed Claim's token after the deadline; a
+	// claim that landed later would be held by nobody.)
 	Claim(ctx context.Context, key Key, claim Record, ttl time.Duration) (*Record, error)
 
 	// Renew extends the caller's claim to ttl from now, or stores it again if

@@ -137,3 +137,24 @@ func assertSQLState(t *testing.T, err error, code, msg string) {
 		assert.True(t, strings.HasPrefix(pgErr.Message, msg), "message %q", pgErr.Message)
 	}
 }
+
+// TestLateClaimClaimsNothing: a claim the server runs after the caller's
+// deadline (here a deadline already past, as when a stalled server wakes) is
+// undone, so it cannot block the key; before the deadline it claims as usual.
+func TestLateClaimClaimsNothing(t *testing.T) {
+	t.Parallel()
+	p := pool(t)
+	ctx := t.Context()
+	tenant := fmt.Sprintf("TestLateClaim-%d", time.Now().UnixNano())
+	t.Cleanup(func() { deleteTenantsLike(t, p, tenant) })
+	claim := func(id string, deadline time.Time) error {
+		var claimed bool
+		return p.QueryRow(ctx, `SELECT claimed FROM part07.idempotency_claim($1, $2, repeat('a', 64), 'late', interval '1 minute', $3)`,
+			tenant, id, deadline).Scan(&claimed)
+	}
+	assertSQLState(t, claim("k", time.Now().Add(-time.Millisecond)), "IK001", "the claim reached PostgreSQL after its deadline")
+	got, err := pgstore.New(p).Claim(ctx, idempotency.Key{Tenant: tenant, ID: "k"}, idempotency.Record{State: idempotency.InProgress, Token: "next"}, time.Minute)
+	require.NoError(t, err)
+	assert.Nil(t, got, "the late claim stored nothing: the next Claim wins, found %+v", got)
+	assert.NoError(t, claim("k2", time.Now().Add(time.Minute)), "in time")
+}

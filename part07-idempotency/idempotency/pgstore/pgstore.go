@@ -19,12 +19,16 @@
 //
 // Claim is one call of the function part07.idempotency_claim (insert, take
 // over an expired row, or return the live one), so a first request costs two
-// statements (claim, complete) and a replay one. Expired rows stay until
+// statements (claim, complete) and a replay one. The function undoes a claim
+// it would write after the caller's deadline (clock_timestamp(), the
+// server's clock): a statement a stalled server runs after the caller gave
+// up claims nothing. Expired rows stay until
 // Purge deletes them; run it periodically.
 package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -66,29 +70,38 @@ var schema = []string{
 		CHECK (status = 'in-progress' OR response_code IS NOT NULL)
 	)`, idempotency.MaxTenantLen, idempotency.MaxKeyLen),
 	`CREATE INDEX IF NOT EXISTS idempotency_keys_expires_at ON part07.idempotency_keys (expires_at)`,
+	// The deadline version replaces the one without it.
+	`DROP FUNCTION IF EXISTS part07.idempotency_claim(text, text, char(64), text, interval)`,
 	// READ COMMITTED gives each statement of the loop a fresh snapshot, so
 	// the SELECT sees a row a concurrent INSERT committed while ours waited
-	// on it; the loop covers a row deleted between two statements.
+	// on it; the loop covers a row deleted between two statements. A claim
+	// written after p_deadline (the server stalled, the caller gave up) is
+	// undone by the exception, so it claims nothing.
 	`CREATE OR REPLACE FUNCTION part07.idempotency_claim(
-		p_tenant text, p_key text, p_hash char(64), p_token text, p_ttl interval)
+		p_tenant text, p_key text, p_hash char(64), p_token text, p_ttl interval, p_deadline timestamptz)
 	RETURNS TABLE (claimed boolean, r_status text, r_hash char(64), r_token text,
 		r_code int, r_headers jsonb, r_body bytea, r_omitted boolean)
 	LANGUAGE plpgsql AS $$
+	DECLARE
+		v_claimed boolean;
 	BEGIN
 		LOOP
 			INSERT INTO part07.idempotency_keys (tenant, idemp_key, payload_hash, status, claim_token, expires_at)
 			VALUES (p_tenant, p_key, p_hash, 'in-progress', p_token, now() + p_ttl)
 			ON CONFLICT (tenant, idemp_key) DO NOTHING;
-			IF FOUND THEN
-				RETURN QUERY SELECT true, NULL::text, NULL::char(64), NULL::text, NULL::int, NULL::jsonb, NULL::bytea, NULL::boolean;
-				RETURN;
+			v_claimed := FOUND;
+			IF NOT v_claimed THEN
+				UPDATE part07.idempotency_keys k
+				SET payload_hash = p_hash, status = 'in-progress', claim_token = p_token,
+					response_code = NULL, response_headers = NULL, response_body = NULL, body_omitted = false,
+					created_at = now(), expires_at = now() + p_ttl
+				WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.expires_at <= now();
+				v_claimed := FOUND;
 			END IF;
-			UPDATE part07.idempotency_keys k
-			SET payload_hash = p_hash, status = 'in-progress', claim_token = p_token,
-				response_code = NULL, response_headers = NULL, response_body = NULL, body_omitted = false,
-				created_at = now(), expires_at = now() + p_ttl
-			WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.expires_at <= now();
-			IF FOUND THEN
+			IF v_claimed THEN
+				IF clock_timestamp() > p_deadline THEN
+					RAISE EXCEPTION 'the claim reached PostgreSQL after its deadline' USING ERRCODE = '` + lateSQLState + `';
+				END IF;
 				RETURN QUERY SELECT true, NULL::text, NULL::char(64), NULL::text, NULL::int, NULL::jsonb, NULL::bytea, NULL::boolean;
 				RETURN;
 			END IF;
@@ -102,6 +115,10 @@ var schema = []string{
 		END LOOP;
 	END $$`,
 }
+
+// lateSQLState is the error the claim function raises when it would claim
+// after the caller's deadline (a class of its own, "IK": idempotency key).
+const lateSQLState = "IK001"
 
 // Migrate creates schema part07, the table and the claim function if they are
 // missing. It is idempotent and safe to run from several processes at once.
@@ -148,10 +165,18 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, claim idempotenc
 		body         []byte
 		omitted      *bool
 	)
-	err := s.db.QueryRow(ctx, `SELECT * FROM part07.idempotency_claim($1, $2, $3, $4, $5)`,
-		key.Tenant, key.ID, claim.Fingerprint.String(), claim.Token, ttl).
+	var deadline *time.Time // NULL: no deadline
+	if d, ok := ctx.Deadline(); ok {
+		deadline = &d
+	}
+	err := s.db.QueryRow(ctx, `SELECT * FROM part07.idempotency_claim($1, $2, $3, $4, $5, $6)`,
+		key.Tenant, key.ID, claim.Fingerprint.String(), claim.Token, ttl, deadline).
 		Scan(&claimed, &status, &hash, &token, &code, &header, &body, &omitted)
-	if err != nil {
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == lateSQLState:
+		return nil, fmt.Errorf("pgstore: claim: %w (PostgreSQL ran it after the deadline and claimed nothing)", context.DeadlineExceeded)
+	case err != nil:
 		return nil, fmt.Errorf("pgstore: claim: %w", err)
 	}
 	if claimed {

@@ -5,6 +5,7 @@ package redisstore_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -28,7 +29,7 @@ func real(t testing.TB) (*redis.Client, *redisstore.Store) {
 	stack.Require(t, stack.Redis)
 	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr()})
 	t.Cleanup(func() { _ = rdb.Close() })
-	prefix := fmt.Sprintf("part07-test:%s:%d:", t.Name(), time.Now().UnixNano())
+	prefix := prefix(t)
 	t.Cleanup(func() {
 		ctx := context.Background() // t.Context is cancelled while cleanups run
 		keys, err := rdb.Keys(ctx, prefix+"*").Result()
@@ -40,6 +41,9 @@ func real(t testing.TB) (*redis.Client, *redisstore.Store) {
 	require.NoError(t, s.Preload(t.Context()))
 	return rdb, s
 }
+
+// prefix is the key prefix of one test: its keys are deleted after it.
+func prefix(t testing.TB) string { return fmt.Sprintf("part07-test:%s:", t.Name()) }
 
 // TestContractOnRealRedis runs the same suite as on miniredis, against a real Redis in
 // real time.
@@ -79,4 +83,11 @@ func TestRoundTripsOnRealRedis(t *testing.T) {
 	rec := post("a")
 	require.Empty(t, rec.Header().Get(idempotency.HeaderReplayed), "expired: executes again")
 	assert.Equal(t, int64(2), rt.Reset(), "first request after expiry")
+}
+
+// TestLateClaimClaimsNothingOnRealRedis: a claim that reaches the real Redis
+// after its deadline is refused by Redis's own clock.
+func TestLateClaimClaimsNothingOnRealRedis(t *testing.T) {
+	rdb, _ := real(t)
+	lateClaimClaimsNothing(t, rdb, prefix(t), func() (net.Conn, error) { return net.Dial("tcp", stack.RedisAddr()) }, 300*time.Millisecond)
 }

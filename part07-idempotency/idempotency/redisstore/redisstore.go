@@ -5,10 +5,12 @@
 // Round trips: Claim is one SET … NX PX … GET, which claims the key or
 // returns the live record in the same command (Redis 7.0 allows NX with GET),
 // so a first request costs Claim + Complete = 2 and a replay 1. The article's
-// middleware spends 3 on a first request (GET, SETNX, SET). Complete, Renew
-// and Release are Lua scripts that compare the holder's token first, so a
-// holder whose claim expired can never overwrite the request that took it
-// over; run Preload once so each is one EVALSHA.
+// middleware spends 3 on a first request (GET, SETNX, SET). The SET runs in a
+// script that first compares Redis's clock (TIME) with the caller's deadline,
+// so a claim a stalled Redis runs after the caller gave up does nothing.
+// Complete, Renew and Release are scripts that compare the holder's token
+// first, so a holder whose claim expired can never overwrite the request that
+// took it over; run Preload once so each is one EVALSHA.
 //
 // Durability is Redis's: without AOF (appendfsync always) a crash or a
 // failover to a replica that had not yet received the claim forgets it, and
@@ -22,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -52,7 +55,7 @@ func (s *Store) WithPrefix(prefix string) *Store { return &Store{rdb: s.rdb, pre
 // is one EVALSHA instead of EVALSHA + EVAL. Without it everything still works;
 // after a Redis restart the first call of each script costs that extra trip.
 func (s *Store) Preload(ctx context.Context) error {
-	for _, sc := range []*redis.Script{renewScript, completeScript, releaseScript} {
+	for _, sc := range []*redis.Script{claimScript, renewScript, completeScript, releaseScript} {
 		if err := sc.Load(ctx, s.rdb).Err(); err != nil {
 			return fmt.Errorf("redisstore: load scripts: %w", err)
 		}
@@ -98,20 +101,40 @@ func decode(b []byte) (*idempotency.Record, error) {
 		Status: w.ResponseCode, Header: w.ResponseHeaders, Body: w.ResponseBody, BodyOmitted: w.BodyOmitted}, nil
 }
 
-// Claim implements idempotency.Store with one SET key claim NX PX ttl GET.
+// claimScript: KEYS[1]; ARGV claim JSON, ttl ms, deadline in µs since the
+// epoch (0: none). SET NX PX GET, unless Redis's clock is past the deadline.
+var claimScript = redis.NewScript(`
+if ARGV[3] ~= '0' then
+  local now = redis.call('TIME')
+  if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[3]) then
+    return redis.error_reply('LATE the claim reached Redis after its deadline')
+  end
+end
+return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2], 'GET')
+`)
+
+// Claim implements idempotency.Store with one script: SET key claim NX PX ttl
+// GET, run only while Redis's clock is before ctx's deadline, so a command
+// that a stalled Redis runs after the caller gave up claims nothing.
 func (s *Store) Claim(ctx context.Context, key idempotency.Key, claim idempotency.Record, ttl time.Duration) (*idempotency.Record, error) {
 	val, err := encode(claim)
 	if err != nil {
 		return nil, err
 	}
-	old, err := s.rdb.SetArgs(ctx, s.name(key), val, redis.SetArgs{Mode: "NX", TTL: ttl, Get: true}).Bytes()
+	var deadline int64
+	if d, ok := ctx.Deadline(); ok {
+		deadline = max(d.UnixMicro(), 1)
+	}
+	old, err := claimScript.Run(ctx, s.rdb, []string{s.name(key)}, val, ttl.Milliseconds(), deadline).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil // nothing was there: the claim is ours
+	case err != nil && strings.HasPrefix(err.Error(), "LATE "):
+		return nil, fmt.Errorf("redisstore: claim: %w (Redis ran it after the deadline and claimed nothing)", context.DeadlineExceeded)
 	case err != nil:
 		return nil, fmt.Errorf("redisstore: claim: %w", err)
 	}
-	return decode(old)
+	return decode([]byte(old))
 }
 
 // owner is Lua shared by the scripts: the current record's state and token,

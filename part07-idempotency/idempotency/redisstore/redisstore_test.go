@@ -2,12 +2,14 @@ package redisstore_test
 
 import (
 	"context"
+	"crypto/rand"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -38,6 +40,51 @@ func bubbled(t *testing.T) (*redis.Client, *miniredis.Miniredis) {
 		m.Close()
 	})
 	return rdb, m
+}
+
+// slowConn delays every write, as a stalled network or server does: the
+// command reaches Redis after the caller's deadline.
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowConn) Write(p []byte) (int, error) {
+	time.Sleep(c.delay)
+	return c.Conn.Write(p)
+}
+
+// lateClaimClaimsNothing sends a Claim that reaches Redis after its deadline:
+// Redis (by its own clock) refuses it, so a claim a stalled Redis runs after
+// the caller gave up cannot block the key.
+func lateClaimClaimsNothing(t *testing.T, rdb redis.UniversalClient, prefix string, dial func() (net.Conn, error), delay time.Duration) {
+	t.Helper()
+	slow := redis.NewClient(&redis.Options{
+		Addr: "127.0.0.1:6379", // only a label: Dialer connects
+		Dialer: func(context.Context, string, string) (net.Conn, error) {
+			c, err := dial()
+			return slowConn{c, delay}, err
+		},
+		Protocol: 2, MaxRetries: -1, DisableIdentity: true, // no handshake: the only write is the claim
+	})
+	t.Cleanup(func() { _ = slow.Close() })
+	s := redisstore.New(rdb).WithPrefix(prefix)
+	require.NoError(t, s.Preload(t.Context()), "one EVALSHA: an EVAL after NOSCRIPT would not be sent, ctx being over")
+	key := idempotency.Key{Tenant: "acme", ID: rand.Text()}
+	ctx, cancel := context.WithTimeout(t.Context(), delay/2)
+	defer cancel()
+	_, err := redisstore.New(slow).WithPrefix(prefix).Claim(ctx, key, idempotency.Record{State: idempotency.InProgress, Token: "late"}, time.Minute)
+	assert.ErrorIs(t, err, context.DeadlineExceeded)
+	got, err := s.Claim(t.Context(), key, idempotency.Record{State: idempotency.InProgress, Token: "next"}, time.Minute)
+	require.NoError(t, err)
+	assert.Nil(t, got, "the late claim stored nothing: the next Claim wins, found %+v", got)
+}
+
+func TestLateClaimClaimsNothing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		rdb, m := bubbled(t)
+		lateClaimClaimsNothing(t, rdb, redisstore.DefaultPrefix, m.Dial, time.Second)
+	})
 }
 
 // TestContract runs the suite on miniredis inside synctest bubbles.
@@ -86,7 +133,7 @@ func TestUndecodableRecordIsAnError(t *testing.T) {
 		rdb, m := bubbled(t)
 		key := idempotency.Key{Tenant: "acme", ID: "k"}
 		require.NoError(t, m.Set(redisstore.DefaultPrefix+key.String(), "not json"))
-		_, err := redisstore.New(rdb).Claim(t.Context(), key, idempotency.Record{State: idempotency.InProgress, Token: "t"}, 0)
+		_, err := redisstore.New(rdb).Claim(t.Context(), key, idempotency.Record{State: idempotency.InProgress, Token: "t"}, time.Minute)
 		assert.ErrorContains(t, err, "undecodable record")
 		assert.ErrorIs(t, redisstore.New(rdb).Complete(t.Context(), key, idempotency.Record{State: idempotency.Completed, Token: "t"}, 1e9), idempotency.ErrClaimLost,
 			"and the scripts treat it as someone else's")
