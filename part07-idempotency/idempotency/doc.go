@@ -31,7 +31,8 @@
 //     renewed every ClaimTTL/3 while the handler runs, so a long handler keeps
 //     its claim and a crashed process frees the key within ClaimTTL. If the
 //     claim cannot be renewed the handler's context is cancelled with
-//     ErrClaimLost.
+//     ErrClaimLost, at the latest when the claim may have expired in the
+//     store, before another request can claim the key.
 //   - A 5xx, a 429 or a panic releases the claim at once, so the retry runs the
 //     handler again (Stripe instead replays a recorded 500 for 24 h; see
 //     Config.Releases). The article caches the 5xx, and a panic leaves its key

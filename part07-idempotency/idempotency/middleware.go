@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -260,7 +261,7 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 	ctx, cancel := context.WithCancelCause(context.WithoutCancel(r.Context()))
 	defer cancel(nil)
 	ctx = context.WithValue(ctx, keyContext{}, key)
-	stopLease := m.lease(key, claim, claimed, cancel)
+	stopLease := m.lease(ctx, key, claim, claimed, cancel)
 
 	r = r.WithContext(ctx)
 	r.Body = io.NopCloser(bytes.NewReader(body))
@@ -276,8 +277,7 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 		// The handler panicked (or called runtime.Goexit): nothing has been
 		// written yet. Free the key so the retry runs, then let the panic go
 		// on to net/http, which logs it and drops the connection.
-		stopLease()
-		m.release(key, claim.Token)
+		m.release(key, claim.Token, stopLease())
 		if v := recover(); v != nil {
 			panic(v)
 		}
@@ -287,8 +287,7 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 
 	rec.finish()
 	if m.cfg.Releases(rec.status) {
-		stopLease()
-		m.release(key, claim.Token)
+		m.release(key, claim.Token, stopLease())
 		rec.sendTo(w)
 		return
 	}
@@ -311,49 +310,82 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 	rec.sendTo(w)
 }
 
-// lease renews the claim every ClaimTTL/3 until stop is called. If another
-// request took the key, or no renewal has succeeded for a whole ClaimTTL
-// (the claim may have expired), it cancels the handler with ErrClaimLost.
-func (m *Middleware) lease(key Key, claim Record, claimed time.Time, cancel context.CancelCauseFunc) (stop func()) {
+// lease renews the claim every ClaimTTL/3 until stop is called. The claim is
+// good until the start of the last Claim or Renew that succeeded plus
+// ClaimTTL (the store counts from when it applied the write, a little
+// later). At that moment a timer cancels the handler with ErrClaimLost, even
+// while a Renew still waits for a stalled store: from then on another request
+// may claim the key and run. Each Renew carries the time left as its
+// deadline, so one that reaches the store after it renews nothing. A renewal
+// that finds another holder cancels the handler at once.
+//
+// stop returns the deadline of the last Renew whose outcome is unknown (it
+// failed or timed out), or the zero time: a claim that is released afterwards
+// must also be released once that deadline has passed (abandon).
+func (m *Middleware) lease(ctx context.Context, key Key, claim Record, claimed time.Time, cancel context.CancelCauseFunc) (stop func() (unsettled time.Time)) {
+	var (
+		mu        sync.Mutex
+		heldUntil = claimed.Add(m.cfg.ClaimTTL)
+		expiry    *time.Timer
+	)
+	expiry = time.AfterFunc(m.cfg.ClaimTTL-time.Since(claimed), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if left := time.Until(heldUntil); left > 0 { // renewed since the timer was set
+			expiry.Reset(left)
+			return
+		}
+		m.cfg.Log.Error("idempotency: claim not renewed within ClaimTTL; cancelling the handler", "key", key.String())
+		cancel(fmt.Errorf("%w: not renewed within ClaimTTL (%v)", ErrClaimLost, m.cfg.ClaimTTL))
+	})
 	done, exited := make(chan struct{}), make(chan struct{})
+	var unsettled time.Time
 	go func() {
 		defer close(exited)
 		tick := time.NewTicker(m.cfg.ClaimTTL / 3)
 		defer tick.Stop()
-		heldSince := claimed // the claim is good until heldSince + ClaimTTL
 		for {
 			select {
 			case <-done:
 				return
+			case <-ctx.Done(): // cancelled: the claim is lost or the handler is done with it
+				return
 			case <-tick.C:
 			}
 			start := time.Now()
-			ctx, cancelCall := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
-			err := m.cfg.Store.Renew(ctx, key, claim, m.cfg.ClaimTTL)
+			mu.Lock()
+			deadline := heldUntil
+			mu.Unlock()
+			if d := start.Add(m.cfg.StoreTimeout); d.Before(deadline) {
+				deadline = d
+			}
+			callCtx, cancelCall := context.WithDeadline(context.Background(), deadline)
+			err := m.cfg.Store.Renew(callCtx, key, claim, m.cfg.ClaimTTL)
 			cancelCall()
 			switch {
 			case err == nil:
-				heldSince = start
+				mu.Lock()
+				heldUntil = start.Add(m.cfg.ClaimTTL)
+				mu.Unlock()
 			case errors.Is(err, ErrClaimLost):
 				m.cfg.Log.Error("idempotency: claim taken by another request; cancelling the handler", "key", key.String())
 				cancel(ErrClaimLost)
 				return
-			case time.Since(heldSince) >= m.cfg.ClaimTTL:
-				m.cfg.Log.Error("idempotency: claim not renewed for ClaimTTL; cancelling the handler", "key", key.String(), "err", err)
-				cancel(fmt.Errorf("%w: %w", ErrClaimLost, err))
-				return
 			default:
+				unsettled = deadline
 				m.cfg.Log.Warn("idempotency: claim renewal failed; retrying", "key", key.String(), "err", err)
 			}
 		}
 	}()
 	var stopped bool
-	return func() {
+	return func() time.Time {
 		if !stopped {
 			stopped = true
 			close(done)
 			<-exited
+			expiry.Stop()
 		}
+		return unsettled
 	}
 }
 
@@ -427,12 +459,18 @@ func (m *Middleware) abandon(key Key, token string, deadline time.Time) {
 }
 
 // release frees the key after a failure. If it cannot, the claim expires
-// after ClaimTTL and the retry waits until then (409s).
-func (m *Middleware) release(key Key, token string) {
+// after ClaimTTL and the retry waits until then (409s). A Renew whose outcome
+// is unknown (unsettled, its deadline) may still land after the release and
+// store the claim again, so the claim is abandoned too: released again once
+// that deadline has passed.
+func (m *Middleware) release(key Key, token string, unsettled time.Time) {
 	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.StoreTimeout)
 	defer cancel()
 	if err := m.cfg.Store.Release(ctx, key, token); err != nil {
 		m.cfg.Log.Error("idempotency: release failed; the key is blocked until the claim expires", "key", key.String(), "err", err)
+	}
+	if !unsettled.IsZero() {
+		m.abandon(key, token, unsettled)
 	}
 }
 

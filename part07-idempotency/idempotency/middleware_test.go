@@ -311,24 +311,37 @@ func (unreachable) Renew(context.Context, idempotency.Key, idempotency.Record, t
 	return errDown
 }
 
+// stalled can claim, but its renewals wait until their deadline: the store
+// stopped answering after the claim.
+type stalled struct{ idempotency.Store }
+
+func (stalled) Renew(ctx context.Context, _ idempotency.Key, _ idempotency.Record, _ time.Duration) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
 // A handler that outlives its claim learns it through its context: at once
-// when another request holds the key, after ClaimTTL of failed renewals when
-// the store is unreachable (the claim may have expired by then).
+// when another request holds the key, and at ClaimTTL after the last
+// successful Claim or Renew when the store does not renew it, whether
+// renewals fail fast or hang (StoreTimeout 1.5 s, ClaimTTL 3 s: a hanging
+// Renew used to delay the cancel to 4 s, after the claim had expired).
 func TestLostClaimCancelsTheHandler(t *testing.T) {
+	const claimTTL = 3 * time.Second
 	for _, tt := range []struct {
 		name   string
 		store  func() idempotency.Store
 		within time.Duration
 	}{
-		{"taken by another request", func() idempotency.Store { return stolen{memstore.New()} }, 10 * time.Second / 3},
-		// The first failed renewal at or past ClaimTTL: the fourth tick.
-		{"renewals fail for ClaimTTL", func() idempotency.Store { return unreachable{memstore.New()} }, 4 * (10 * time.Second / 3)},
+		{"taken by another request", func() idempotency.Store { return stolen{memstore.New()} }, claimTTL / 3},
+		{"renewals fail", func() idempotency.Store { return unreachable{memstore.New()} }, claimTTL},
+		{"renewals hang", func() idempotency.Store { return stalled{memstore.New()} }, claimTTL},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var cause error
 				var took time.Duration
-				s := newServer(t, idempotency.Config{Store: tt.store(), ClaimTTL: 10 * time.Second}, func(w http.ResponseWriter, r *http.Request) {
+				cfg := idempotency.Config{Store: tt.store(), ClaimTTL: claimTTL, StoreTimeout: claimTTL / 2}
+				s := newServer(t, cfg, func(w http.ResponseWriter, r *http.Request) {
 					start := time.Now()
 					select {
 					case <-r.Context().Done():
@@ -341,9 +354,41 @@ func TestLostClaimCancelsTheHandler(t *testing.T) {
 				assert.Equal(t, http.StatusServiceUnavailable, s.do(req{header: keyed("k")}).Code)
 				assert.ErrorIs(t, cause, idempotency.ErrClaimLost)
 				assert.Equal(t, tt.within, took)
+				time.Sleep(cfg.StoreTimeout + cfg.ClaimTTL) // the release of a claim whose renewal was unsettled
 			})
 		})
 	}
+}
+
+// Two requests with one key never run at once: when renewals stall and the
+// claim expires in the store, the first handler is cancelled before the
+// second request can claim the key.
+func TestExpiredClaimIsCancelledBeforeTheNextRequestRuns(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const claimTTL = 3 * time.Second
+		var firstCancelled, secondStarted time.Time
+		cfg := idempotency.Config{Store: stalled{memstore.New()}, ClaimTTL: claimTTL, StoreTimeout: claimTTL / 2}
+		s := newServer(t, cfg, func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Second") == "" {
+				<-r.Context().Done()
+				firstCancelled = time.Now()
+				http.Error(w, "aborted", http.StatusServiceUnavailable)
+				return
+			}
+			secondStarted = time.Now()
+			w.WriteHeader(http.StatusCreated)
+		})
+		first := make(chan int)
+		go func() { first <- s.do(req{header: keyed("k")}).Code }()
+		time.Sleep(claimTTL + claimTTL/10) // the claim expired in the store
+		second := keyed("k")
+		second.Set("X-Second", "1")
+		assert.Equal(t, http.StatusCreated, s.do(req{header: second}).Code, "the key is free again")
+		assert.Equal(t, http.StatusServiceUnavailable, <-first)
+		require.False(t, firstCancelled.IsZero(), "the first handler was cancelled")
+		assert.False(t, firstCancelled.After(secondStarted), "cancelled at %v, the second ran at %v", firstCancelled, secondStarted)
+		time.Sleep(cfg.StoreTimeout + cfg.ClaimTTL)
+	})
 }
 
 // The client's disconnect does not cancel the handler: the request runs to

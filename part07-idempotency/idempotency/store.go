@@ -30,10 +30,11 @@ type Store interface {
 	// claim that landed later would be held by nobody.)
 	Claim(ctx context.Context, key Key, claim Record, ttl time.Duration) (*Record, error)
 
-	// Renew extends the caller's claim to ttl from now, or stores it again if
-	// the key has no live record (the store lost it, or it expired unclaimed).
-	// It does nothing if the caller already completed the key, and returns
-	// ErrClaimLost if another token holds it.
+	// Renew extends the caller's claim to ttl from now, or stores it if the
+	// key has no live record (the store lost it, or it expired, whoever held
+	// it). It does nothing if the caller already completed the key, and
+	// returns ErrClaimLost if another token holds it. Like Claim, it takes
+	// effect before ctx's deadline or not at all.
 	Renew(ctx context.Context, key Key, claim Record, ttl time.Duration) error
 
 	// Complete replaces the caller's claim (rec.Token) with rec (State

@@ -118,6 +118,19 @@ func hold(ctx context.Context, t *testing.T, s idempotency.Store, key idempotenc
 	require.Nil(t, got, "Claim of %v should win, found %+v", key, got)
 }
 
+// expired returns two keys whose records just expired: an in-progress claim
+// (c, its claim) and a completed record.
+func expired(ctx context.Context, t *testing.T, h Harness, s idempotency.Store) (claimed, done idempotency.Key, c idempotency.Record) {
+	t.Helper()
+	claimed, done = UniqueKey(t), UniqueKey(t)
+	c, c2 := claim("x"), claim("x")
+	hold(ctx, t, s, claimed, c, h.Unit/2)
+	hold(ctx, t, s, done, c2, time.Minute)
+	require.NoError(t, s.Complete(ctx, done, completed(c2, 201, "x"), h.Unit/2))
+	time.Sleep(h.Unit)
+	return claimed, done, c
+}
+
 // live returns the live record under key, found by a Claim that must lose.
 func live(ctx context.Context, t *testing.T, s idempotency.Store, key idempotency.Key) idempotency.Record {
 	t.Helper()
@@ -232,13 +245,21 @@ var cases = []testCase{
 		require.NoError(t, s.Renew(ctx, key, c, time.Minute))
 		assert.Equal(t, c, live(ctx, t, s, key))
 	}},
+	{"Renew/over another holder's expired claim or record stores the caller's claim", func(ctx context.Context, t *testing.T, h Harness, s idempotency.Store) {
+		claimed, done, _ := expired(ctx, t, h, s)
+		for _, key := range []idempotency.Key{claimed, done} {
+			b := claim("y")
+			require.NoError(t, s.Renew(ctx, key, b, time.Minute), "nobody holds %v", key)
+			assert.Equal(t, b, live(ctx, t, s, key), "the renewer holds %v, not the expired holder", key)
+			c := claim("y")
+			got, err := s.Claim(ctx, key, c, time.Minute)
+			require.NoError(t, err)
+			assert.NotNil(t, got, "a third request does not win %v as well", key)
+			assert.ErrorIs(t, s.Renew(ctx, key, c, time.Minute), idempotency.ErrClaimLost)
+		}
+	}},
 	{"Expiry/an expired claim or record frees the key", func(ctx context.Context, t *testing.T, h Harness, s idempotency.Store) {
-		claimed, done := UniqueKey(t), UniqueKey(t)
-		c1, c2 := claim("x"), claim("x")
-		hold(ctx, t, s, claimed, c1, h.Unit/2)
-		hold(ctx, t, s, done, c2, time.Minute)
-		require.NoError(t, s.Complete(ctx, done, completed(c2, 201, "x"), h.Unit/2))
-		time.Sleep(h.Unit)
+		claimed, done, c1 := expired(ctx, t, h, s)
 		hold(ctx, t, s, claimed, claim("x"), time.Minute) // expired: the key is free again
 		hold(ctx, t, s, done, claim("x"), time.Minute)
 		assert.ErrorIs(t, s.Complete(ctx, claimed, completed(c1, 201, "late"), time.Hour), idempotency.ErrClaimLost,

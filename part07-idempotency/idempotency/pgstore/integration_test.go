@@ -138,9 +138,10 @@ func assertSQLState(t *testing.T, err error, code, msg string) {
 	}
 }
 
-// TestLateClaimClaimsNothing: a claim the server runs after the caller's
-// deadline (here a deadline already past, as when a stalled server wakes) is
-// undone, so it cannot block the key; before the deadline it claims as usual.
+// TestLateClaimClaimsNothing: a claim or renewal the server runs after the
+// caller's deadline (here a deadline already past, as when a stalled server
+// wakes) is undone, so it cannot block the key; before the deadline it writes
+// as usual.
 func TestLateClaimClaimsNothing(t *testing.T) {
 	t.Parallel()
 	p := pool(t)
@@ -152,9 +153,19 @@ func TestLateClaimClaimsNothing(t *testing.T) {
 		return p.QueryRow(ctx, `SELECT claimed FROM part07.idempotency_claim($1, $2, repeat('a', 64), 'late', interval '1 minute', $3)`,
 			tenant, id, deadline).Scan(&claimed)
 	}
-	assertSQLState(t, claim("k", time.Now().Add(-time.Millisecond)), "IK001", "the claim reached PostgreSQL after its deadline")
-	got, err := pgstore.New(p).Claim(ctx, idempotency.Key{Tenant: tenant, ID: "k"}, idempotency.Record{State: idempotency.InProgress, Token: "next"}, time.Minute)
-	require.NoError(t, err)
-	assert.Nil(t, got, "the late claim stored nothing: the next Claim wins, found %+v", got)
-	assert.NoError(t, claim("k2", time.Now().Add(time.Minute)), "in time")
+	renew := func(id string, deadline time.Time) error {
+		var held bool
+		return p.QueryRow(ctx, `SELECT part07.idempotency_renew($1, $2, repeat('a', 64), 'late', interval '1 minute', $3)`,
+			tenant, id, deadline).Scan(&held)
+	}
+	past := time.Now().Add(-time.Millisecond)
+	assertSQLState(t, claim("k", past), "IK001", "the claim reached PostgreSQL after its deadline")
+	assertSQLState(t, renew("k2", past), "IK001", "the renewal reached PostgreSQL after its deadline")
+	for _, id := range []string{"k", "k2"} {
+		got, err := pgstore.New(p).Claim(ctx, idempotency.Key{Tenant: tenant, ID: id}, idempotency.Record{State: idempotency.InProgress, Token: "next"}, time.Minute)
+		require.NoError(t, err)
+		assert.Nil(t, got, "the late call stored nothing: the next Claim wins, found %+v", got)
+	}
+	assert.NoError(t, claim("k3", time.Now().Add(time.Minute)), "in time")
+	assert.NoError(t, renew("k4", time.Now().Add(time.Minute)), "in time")
 }

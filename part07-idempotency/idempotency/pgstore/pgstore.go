@@ -114,10 +114,48 @@ var schema = []string{
 			END IF;
 		END LOOP;
 	END $$`,
+	// Renew: the holder's live claim gets a new expiry and its live completed
+	// record is left alone; another holder's live record is lost (false); an
+	// expired row, whoever wrote it, or no row at all becomes the caller's
+	// claim, as in the other stores. now() is the statement's start, so every
+	// statement of the loop agrees on what has expired; the loop covers a row
+	// deleted or inserted between two statements.
+	`CREATE OR REPLACE FUNCTION part07.idempotency_renew(
+		p_tenant text, p_key text, p_hash char(64), p_token text, p_ttl interval, p_deadline timestamptz)
+	RETURNS boolean
+	LANGUAGE plpgsql AS $$
+	BEGIN
+		LOOP
+			UPDATE part07.idempotency_keys k
+			SET expires_at = CASE WHEN k.status = 'in-progress' THEN now() + p_ttl ELSE k.expires_at END
+			WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.claim_token = p_token AND k.expires_at > now();
+			EXIT WHEN FOUND;
+			PERFORM FROM part07.idempotency_keys k
+			WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.expires_at > now();
+			IF FOUND THEN
+				RETURN false;
+			END IF;
+			UPDATE part07.idempotency_keys k
+			SET payload_hash = p_hash, status = 'in-progress', claim_token = p_token,
+				response_code = NULL, response_headers = NULL, response_body = NULL, body_omitted = false,
+				created_at = now(), expires_at = now() + p_ttl
+			WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.expires_at <= now();
+			EXIT WHEN FOUND;
+			INSERT INTO part07.idempotency_keys (tenant, idemp_key, payload_hash, status, claim_token, expires_at)
+			VALUES (p_tenant, p_key, p_hash, 'in-progress', p_token, now() + p_ttl)
+			ON CONFLICT (tenant, idemp_key) DO NOTHING;
+			EXIT WHEN FOUND;
+		END LOOP;
+		IF clock_timestamp() > p_deadline THEN
+			RAISE EXCEPTION 'the renewal reached PostgreSQL after its deadline' USING ERRCODE = '` + lateSQLState + `';
+		END IF;
+		RETURN true;
+	END $$`,
 }
 
-// lateSQLState is the error the claim function raises when it would claim
-// after the caller's deadline (a class of its own, "IK": idempotency key).
+// lateSQLState is the error the claim and renew functions raise when they
+// would write after the caller's deadline (a class of its own, "IK":
+// idempotency key); the exception undoes the write.
 const lateSQLState = "IK001"
 
 // Migrate creates schema part07, the table and the claim function if they are
@@ -165,19 +203,11 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, claim idempotenc
 		body         []byte
 		omitted      *bool
 	)
-	var deadline *time.Time // NULL: no deadline
-	if d, ok := ctx.Deadline(); ok {
-		deadline = &d
-	}
 	err := s.db.QueryRow(ctx, `SELECT * FROM part07.idempotency_claim($1, $2, $3, $4, $5, $6)`,
-		key.Tenant, key.ID, claim.Fingerprint.String(), claim.Token, ttl, deadline).
+		key.Tenant, key.ID, claim.Fingerprint.String(), claim.Token, ttl, deadline(ctx)).
 		Scan(&claimed, &status, &hash, &token, &code, &header, &body, &omitted)
-	var pgErr *pgconn.PgError
-	switch {
-	case errors.As(err, &pgErr) && pgErr.Code == lateSQLState:
-		return nil, fmt.Errorf("pgstore: claim: %w (PostgreSQL ran it after the deadline and claimed nothing)", context.DeadlineExceeded)
-	case err != nil:
-		return nil, fmt.Errorf("pgstore: claim: %w", err)
+	if err != nil {
+		return nil, pgErr("claim", err)
 	}
 	if claimed {
 		return nil, nil
@@ -192,17 +222,19 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, claim idempotenc
 	return rec, nil
 }
 
-// Renew implements idempotency.Store: the holder's in-progress row gets a new
-// expiry, a completed one is left alone, and a missing row is inserted.
+// Renew implements idempotency.Store with one call of
+// part07.idempotency_renew.
 func (s *Store) Renew(ctx context.Context, key idempotency.Key, claim idempotency.Record, ttl time.Duration) error {
-	tag, err := s.db.Exec(ctx, `
-		INSERT INTO part07.idempotency_keys AS k (tenant, idemp_key, payload_hash, status, claim_token, expires_at)
-		VALUES ($1, $2, $3, 'in-progress', $4, now() + $5)
-		ON CONFLICT (tenant, idemp_key) DO UPDATE
-		SET expires_at = CASE WHEN k.status = 'in-progress' THEN EXCLUDED.expires_at ELSE k.expires_at END
-		WHERE k.claim_token = EXCLUDED.claim_token OR k.expires_at <= now()`,
-		key.Tenant, key.ID, claim.Fingerprint.String(), claim.Token, ttl)
-	return affected(tag, err, "renew")
+	var held bool
+	err := s.db.QueryRow(ctx, `SELECT part07.idempotency_renew($1, $2, $3, $4, $5, $6)`,
+		key.Tenant, key.ID, claim.Fingerprint.String(), claim.Token, ttl, deadline(ctx)).Scan(&held)
+	switch {
+	case err != nil:
+		return pgErr("renew", err)
+	case !held:
+		return idempotency.ErrClaimLost
+	}
+	return nil
 }
 
 // Complete implements idempotency.Store: written over the holder's row, over
@@ -240,6 +272,25 @@ func (s *Store) Purge(ctx context.Context, limit int) (int64, error) {
 		return 0, fmt.Errorf("pgstore: purge: %w", err)
 	}
 	return tag.RowsAffected(), nil
+}
+
+// deadline is ctx's deadline for the functions' p_deadline; nil (NULL) if it
+// has none.
+func deadline(ctx context.Context) *time.Time {
+	if d, ok := ctx.Deadline(); ok {
+		return &d
+	}
+	return nil
+}
+
+// pgErr wraps a statement's error; lateSQLState becomes
+// context.DeadlineExceeded.
+func pgErr(op string, err error) error {
+	var e *pgconn.PgError
+	if errors.As(err, &e) && e.Code == lateSQLState {
+		return fmt.Errorf("pgstore: %s: %w (PostgreSQL ran it after the deadline and wrote nothing)", op, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("pgstore: %s: %w", op, err)
 }
 
 // affected turns "the upsert's WHERE refused" (no row written) into

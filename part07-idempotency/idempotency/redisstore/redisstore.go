@@ -7,7 +7,8 @@
 // so a first request costs Claim + Complete = 2 and a replay 1. The article's
 // middleware spends 3 on a first request (GET, SETNX, SET). The SET runs in a
 // script that first compares Redis's clock (TIME) with the caller's deadline,
-// so a claim a stalled Redis runs after the caller gave up does nothing.
+// so a claim a stalled Redis runs after the caller gave up does nothing (the
+// renew script does the same).
 // Complete, Renew and Release are scripts that compare the holder's token
 // first, so a holder whose claim expired can never overwrite the request that
 // took it over; run Preload once so each is one EVALSHA.
@@ -101,17 +102,43 @@ func decode(b []byte) (*idempotency.Record, error) {
 		Status: w.ResponseCode, Header: w.ResponseHeaders, Body: w.ResponseBody, BodyOmitted: w.BodyOmitted}, nil
 }
 
-// claimScript: KEYS[1]; ARGV claim JSON, ttl ms, deadline in µs since the
-// epoch (0: none). SET NX PX GET, unless Redis's clock is past the deadline.
-var claimScript = redis.NewScript(`
-if ARGV[3] ~= '0' then
+// late is Lua shared by the claim and renew scripts: whether Redis's clock
+// is past deadline (µs since the epoch; '0': no deadline).
+const late = `
+local function late(deadline)
+  if deadline == '0' then return false end
   local now = redis.call('TIME')
-  if tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(ARGV[3]) then
-    return redis.error_reply('LATE the claim reached Redis after its deadline')
-  end
+  return tonumber(now[1]) * 1000000 + tonumber(now[2]) > tonumber(deadline)
 end
+`
+
+// errLate is the scripts' answer to a call that reached Redis after its
+// deadline: nothing was written.
+const errLate = "LATE the call reached Redis after its deadline"
+
+// claimScript: KEYS[1]; ARGV claim JSON, ttl ms, deadline. SET NX PX GET,
+// unless Redis's clock is past the deadline.
+var claimScript = redis.NewScript(late + `
+if late(ARGV[3]) then return redis.error_reply('` + errLate + `') end
 return redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2], 'GET')
 `)
+
+// deadline is ctx's deadline in µs since the epoch, as the scripts take it;
+// 0 if it has none.
+func deadline(ctx context.Context) int64 {
+	if d, ok := ctx.Deadline(); ok {
+		return max(d.UnixMicro(), 1)
+	}
+	return 0
+}
+
+// scriptErr wraps a script's error; errLate becomes context.DeadlineExceeded.
+func scriptErr(op string, err error) error {
+	if strings.HasPrefix(err.Error(), "LATE ") {
+		return fmt.Errorf("redisstore: %s: %w (Redis ran it after the deadline and wrote nothing)", op, context.DeadlineExceeded)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
 
 // Claim implements idempotency.Store with one script: SET key claim NX PX ttl
 // GET, run only while Redis's clock is before ctx's deadline, so a command
@@ -121,18 +148,12 @@ func (s *Store) Claim(ctx context.Context, key idempotency.Key, claim idempotenc
 	if err != nil {
 		return nil, err
 	}
-	var deadline int64
-	if d, ok := ctx.Deadline(); ok {
-		deadline = max(d.UnixMicro(), 1)
-	}
-	old, err := claimScript.Run(ctx, s.rdb, []string{s.name(key)}, val, ttl.Milliseconds(), deadline).Text()
+	old, err := claimScript.Run(ctx, s.rdb, []string{s.name(key)}, val, ttl.Milliseconds(), deadline(ctx)).Text()
 	switch {
 	case errors.Is(err, redis.Nil):
 		return nil, nil // nothing was there: the claim is ours
-	case err != nil && strings.HasPrefix(err.Error(), "LATE "):
-		return nil, fmt.Errorf("redisstore: claim: %w (Redis ran it after the deadline and claimed nothing)", context.DeadlineExceeded)
 	case err != nil:
-		return nil, fmt.Errorf("redisstore: claim: %w", err)
+		return nil, scriptErr("claim", err)
 	}
 	return decode([]byte(old))
 }
@@ -150,8 +171,10 @@ local function owner(key)
 end
 `
 
-// renewScript: KEYS[1]; ARGV token, claim JSON, ttl ms. 1 = held, 0 = lost.
-var renewScript = redis.NewScript(owner + `
+// renewScript: KEYS[1]; ARGV token, claim JSON, ttl ms, deadline. 1 = held,
+// 0 = lost; nothing is written past the deadline.
+var renewScript = redis.NewScript(owner + late + `
+if late(ARGV[4]) then return redis.error_reply('` + errLate + `') end
 local rec = owner(KEYS[1])
 if rec == nil then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
@@ -185,9 +208,9 @@ func (s *Store) Renew(ctx context.Context, key idempotency.Key, claim idempotenc
 	if err != nil {
 		return err
 	}
-	held, err := renewScript.Run(ctx, s.rdb, []string{s.name(key)}, claim.Token, val, ttl.Milliseconds()).Int()
+	held, err := renewScript.Run(ctx, s.rdb, []string{s.name(key)}, claim.Token, val, ttl.Milliseconds(), deadline(ctx)).Int()
 	if err != nil {
-		return fmt.Errorf("redisstore: renew: %w", err)
+		return scriptErr("renew", err)
 	}
 	if held == 0 {
 		return idempotency.ErrClaimLost

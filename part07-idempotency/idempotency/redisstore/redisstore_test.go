@@ -54,9 +54,9 @@ func (c slowConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// lateClaimClaimsNothing sends a Claim that reaches Redis after its deadline:
-// Redis (by its own clock) refuses it, so a claim a stalled Redis runs after
-// the caller gave up cannot block the key.
+// lateClaimClaimsNothing sends a Claim, then a Renew, that reach Redis after
+// their deadline: Redis (by its own clock) refuses them, so a claim a stalled
+// Redis runs after the caller gave up cannot block the key.
 func lateClaimClaimsNothing(t *testing.T, rdb redis.UniversalClient, prefix string, dial func() (net.Conn, error), delay time.Duration) {
 	t.Helper()
 	slow := redis.NewClient(&redis.Options{
@@ -70,14 +70,24 @@ func lateClaimClaimsNothing(t *testing.T, rdb redis.UniversalClient, prefix stri
 	t.Cleanup(func() { _ = slow.Close() })
 	s := redisstore.New(rdb).WithPrefix(prefix)
 	require.NoError(t, s.Preload(t.Context()), "one EVALSHA: an EVAL after NOSCRIPT would not be sent, ctx being over")
-	key := idempotency.Key{Tenant: "acme", ID: rand.Text()}
-	ctx, cancel := context.WithTimeout(t.Context(), delay/2)
-	defer cancel()
-	_, err := redisstore.New(slow).WithPrefix(prefix).Claim(ctx, key, idempotency.Record{State: idempotency.InProgress, Token: "late"}, time.Minute)
-	assert.ErrorIs(t, err, context.DeadlineExceeded)
-	got, err := s.Claim(t.Context(), key, idempotency.Record{State: idempotency.InProgress, Token: "next"}, time.Minute)
-	require.NoError(t, err)
-	assert.Nil(t, got, "the late claim stored nothing: the next Claim wins, found %+v", got)
+	late := redisstore.New(slow).WithPrefix(prefix)
+	for op, call := range map[string]func(context.Context, idempotency.Key, idempotency.Record) error{
+		"claim": func(ctx context.Context, key idempotency.Key, rec idempotency.Record) error {
+			_, err := late.Claim(ctx, key, rec, time.Minute)
+			return err
+		},
+		"renew": func(ctx context.Context, key idempotency.Key, rec idempotency.Record) error {
+			return late.Renew(ctx, key, rec, time.Minute)
+		},
+	} {
+		key := idempotency.Key{Tenant: "acme", ID: rand.Text()}
+		ctx, cancel := context.WithTimeout(t.Context(), delay/2)
+		assert.ErrorIs(t, call(ctx, key, idempotency.Record{State: idempotency.InProgress, Token: "late"}), context.DeadlineExceeded, op)
+		cancel()
+		got, err := s.Claim(t.Context(), key, idempotency.Record{State: idempotency.InProgress, Token: "next"}, time.Minute)
+		require.NoError(t, err)
+		assert.Nil(t, got, "the late %s stored nothing: the next Claim wins, found %+v", op, got)
+	}
 }
 
 func TestLateClaimClaimsNothing(t *testing.T) {
