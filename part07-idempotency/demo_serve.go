@@ -37,7 +37,7 @@ func serve(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "serving the payments API on http://%s — Ctrl-C stops\n", addr)
 	fmt.Fprintf(w, "  idempotency records: %s (%s)\n  payments: %s\n", b.name, b.where, where)
 	fmt.Fprintf(w, "  curl -i -X POST -H 'Idempotency-Key: order-1' -H 'X-Tenant-ID: acme' -d '{\"amount\":100}' http://%s/payments   # twice: the second is a replay\n", addr)
-	fmt.Fprintf(w, "  curl -s http://%s/payments\n", addr)
+	fmt.Fprintf(w, "  curl -s -H 'X-Tenant-ID: acme' http://%s/payments\n", addr)
 	return cli.Serve(ctx, w, srv, ln, 5*time.Second)
 }
 

@@ -77,8 +77,10 @@ type Config struct {
 	// MaxBodyBytes caps the request body; a larger one is a 413.
 	MaxBodyBytes int64
 
-	// MaxResponseBytes caps the recorded response body. A larger response is
-	// sent in full, but its replays carry the status and headers only, with
+	// MaxResponseBytes caps the recorded response body, and what the
+	// middleware holds of it. A larger response streams to the client from
+	// the write that passes the cap (so it can reach the client before it is
+	// recorded), and its replays carry the status and headers only, with
 	// X-Idempotent-Body-Omitted: true.
 	MaxResponseBytes int
 
@@ -254,7 +256,8 @@ func (m *Middleware) serve(next http.Handler, w http.ResponseWriter, r *http.Req
 }
 
 // execute runs next for the key it holds, then records or releases the
-// result, and only then writes the response.
+// result, and only then writes the response (a body over MaxResponseBytes
+// has streamed to the client by then, and is recorded without its body).
 func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.Request, key Key, claim Record, body []byte, claimed time.Time) {
 	// Detached from the client: a client that times out must find a
 	// recorded result on its retry, not a handler cancelled halfway.
@@ -268,14 +271,14 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 	r.ContentLength = int64(len(body))
 	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 
-	rec := &recorder{header: http.Header{}}
+	rec := &recorder{w: w, limit: m.cfg.MaxResponseBytes, header: http.Header{}}
 	finished := false
 	defer func() {
 		if finished {
 			return
 		}
 		// The handler panicked (or called runtime.Goexit): nothing has been
-		// written yet. Free the key so the retry runs, then let the panic go
+		// written yet, or part of a streamed body. Free the key so the retry runs, then let the panic go
 		// on to net/http, which logs it and drops the connection.
 		m.release(key, claim.Token, stopLease())
 		if v := recover(); v != nil {
@@ -288,7 +291,7 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 	rec.finish()
 	if m.cfg.Releases(rec.status) {
 		m.release(key, claim.Token, stopLease())
-		rec.sendTo(w)
+		rec.sendTo()
 		return
 	}
 	done := Record{
@@ -298,16 +301,14 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 		Status:      rec.status,
 		Header:      withoutHopByHop(rec.sent),
 		Body:        rec.body.Bytes(),
-	}
-	if rec.body.Len() > m.cfg.MaxResponseBytes {
-		done.Body, done.BodyOmitted = nil, true
+		BodyOmitted: rec.streamed,
 	}
 	if err := m.complete(key, done); err != nil {
 		m.cfg.Log.Error("idempotency: response not recorded; a retry after the claim expires runs the handler again",
 			"key", key.String(), "status", rec.status, "err", err)
 	}
 	stopLease()
-	rec.sendTo(w)
+	rec.sendTo()
 }
 
 // lease renews the claim every ClaimTTL/3 until stop is called. The claim is

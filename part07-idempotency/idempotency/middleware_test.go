@@ -1,6 +1,7 @@
 package idempotency_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -483,6 +485,51 @@ func TestResponseOverTheRecordingCap(t *testing.T) {
 	assert.Empty(t, again.Body.String())
 	assert.Equal(t, "true", again.Header().Get(idempotency.HeaderBodyOmitted))
 	assert.Empty(t, again.Header().Get("Content-Length"))
+	assert.Equal(t, int64(1), s.runs.Load())
+}
+
+// sink is a client that counts what reaches it.
+type sink struct {
+	header http.Header
+	status int
+	n      int
+}
+
+func (s *sink) Header() http.Header         { return s.header }
+func (s *sink) WriteHeader(status int)      { s.status = status }
+func (s *sink) Write(p []byte) (int, error) { s.n += len(p); return len(p), nil }
+
+// A response over MaxResponseBytes is not recorded, so it is not held
+// either: it reaches the client while the handler writes it, and the
+// middleware buffers at most the cap. (It used to hold the whole body and
+// send nothing until the handler returned: 64 MiB held for a 1 MiB cap.)
+func TestResponseOverTheCapStreams(t *testing.T) {
+	const limit, total = 1 << 20, 64 << 20
+	var atReturn int
+	client := &sink{header: http.Header{}}
+	s := newServer(t, idempotency.Config{MaxResponseBytes: limit}, func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+		chunk := bytes.Repeat([]byte("x"), 32<<10)
+		for range total / len(chunk) {
+			_, _ = w.Write(chunk)
+		}
+		atReturn = client.n
+	})
+	hr := httptest.NewRequest(http.MethodPost, "/payments", nil)
+	hr.Header = keyed("k")
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	s.h.ServeHTTP(client, hr)
+	runtime.ReadMemStats(&after)
+	assert.Equal(t, http.StatusCreated, client.status)
+	assert.Equal(t, total, client.n, "the whole body reached the client")
+	assert.Greater(t, atReturn, total-limit, "and all but the last cap's worth before the handler returned")
+	assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(16<<20), "allocated while serving 64 MiB with a 1 MiB cap")
+	t.Logf("serving %d MiB with a %d MiB cap allocated %.1f MiB", total>>20, limit>>20, float64(after.TotalAlloc-before.TotalAlloc)/(1<<20))
+	again := s.do(req{header: keyed("k")})
+	assert.Equal(t, http.StatusCreated, again.Code)
+	assert.Equal(t, "true", again.Header().Get(idempotency.HeaderBodyOmitted))
+	assert.Empty(t, again.Body.String())
 	assert.Equal(t, int64(1), s.runs.Load())
 }
 

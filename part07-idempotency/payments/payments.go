@@ -152,8 +152,10 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	tenant := r.Header.Get(idempotency.HeaderTenant)
-	if err := idempotency.ValidTenant(tenant); err != nil {
+	// One tenant's payments only: without the header this would list every
+	// tenant's payments and keys.
+	tenant, err := listScope(r)
+	if err != nil {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
@@ -167,6 +169,9 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		Payments []Payment `json:"payments"`
 	}{Payments: ps})
 }
+
+// listScope is the tenant GET /payments lists: X-Tenant-ID, required.
+var listScope = idempotency.HeaderScope(idempotency.HeaderTenant)
 
 // decodeAmount reads {"amount": N}: one JSON object, no other field, N a whole
 // number of minor units in 1..MaxAmount.

@@ -122,7 +122,7 @@ func TestBadBodies(t *testing.T) {
 		assert.Contains(t, out.Error, tt.msg, tt.body)
 	}
 	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x"} {
-		assert.Equal(t, http.StatusBadRequest, do(h, "GET", "/payments"+q, "").Code, q)
+		assert.Equal(t, http.StatusBadRequest, do(h, "GET", "/payments"+q, "", "X-Tenant-ID", "acme").Code, q)
 	}
 	assert.Equal(t, http.StatusBadRequest, do(h, "GET", "/payments", "", "X-Tenant-ID", "a b").Code)
 	list, err := repo.List(t.Context(), "", 100)
@@ -138,10 +138,29 @@ func TestWithoutTheMiddlewareEveryRetryPays(t *testing.T) {
 		assert.Equal(t, http.StatusCreated, do(h, "POST", "/payments", `{"amount":100}`, "Idempotency-Key", "k", "X-Tenant-ID", "acme").Code)
 	}
 	assert.Equal(t, payments.Stats{Runs: 3, Inserted: 3}, h.Stats())
-	rec := do(h, "GET", "/payments", "")
+	rec := do(h, "GET", "/payments", "", "X-Tenant-ID", "acme")
 	var out struct{ Payments []payments.Payment }
 	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
 	assert.Len(t, out.Payments, 3)
+}
+
+// GET /payments lists one tenant's payments: without X-Tenant-ID it is a
+// 400, not every tenant's payments and keys.
+func TestListIsPerTenant(t *testing.T) {
+	h := payments.NewHandler(payments.NewMemory(), payments.Options{Log: quiet})
+	for _, tenant := range []string{"acme", "globex"} {
+		require.Equal(t, http.StatusCreated, do(h, "POST", "/payments", `{"amount":100}`, "X-Tenant-ID", tenant).Code)
+	}
+	rec := do(h, "GET", "/payments", "")
+	assert.Equal(t, http.StatusBadRequest, rec.Code)
+	assert.Contains(t, rec.Body.String(), "the X-Tenant-ID header is missing")
+	assert.NotContains(t, rec.Body.String(), "pay_", "no payment listed")
+	rec = do(h, "GET", "/payments", "", "X-Tenant-ID", "acme")
+	require.Equal(t, http.StatusOK, rec.Code)
+	var out struct{ Payments []payments.Payment }
+	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &out))
+	require.Len(t, out.Payments, 1)
+	assert.Equal(t, "acme", out.Payments[0].Tenant)
 }
 
 // The table's unique key is the second tier: two middlewares that share no
@@ -173,7 +192,7 @@ func TestRepoOutageIs503(t *testing.T) {
 	rec := do(h, "POST", "/payments", `{"amount":100}`, "X-Tenant-ID", "acme")
 	assert.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	assert.Equal(t, "1", rec.Header().Get("Retry-After"))
-	assert.Equal(t, http.StatusServiceUnavailable, do(h, "GET", "/payments", "").Code)
+	assert.Equal(t, http.StatusServiceUnavailable, do(h, "GET", "/payments", "", "X-Tenant-ID", "acme").Code)
 }
 
 type failing struct{}

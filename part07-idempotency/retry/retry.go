@@ -22,6 +22,8 @@
 //     at once instead of sleeping past its deadline.
 //   - Running out of attempts is an error (ErrGaveUp) that carries the last
 //     answer or transport error.
+//   - An answer whose body is longer than MaxBody is an error
+//     (ErrBodyTooLarge), never a body cut short that looks whole.
 //
 // net/http's Transport already resends, once, a request with an
 // Idempotency-Key header when a reused connection dies before any response;
@@ -73,6 +75,11 @@ func (b Backoff) Delay(n int) time.Duration {
 // to wait longer than the client may; it wraps the last failure.
 var ErrGaveUp = errors.New("retry: gave up")
 
+// ErrBodyTooLarge is returned by Do, with the response's status and header
+// (no body), when the answer's body is longer than Client.MaxBody. It is not
+// retried: the server answered, and would answer the same again.
+var ErrBodyTooLarge = errors.New("retry: response body over MaxBody")
+
 // Request is what Do sends on every attempt.
 type Request struct {
 	Method string
@@ -109,7 +116,7 @@ type Client struct {
 	Backoff        Backoff       // waits between attempts
 	AttemptTimeout time.Duration // bound on one attempt; 0 means none
 	MaxWait        time.Duration // the longest Retry-After honoured; 0 means Backoff.Max
-	MaxBody        int64         // the longest response body read; 0 means 10 MiB
+	MaxBody        int64         // the longest response body read (ErrBodyTooLarge past it); 0 means 10 MiB
 	Observe        func(Attempt) // called after each attempt, if set
 }
 
@@ -161,7 +168,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		}
 		switch {
 		case !retry:
-			return resp, nil
+			return resp, err
 		case n >= c.Attempts:
 			return last, fmt.Errorf("%w after %d attempts: %w", ErrGaveUp, n, failure(resp, err))
 		case after > maxWait:
@@ -204,17 +211,25 @@ func (c *Client) attempt(ctx context.Context, req Request) (*Response, error) {
 	if limit == 0 {
 		limit = 10 << 20
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err // cut mid-body: the answer is unknown, so retry
 	}
-	return &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Key: req.Key}, nil
+	out := &Response{StatusCode: resp.StatusCode, Header: resp.Header, Body: body, Key: req.Key}
+	if int64(len(body)) > limit {
+		out.Body = nil
+		return out, fmt.Errorf("%w: %d %s, more than %d bytes", ErrBodyTooLarge, resp.StatusCode, http.StatusText(resp.StatusCode), limit)
+	}
+	return out, nil
 }
 
 // retryable says whether an outcome can change on a retry, and the wait the
 // server asked for (Retry-After), if any.
 func retryable(resp *Response, err error) (bool, time.Duration) {
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrBodyTooLarge):
+		return false, 0 // an answer came; a retry gets the same one
+	case err != nil:
 		return true, 0
 	}
 	after, ok := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())

@@ -201,6 +201,28 @@ func TestContextEndsTheWait(t *testing.T) {
 	})
 }
 
+// A body longer than MaxBody is an error, not a truncated answer: the
+// status and header come back, the body does not, and nothing is retried.
+func TestBodyOverMaxBodyIsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		for _, tt := range []struct {
+			max  int64
+			body string
+			err  error
+		}{{7, "Created", nil}, {6, "", retry.ErrBodyTooLarge}} {
+			s := &script{answers: []answer{{status: 201}}}
+			c := client(s)
+			c.MaxBody = tt.max
+			resp, err := c.Do(t.Context(), post)
+			require.NotNil(t, resp, "MaxBody %d", tt.max)
+			assert.ErrorIs(t, err, tt.err, "MaxBody %d", tt.max)
+			assert.Equal(t, 201, resp.StatusCode)
+			assert.Equal(t, tt.body, string(resp.Body), "MaxBody %d: the body %q is 7 bytes", tt.max, "Created")
+			assert.Len(t, s.seen, 1, "one attempt")
+		}
+	})
+}
+
 func TestAttemptsMustBePositive(t *testing.T) {
 	_, err := (&retry.Client{}).Do(t.Context(), post)
 	assert.ErrorContains(t, err, "Attempts is 0")
