@@ -411,9 +411,10 @@ func (c *Cache[V]) Stats() Stats {
 	}
 }
 
-// Close unsubscribes and waits for the listening goroutine to end. It does not close
-// the Redis client, which the caller owns.
+// Close unsubscribes, waits for the listening goroutine to end and stops L1's
+// clock (Local.Close). It does not close the Redis client, which the caller owns.
 func (c *Cache[V]) Close() error {
+	defer c.l1.Close()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
