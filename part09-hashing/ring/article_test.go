@@ -1,8 +1,6 @@
 package ring
 
 import (
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -12,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/internal/gocmd"
 )
 
 // articleLayout models the data layout of the article's ring, not its code: a
@@ -218,20 +218,8 @@ func TestArticleRingDiagram(t *testing.T) {
 // of its tests runs. testdata/wrongsignature has that shape (a benchmark with a
 // *testing.T beside an ordinary test); this runs go test and go vet on a copy.
 func TestArticleBenchmarkWithTestingTStopsThePackage(t *testing.T) {
-	goBin, err := exec.LookPath("go")
-	require.NoError(t, err, "the go command runs the check")
-	dir := t.TempDir()
-	src, err := os.ReadFile(filepath.Join("testdata", "wrongsignature", "spread_test.go"))
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "spread_test.go"), src, 0o644))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module example.com/wrongsignature\n\ngo 1.24\n"), 0o644))
-	run := func(args ...string) (string, error) {
-		cmd := exec.Command(goBin, args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on")
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	dir := gocmd.Module(t, filepath.Join("testdata", "wrongsignature"), "example.com/wrongsignature")
+	run := func(args ...string) (string, error) { return gocmd.Run(t, dir, args...) }
 	out, err := run("test", "-count=1", "-v", ".")
 	t.Logf("go test:\n%s", out)
 	require.Error(t, err)
