@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
 )
@@ -25,7 +26,7 @@ var modes = cli.Modes[options]{
 	{Name: "tradeoff", About: "the 3D trade-off table, computed: nodes for a 500k RPS peak at each availability target", Run: tradeoffDemo},
 	{Name: "availability", About: "composite availability, downtime, error budget, a nested multi-region tree", Run: availabilityDemo},
 	{Name: "partition", About: "Gilbert & Lynch's partition in CP and AP mode; Cassandra's ONE/QUORUM/ALL measured", Run: partitionDemo},
-	{Name: "pacelc", About: "the PACELC table with the mechanism behind each label", Run: pacelcDemo},
+	{Name: "pacelc", About: "PACELC: the else branch's latency per consistency level, each label measured from its mechanism", Run: pacelcDemo},
 	{Name: "users", About: "the Clean Architecture users API over HTTP, and an SLI measured against the SLO", Run: usersDemo},
 }
 
@@ -33,6 +34,7 @@ var modes = cli.Modes[options]{
 type options struct {
 	mode, store, serve string
 	requests, ops      int
+	sliWindow          time.Duration
 }
 
 func main() { cli.Main("part01-tradeoffs", run) }
@@ -57,7 +59,8 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.store, "store", "auto", "users storage: auto (PostgreSQL if reachable, else in-memory) | postgres | memory")
 	fs.StringVar(&o.serve, "serve", "", "serve the users API on this address (e.g. :8080) until Ctrl-C, instead of the scenarios")
 	fs.IntVar(&o.requests, "requests", 2000, "requests sent to the users API to measure its latency SLI (1..1000000)")
-	fs.IntVar(&o.ops, "ops", 20000, "operations per consistency-level run in -mode partition (1..1000000)")
+	fs.IntVar(&o.ops, "ops", 20000, "operations per consistency-level run in -mode partition and -mode pacelc (1..1000000)")
+	fs.DurationVar(&o.sliWindow, "sli-window", time.Minute, "window of the latency SLI (the article's: p99 over 1 minute), 1ms..24h")
 	return fs
 }
 
@@ -73,9 +76,12 @@ func parse(args []string) (options, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var serveAndMode error
+	var serveAndMode, window error
 	if o.serve != "" && set["mode"] {
 		serveAndMode = errors.New("-serve runs the API instead of the scenarios; drop -mode")
+	}
+	if o.sliWindow < time.Millisecond || o.sliWindow > 24*time.Hour {
+		window = fmt.Errorf("-sli-window %v is out of range 1ms..24h", o.sliWindow)
 	}
 	return o, cmp.Or( // the first of these that fails
 		modes.Check(o.mode),
@@ -83,12 +89,13 @@ func parse(args []string) (options, error) {
 		serveAndMode,
 		cli.InRange("requests", o.requests, 1, 1_000_000),
 		cli.InRange("ops", o.ops, 1, 1_000_000),
+		window,
 	)
 }
 
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("usage: go run ./part01-tradeoffs [-mode M] [-store S] [-requests N] [-ops N]\n")
+	b.WriteString("usage: go run ./part01-tradeoffs [-mode M] [-store S] [-requests N] [-ops N] [-sli-window D]\n")
 	b.WriteString("       go run ./part01-tradeoffs -serve ADDR [-store S]\n")
 	modes.WriteUsage(&b)
 	cli.WriteFlags(&b, "flags", flags(new(options)))

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,7 +76,22 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Equal(t, []string{"100.00%", "100.00%"}, clitest.Row(t, out, "ALL", "ALL")[4:6], "ALL refuses everything under a partition")
 			assert.Equal(t, []string{"0.00%", "0.00%"}, clitest.Row(t, out, "ONE", "ONE")[4:6], "ONE always answers")
 		}},
-		{"pacelc", 1, []string{"PA/EL", "PC/EC", "Spanner"}, nil},
+		{"pacelc", 1, []string{"PA/EL", "PC/EC", "Spanner", "(ONE/ONE) gives PA/EL: the label is a configuration"}, func(t *testing.T, out string) {
+			for _, sys := range []string{"Cassandra / ScyllaDB", "DynamoDB", "Spanner", "MongoDB", "OceanBase"} {
+				cells := clitest.Row(t, out, sys)
+				require.GreaterOrEqual(t, len(cells), 4, sys)
+				assert.Equal(t, cells[1], cells[3], "%s: the label measured from its levels is the article's", sys)
+			}
+			var prev float64
+			for _, l := range []string{"ONE", "QUORUM", "ALL"} {
+				cells := clitest.Row(t, out, l, l)
+				require.Len(t, cells, 8)
+				p99, err := strconv.ParseFloat(strings.TrimSuffix(cells[5], " ms"), 64)
+				require.NoError(t, err, cells[5])
+				assert.Greater(t, p99, prev, "%s/%s: read p99 grows with the level (the else branch's price)", l, l)
+				prev = p99
+			}
+		}},
 		{"users", 1, []string{
 			"storage: in-memory adapter (-store memory)",
 			`{"id":"demo-ada","name":"Ada Lovelace","email":"ada@example.com"}`,
@@ -85,7 +101,8 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			for _, status := range []string{"200", "404", "400", "405"} {
 				assert.Regexp(t, `\s`+status+`\s`, out, "a %s response", status)
 			}
-			assert.Regexp(t, `latency p50 [\d.]+ ms, p99 [\d.]+ ms`, out)
+			assert.Regexp(t, `latency over the whole run: p50 [\d.]+ ms, p99 [\d.]+ ms`, out)
+			assert.Regexp(t, `SLI p99 per 1m0s window .*: the run \(.+\) fits in one window, p99 [\d.]+ ms`, out)
 			assert.Regexp(t, `SLO "99.9% of requests < 150 ms": \d+\.\d{3}% good`, out)
 		}},
 	} {
@@ -135,6 +152,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-requests", "-5"}, "-requests -5 is out of range"},
 		{[]string{"-ops", "1000001"}, "-ops 1000001 is out of range"},
 		{[]string{"-ops", "many"}, `invalid value "many" for flag -ops`},
+		{[]string{"-sli-window", "0s"}, "-sli-window 0s is out of range 1ms..24h"},
+		{[]string{"-sli-window", "25h"}, "-sli-window 25h0m0s is out of range 1ms..24h"},
 		{[]string{"-serve", ":0", "-mode", "users"}, "-serve runs the API instead of the scenarios; drop -mode"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 	} {
@@ -155,7 +174,7 @@ func TestHelp(t *testing.T) {
 	for _, m := range modes {
 		assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.Name)
 	}
-	for _, f := range []string{"-mode", "-store", "-serve", "-requests", "-ops"} {
+	for _, f := range []string{"-mode", "-store", "-serve", "-requests", "-ops", "-sli-window"} {
 		assert.Contains(t, stdout.String(), f)
 	}
 }

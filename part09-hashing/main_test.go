@@ -46,8 +46,9 @@ func TestRunEveryModeWithoutServices(t *testing.T) {
 			[]string{`(?m)^\s+modulo\s+7[0-9]\.\d%`}},
 		{"stddev", []string{"Load std-dev / mean, hash crc32", "Load std-dev / mean, hash xxhash", "article (N=5)",
 			"BenchmarkLoadDistribution re-run: nodes node-a…node-e", "Fewer nodes need more vnodes?",
-			"(three random arcs: 11/18 = 61.1%)"},
-			[]string{`(?m)^\s+1\s+55\.2%\s+55\.0%\s+1\d\d\.\d%`, `(?m)^\s+20\s+\d\.\d%`}},
+			"(three random arcs: 11/18 = 61.1%)", `"some nodes 5×+ overloaded": hottest node / mean by N`},
+			[]string{`(?m)^\s+1\s+55\.2%\s+55\.0%\s+1\d\d\.\d%`, `(?m)^\s+20\s+\d\.\d%`,
+				`(?m)^\s+5\s+4\.\d\d\s+\d\.\d\d\s+\d\.\d\d\s+2\.28\s+5$`}},
 		{"getn", []string{"GetNode / GetN on a 5-node ring (V=200, xxhash",
 			"2 points kept, GetN(user:1001, 2) = [node-4170cb18 node-8755d764]", "bounded ε=0.05 crc32"},
 			[]string{`(?m)^\s+ring xxhash\s+3\d\.\d%\s+(1\.[89]\d|2\.[01]\d)×`,
@@ -78,11 +79,11 @@ func TestRunAllRunsEveryModeOnce(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), small, &out))
 	for _, h := range []string{"Keys moved", "Load std-dev / mean, hash crc32", "Load std-dev / mean, hash xxhash",
-		"The article's BenchmarkLoadDistribution", "Fewer nodes", "Three nodes", "GetNode / GetN", "Weights:",
+		"The article's BenchmarkLoadDistribution", `V=1, "some nodes 5×+ overloaded"`, "Fewer nodes", "Three nodes", "GetNode / GetN", "Weights:",
 		"A 7th node", "Redis Cluster slots"} {
 		assert.Equal(t, 1, strings.Count(out.String(), "\n== "+h), "section %q", h)
 	}
-	assert.Equal(t, 10, strings.Count(out.String(), "\n== "), "number of sections")
+	assert.Equal(t, 11, strings.Count(out.String(), "\n== "), "number of sections")
 }
 
 // -chart runs the std-dev tables whatever the mode and writes a valid SVG.

@@ -1,9 +1,10 @@
 // Package part03bench compares chapter 3's hot paths with the anchor libraries on the
 // same keys and values, in one process:
 //
-//   - the L1 hit (part03-caching/tiered.Local.Get) against ristretto v2's Get and
-//     go-redis/cache v9's local cache (cache.NewTinyLFU, and cache.Cache.Get on top
-//     of it, which also unmarshals);
+//   - the L1 hit (part03-caching/tiered.Local.Get, on its coarse clock and with
+//     ExactClock) against a map behind a sync.RWMutex (no TTL, no bound: the floor),
+//     ristretto v2's Get and go-redis/cache v9's local cache (cache.NewTinyLFU, and
+//     cache.Cache.Get on top of it, which also unmarshals);
 //
 //   - singleflight overhead per call: a direct call, x/sync/singleflight Do and
 //     DoChan, groupcache's singleflight, and stampede.Group.Do (its fast path with no
@@ -17,6 +18,7 @@ package part03bench
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +52,11 @@ func caches(b *testing.B, ks []string) []l1 {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(ours.Close)
+	exact, err := tiered.NewLocal[[]byte](tiered.LocalOptions{MaxEntries: 10_000, TTL: time.Hour, ExactClock: true})
+	if err != nil {
+		b.Fatal(err)
+	}
 	rc, err := ristretto.NewCache(&ristretto.Config[string, []byte]{NumCounters: 100_000, MaxCost: 10_000, BufferItems: 64, IgnoreInternalCost: true})
 	if err != nil {
 		b.Fatal(err)
@@ -60,6 +67,7 @@ func caches(b *testing.B, ks []string) []l1 {
 	ctx := context.Background()
 	for _, k := range ks {
 		ours.Set(k, value)
+		exact.Set(k, value)
 		for !rc.SetWithTTL(k, value, 1, time.Hour) { // a Set can be dropped under contention: retry
 		}
 		tiny.Set(k, value)
@@ -68,8 +76,14 @@ func caches(b *testing.B, ks []string) []l1 {
 		}
 	}
 	rc.Wait()
+	bare := &rwMap{m: make(map[string][]byte, len(ks))}
+	for _, k := range ks {
+		bare.m[k] = value
+	}
 	all := []l1{
 		{"impl=ours", func(k string) bool { _, ok := ours.Get(k); return ok }},
+		{"impl=ours.exact-clock", func(k string) bool { _, ok := exact.Get(k); return ok }},
+		{"impl=rwmutex-map", func(k string) bool { _, ok := bare.get(k); return ok }},
 		{"impl=ristretto", func(k string) bool { _, ok := rc.Get(k); return ok }},
 		{"impl=go-redis-cache.TinyLFU", func(k string) bool { _, ok := tiny.Get(k); return ok }},
 		{"impl=go-redis-cache.Cache", func(k string) bool { var v []byte; return gc.Get(ctx, k, &v) == nil }},
@@ -82,6 +96,20 @@ func caches(b *testing.B, ks []string) []l1 {
 		}
 	}
 	return all
+}
+
+// rwMap is what a reader would write first: one map behind one sync.RWMutex, no
+// TTL, no bound, no eviction. It is the floor a real L1 pays its features on top of.
+type rwMap struct {
+	mu sync.RWMutex
+	m  map[string][]byte
+}
+
+func (c *rwMap) get(k string) ([]byte, bool) {
+	c.mu.RLock()
+	v, ok := c.m[k]
+	c.mu.RUnlock()
+	return v, ok
 }
 
 // BenchmarkL1Hit reads keys already cached, one goroutine.

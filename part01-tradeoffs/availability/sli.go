@@ -1,6 +1,7 @@
 package availability
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"time"
@@ -38,4 +39,38 @@ func (l Latencies) Quantile(q float64) time.Duration {
 func (l Latencies) Under(threshold time.Duration) int {
 	n, _ := slices.BinarySearch(l, threshold)
 	return n
+}
+
+// Timed is one request of a run: when it started, counted from the start of
+// the run, and how long it took.
+type Timed struct {
+	At, Took time.Duration
+}
+
+// Window is one window of a run and the latencies of the requests that
+// started in it.
+type Window struct {
+	Start     time.Duration // from the start of the run
+	Latencies Latencies
+}
+
+// Windows groups requests into consecutive windows of length width by start
+// time, as an SLI "p99 latency over 1 minute" is computed: one Latencies per
+// window that saw a request, in time order. A p99 over a whole run is the
+// SLI of one window only when the run fits in it. width must be positive.
+func Windows(reqs []Timed, width time.Duration) []Window {
+	if width <= 0 {
+		panic("availability: Windows needs a positive width")
+	}
+	by := map[time.Duration][]time.Duration{}
+	for _, r := range reqs {
+		start := r.At - r.At%width
+		by[start] = append(by[start], r.Took)
+	}
+	out := make([]Window, 0, len(by))
+	for start, d := range by {
+		out = append(out, Window{Start: start, Latencies: NewLatencies(d)})
+	}
+	slices.SortFunc(out, func(a, b Window) int { return cmp.Compare(a.Start, b.Start) })
+	return out
 }

@@ -101,3 +101,32 @@ func repeat(a float64, n int) []float64 {
 	}
 	return out
 }
+
+// The article's SLI is a p99 per 1-minute window, not over a whole run: a run
+// whose second minute is slow has a p99 over the run that is neither
+// window's. Windows groups requests by start time.
+func TestWindows(t *testing.T) {
+	t.Parallel()
+	var reqs []Timed
+	for i := range 200 { // minute 0: 1 ms each; minute 1: 100 ms each
+		took := time.Millisecond
+		if i >= 100 {
+			took = 100 * time.Millisecond
+		}
+		reqs = append(reqs, Timed{At: time.Duration(i) * 1200 * time.Millisecond / 2, Took: took})
+	}
+	ws := Windows(reqs, time.Minute)
+	if assert.Len(t, ws, 2) {
+		assert.Equal(t, time.Duration(0), ws[0].Start)
+		assert.Equal(t, time.Minute, ws[1].Start)
+		assert.Len(t, ws[0].Latencies, 100)
+		assert.Equal(t, time.Millisecond, ws[0].Latencies.Quantile(0.99))
+		assert.Equal(t, 100*time.Millisecond, ws[1].Latencies.Quantile(0.99))
+	}
+	whole := Windows(reqs, time.Hour)
+	assert.Len(t, whole, 1, "a run shorter than the window is one window")
+	assert.Equal(t, 100*time.Millisecond, whole[0].Latencies.Quantile(0.99))
+	assert.Equal(t, time.Millisecond, whole[0].Latencies.Quantile(0.5))
+	assert.Empty(t, Windows(nil, time.Minute))
+	assert.Panics(t, func() { Windows(reqs, 0) })
+}

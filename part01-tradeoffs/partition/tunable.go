@@ -1,11 +1,14 @@
 package partition
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"time"
 )
 
 // Level is a per-query consistency level, as Cassandra offers them: how many
@@ -65,10 +68,17 @@ var ErrUnavailable = errors.New("unavailable")
 // in sync, so "the latest write" is well defined and the only source of stale
 // reads is a read set that misses the replicas holding it. There is no read
 // repair, so the stale shares measured are those of replication lag alone.
+//
+// With a Delay set (SetDelay), every reachable replica answers each request
+// after its own random delay, as in Dynamo: a write is acknowledged by the W
+// replicas that answer first and a read uses the first R answers, so a
+// request's latency is the W-th (R-th) fastest answer. That is PACELC's
+// "else" branch: a higher level costs latency even with no partition.
 // It is safe for concurrent use.
 type Tunable struct {
 	mu       sync.Mutex
 	rng      *rand.Rand
+	delay    Delay
 	now      uint64             // the last timestamp handed out
 	replicas []map[string]Value // index 0 is replica 1
 	pending  []mutation         // copies on their way: replication lag
@@ -94,6 +104,25 @@ func NewTunable(n int, seed uint64) (*Tunable, error) {
 		c.replicas[i] = map[string]Value{}
 	}
 	return c, nil
+}
+
+// Delay is how long one replica takes to answer one request: a lognormal
+// delay with the given median, whose logarithm has standard deviation Sigma
+// (p99 ≈ Median·e^(2.33·Sigma)). The zero Delay answers at once.
+type Delay struct {
+	Median time.Duration
+	Sigma  float64
+}
+
+func (d Delay) draw(rng *rand.Rand) time.Duration {
+	return time.Duration(float64(d.Median) * math.Exp(d.Sigma*rng.NormFloat64()))
+}
+
+// SetDelay sets how long replicas take to answer from now on.
+func (c *Tunable) SetDelay(d Delay) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.delay = d
 }
 
 // Replicas returns N, the number of replicas.
@@ -142,15 +171,22 @@ func (c *Tunable) Deliver(p float64) int {
 // once w replicas have applied it. With fewer than w replicas reachable it
 // fails with ErrUnavailable and writes nothing.
 func (c *Tunable) Write(coord int, key, data string, w Level) (Value, error) {
+	v, _, err := c.WriteTimed(coord, key, data, w)
+	return v, err
+}
+
+// WriteTimed is Write that also returns how long the write took: the delay
+// of the w-th replica to answer (0 without a Delay).
+func (c *Tunable) WriteTimed(coord int, key, data string, w Level) (Value, time.Duration, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	reach, err := c.reach(coord, w)
 	if err != nil {
-		return Value{}, err
+		return Value{}, 0, err
 	}
 	c.now++
 	v := Value{Data: data, Version: Version{Counter: c.now, Replica: coord}}
-	c.rng.Shuffle(len(reach), func(i, j int) { reach[i], reach[j] = reach[j], reach[i] })
+	took := c.answerOrder(reach, w)
 	acked := reach[:w.Of(len(c.replicas))] // the replicas that answered first
 	for _, i := range acked {
 		c.apply(i, key, v)
@@ -164,33 +200,73 @@ func (c *Tunable) Write(coord int, key, data string, w Level) (Value, error) {
 			c.hints = append(c.hints, m)
 		}
 	}
-	return v, nil
+	return v, took, nil
 }
 
-// Read returns the newest value of key among r reachable replicas, chosen at
-// random, through coordinator coord. It fails with ErrUnavailable when fewer
-// than r replicas are reachable and with ErrNotFound when none of those asked
-// holds the key.
+// Read returns the newest value of key among the r reachable replicas that
+// answer first (chosen at random without a Delay), through coordinator coord.
+// It fails with ErrUnavailable when fewer than r replicas are reachable and
+// with ErrNotFound when none of those asked holds the key.
 func (c *Tunable) Read(coord int, key string, r Level) (Value, error) {
+	v, _, err := c.ReadTimed(coord, key, r)
+	return v, err
+}
+
+// ReadTimed is Read that also returns how long the read took: the delay of
+// the r-th replica to answer (0 without a Delay).
+func (c *Tunable) ReadTimed(coord int, key string, r Level) (Value, time.Duration, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	reach, err := c.reach(coord, r)
 	if err != nil {
-		return Value{}, err
+		return Value{}, 0, err
 	}
 	var (
 		out   Value
 		found bool
+		took  time.Duration
 	)
-	for _, k := range c.rng.Perm(len(reach))[:r.Of(len(c.replicas))] {
-		if v, ok := c.replicas[reach[k]][key]; ok && (!found || out.Version.Less(v.Version)) {
+	if c.delay == (Delay{}) {
+		perm := c.rng.Perm(len(reach))
+		for i, k := range perm {
+			perm[i] = reach[k]
+		}
+		reach = perm
+	} else {
+		took = c.answerOrder(reach, r)
+	}
+	for _, i := range reach[:r.Of(len(c.replicas))] {
+		if v, ok := c.replicas[i][key]; ok && (!found || out.Version.Less(v.Version)) {
 			out, found = v, true
 		}
 	}
 	if !found {
-		return Value{}, fmt.Errorf("n%d at %v: %q: %w", coord, r, key, ErrNotFound)
+		return Value{}, took, fmt.Errorf("n%d at %v: %q: %w", coord, r, key, ErrNotFound)
 	}
-	return out, nil
+	return out, took, nil
+}
+
+// answerOrder puts reach in the order its replicas answer and returns when
+// the level's last needed answer arrives. Without a Delay the order is a
+// random shuffle and the answer immediate. Caller holds mu.
+func (c *Tunable) answerOrder(reach []int, level Level) time.Duration {
+	if c.delay == (Delay{}) {
+		c.rng.Shuffle(len(reach), func(i, j int) { reach[i], reach[j] = reach[j], reach[i] })
+		return 0
+	}
+	type answer struct {
+		replica int
+		at      time.Duration
+	}
+	answers := make([]answer, len(reach))
+	for i, r := range reach {
+		answers[i] = answer{r, c.delay.draw(c.rng)}
+	}
+	slices.SortFunc(answers, func(a, b answer) int { return cmp.Compare(a.at, b.at) })
+	for i, a := range answers {
+		reach[i] = a.replica
+	}
+	return answers[level.Of(len(c.replicas))-1].at
 }
 
 // reach lists the replicas coord reaches, or ErrUnavailable when they are
@@ -225,6 +301,7 @@ type Workload struct {
 	Writes    float64 // share of operations that are writes
 	Lag       float64 // chance that a pending copy lands before each operation
 	Partition []int   // G1 for the whole run; nil runs healthy
+	Delay     Delay   // how long replicas take to answer; zero: at once
 	Seed      uint64
 }
 
@@ -233,6 +310,9 @@ type Workload struct {
 type Tally struct {
 	Reads, StaleReads, RefusedReads int
 	Writes, RefusedWrites           int
+	// ReadTook and WriteTook are the latencies of the answered reads and
+	// writes (all 0 without a Delay).
+	ReadTook, WriteTook []time.Duration
 }
 
 // Run runs wl on c with writes at level w and reads at level r.
@@ -247,6 +327,7 @@ func (wl Workload) Run(c *Tunable, w, r Level) (Tally, error) {
 		latest[k] = v.Version
 	}
 	c.Heal()
+	c.SetDelay(wl.Delay)
 	if wl.Partition != nil {
 		if err := c.Partition(wl.Partition...); err != nil {
 			return Tally{}, err
@@ -259,7 +340,7 @@ func (wl Workload) Run(c *Tunable, w, r Level) (Tally, error) {
 		key := fmt.Sprint("k", k)
 		if rng.Float64() < wl.Writes {
 			t.Writes++
-			v, err := c.Write(coord, key, fmt.Sprint("v", op+1), w)
+			v, took, err := c.WriteTimed(coord, key, fmt.Sprint("v", op+1), w)
 			switch {
 			case errors.Is(err, ErrUnavailable):
 				t.RefusedWrites++
@@ -267,19 +348,22 @@ func (wl Workload) Run(c *Tunable, w, r Level) (Tally, error) {
 				return t, err
 			default:
 				latest[k] = v.Version
+				t.WriteTook = append(t.WriteTook, took)
 			}
 			continue
 		}
 		t.Reads++
-		v, err := c.Read(coord, key, r)
+		v, took, err := c.ReadTimed(coord, key, r)
 		switch {
 		case errors.Is(err, ErrUnavailable):
 			t.RefusedReads++
+			continue
 		case err != nil:
 			return t, err
 		case v.Version.Less(latest[k]):
 			t.StaleReads++
 		}
+		t.ReadTook = append(t.ReadTook, took)
 	}
 	return t, nil
 }

@@ -95,6 +95,7 @@ func (e *Env) RunShopee(ctx context.Context, cfg ShopeeConfig) (ShopeeResult, er
 		if locals[i], err = tiered.NewLocal[string](tiered.LocalOptions{TTL: cfg.L1TTL}); err != nil {
 			return res, err
 		}
+		defer locals[i].Close()
 	}
 	if res.NoSF, err = measure(func(i int) error {
 		l1 := locals[i%cfg.Pods]

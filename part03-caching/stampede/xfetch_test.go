@@ -73,16 +73,23 @@ func TestXFetchClampsRandAtOrBelowZero(t *testing.T) {
 	assert.False(t, x.ShouldRefresh(now, delta, now.Add(time.Nanosecond)), "rand=1 must not refresh before expiry")
 }
 
-// articleShouldRefresh is the article's version: δ kept as integer milliseconds.
+// articleShouldRefresh models the article's ShouldRefresh: δ read as whole
+// milliseconds, the gap β·δ·(−ln r) computed in float milliseconds and then
+// converted to a time.Duration (truncated to whole milliseconds) before it is
+// added to now and compared with After.
 func articleShouldRefresh(now time.Time, delta time.Duration, expiry time.Time, r float64) bool {
-	deltaMs := delta.Milliseconds() // 800µs → 0
-	gapMs := -1.0 * float64(deltaMs) * math.Log(r)
-	return float64(now.UnixMilli())+gapMs >= float64(expiry.UnixMilli())
+	if r <= 0 {
+		r = 1e-9
+	}
+	deltaMs := float64(delta.Milliseconds()) // 900µs → 0
+	gap := time.Duration(-1*deltaMs*math.Log(r)) * time.Millisecond
+	return now.Add(gap).After(expiry)
 }
 
-// TestXFetchSubMillisecondDelta is the errata: a backend that answers in 900µs (an
-// indexed primary-key lookup, say) never refreshes early in the article's version.
-func TestXFetchSubMillisecondDelta(t *testing.T) {
+// TestArticleXFetchSubMillisecondDeltaNeverRefreshes is the errata: a backend
+// that answers in 900µs (an indexed primary-key lookup, say) never refreshes
+// early in the article's version.
+func TestArticleXFetchSubMillisecondDeltaNeverRefreshes(t *testing.T) {
 	const draws = 10000
 	delta := 900 * time.Microsecond
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -104,4 +111,44 @@ func TestXFetchSubMillisecondDelta(t *testing.T) {
 	t.Logf("δ=900µs, 2ms before expiry, %d draws: article %d refreshes, this code %d (%.1f%%, model %.1f%%)",
 		draws, article, ours, 100*float64(ours)/draws, 100*want)
 	assert.InDelta(t, want, float64(ours)/draws, 0.015, "refresh rate at T=2ms, δ=900µs")
+}
+
+// TestArticleXFetchTruncatesTheWholeGap: the article converts the whole gap
+// β·δ·(−ln r), not only δ, to whole milliseconds before it compares. With
+// δ = 1 ms (kept whole) and 0.5 ms left, a refresh needs a gap of at least
+// 1 ms, i.e. −ln r ≥ 1: probability e^−1 = 36.8%, where the model says
+// exp(−0.5) = 60.7%. Every gap is rounded down, so early refreshes come later
+// and rarer for any δ of a few milliseconds.
+func TestArticleXFetchTruncatesTheWholeGap(t *testing.T) {
+	const draws = 100_000
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	rng := rand.New(rand.NewPCG(7, 8))
+	x := XFetch{Rand: rng.Float64}
+	for _, tc := range []struct {
+		delta, left time.Duration
+		article     float64 // the probability the article's rounding leaves
+	}{
+		{time.Millisecond, 500 * time.Microsecond, math.Exp(-1)},                // gap ≥ 1 ms
+		{time.Millisecond, 1500 * time.Microsecond, math.Exp(-2)},               // gap ≥ 2 ms
+		{3 * time.Millisecond, 2500 * time.Microsecond, math.Exp(-1)},           // 3·(−ln r) ≥ 3: −ln r ≥ 1
+		{3 * time.Millisecond, 4500 * time.Microsecond, math.Exp(-5.0 / 3)},     // 3·(−ln r) ≥ 5
+		{20 * time.Millisecond, 30500 * time.Microsecond, math.Exp(-31.0 / 20)}, // 20·(−ln r) ≥ 31
+	} {
+		expiry := now.Add(tc.left)
+		article, ours := 0, 0
+		for range draws {
+			if articleShouldRefresh(now, tc.delta, expiry, rng.Float64()) {
+				article++
+			}
+			if x.ShouldRefresh(now, tc.delta, expiry) {
+				ours++
+			}
+		}
+		model := x.RefreshProbability(tc.left, tc.delta)
+		se := math.Sqrt(0.25 / draws)
+		t.Logf("δ=%v, %v before expiry: article %.1f%% (rounding predicts %.1f%%), this code %.1f%%, model %.1f%%",
+			tc.delta, tc.left, 100*float64(article)/draws, 100*tc.article, 100*float64(ours)/draws, 100*model)
+		assert.InDelta(t, tc.article, float64(article)/draws, 5*se, "δ=%v, %v left: the article's rate", tc.delta, tc.left)
+		assert.InDelta(t, model, float64(ours)/draws, 5*se, "δ=%v, %v left: this code's rate", tc.delta, tc.left)
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"sync"
@@ -15,6 +16,11 @@ import (
 
 	"github.com/sysdesign-masterclass/golang/part03-caching/stampede"
 )
+
+// voidLease is the invalidation lease of an instance whose subscription is
+// not confirmed: before every time, including the negative ones of a
+// testing/synctest bubble (its fake clock starts in 2000, before epoch).
+const voidLease = math.MinInt64
 
 // Options configures a Cache.
 type Options[V any] struct {
@@ -115,7 +121,7 @@ func New[V any](ctx context.Context, o Options[V]) (*Cache[V], error) {
 	if err != nil {
 		return nil, err
 	}
-	l1.servable.Store(0) // nothing is served until the subscription is confirmed
+	l1.servable.Store(voidLease) // nothing is served until the subscription is confirmed
 	c := &Cache[V]{
 		l1:      l1,
 		rdb:     o.Redis,
@@ -253,7 +259,7 @@ func (c *Cache[V]) apply(m *redis.Message) {
 // the instance was not subscribed are lost, so nothing it holds can be trusted. The
 // lease lapses too, until a ping on the new connection comes back.
 func (c *Cache[V]) resubscribed() {
-	c.l1.servable.Store(0)
+	c.l1.servable.Store(voidLease)
 	c.gen.Add(1)
 	c.l1.Clear()
 	c.resubs.Add(1) // after the Clear: whoever sees the count sees an empty L1
@@ -411,9 +417,10 @@ func (c *Cache[V]) Stats() Stats {
 	}
 }
 
-// Close unsubscribes and waits for the listening goroutine to end. It does not close
-// the Redis client, which the caller owns.
+// Close unsubscribes, waits for the listening goroutine to end and stops L1's
+// clock (Local.Close). It does not close the Redis client, which the caller owns.
 func (c *Cache[V]) Close() error {
+	defer c.l1.Close()
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()

@@ -344,3 +344,22 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		assert.Error(t, err, name)
 	}
 }
+
+// TestCacheServesNoL1WhileTheLeaseIsVoid: between a re-subscription and the
+// pong that confirms it, nothing may be served from L1, on the fake clock as on
+// the real one. (The void lease was 0, which the fake clock's times, counted
+// from a 2026 epoch back to 2000, are all below: inside a synctest bubble the
+// lease never lapsed.)
+func TestCacheServesNoL1WhileTheLeaseIsVoid(t *testing.T) {
+	check := func(t *testing.T) {
+		m := newMemRedis(t)
+		c := newCache(t, m.client(nil), unitPrefix, newSource(product{"p1", 100}).load)
+		require.True(t, c.Serving())
+		c.resubscribed() // as on a reconnect, before its ping comes back
+		assert.False(t, c.Serving())
+		c.L1().Set("p1", product{"p1", 100})
+		_, ok := c.L1().Get("p1")
+		assert.False(t, ok, "an L1 entry served while the lease is void")
+	}
+	t.Run("fake clock", func(t *testing.T) { synctest.Test(t, check) })
+}

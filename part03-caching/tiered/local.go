@@ -31,6 +31,12 @@ type LocalOptions struct {
 	Jitter float64
 	// NoJitter gives every entry exactly TTL (tests, or a single instance).
 	NoJitter bool
+	// ExactClock reads the monotonic clock on every Get. By default a hit
+	// reads a coarse clock refreshed every ClockResolution, and the monotonic
+	// clock only when the entry (or a Cache's invalidation lease) ends within
+	// ClockWindow of the coarse time, which halves the cost of most hits and
+	// changes no expiry unless the coarse clock falls ClockWindow behind.
+	ExactClock bool
 	// Now and Rand replace time.Now and math/rand/v2.Float64 in tests.
 	Now  func() time.Time
 	Rand func() float64
@@ -71,7 +77,9 @@ func (o *LocalOptions) validate() error {
 
 // Local is a bounded, sharded in-process cache with per-entry TTL: the L1 tier.
 //
-// A hit costs a hash, a shard read-lock and a map lookup, and allocates nothing.
+// A hit costs a hash, a shard read-lock, a map lookup and an atomic load of the
+// coarse clock (ClockResolution; the monotonic clock near an expiry), and
+// allocates nothing.
 // When a shard is full, Set evicts by sampling five entries (Go randomises map
 // iteration order) and removing an expired one, else one not read since the last
 // sweep (a second-chance bit), else the first sampled: the approach Redis takes with
@@ -84,6 +92,8 @@ type Local[V any] struct {
 	jitter float64
 	now    func() time.Time
 	rand   func() float64
+	coarse bool // hits read clock first: no test clock, no ExactClock
+	clock  coarseClock
 	// servable is the time (nowNano) until which entries may be served at all.
 	// A standalone Local never lowers it; a Cache moves it forward each time its
 	// invalidation subscription proves healthy, and entries stop being served
@@ -128,8 +138,10 @@ func NewLocal[V any](o LocalOptions) (*Local[V], error) {
 		jitter: o.Jitter,
 		now:    o.Now,
 		rand:   o.Rand,
+		coarse: !o.ExactClock && o.Now == nil,
 	}
 	c.servable.Store(math.MaxInt64)
+	c.clock.now.Store(clockStopped)
 	for i := range c.shards {
 		c.shards[i].m = make(map[string]*entry[V], per)
 		c.shards[i].cap = per
@@ -147,7 +159,7 @@ func (c *Local[V]) Get(key string) (V, bool) {
 		var zero V
 		return zero, false
 	}
-	if now := c.nowNano(); now >= e.exp || now >= c.servable.Load() {
+	if !c.live(e.exp) {
 		var zero V
 		return zero, false
 	}
@@ -196,6 +208,12 @@ func (c *Local[V]) Delete(key string) {
 	delete(s.m, key)
 	s.mu.Unlock()
 }
+
+// Close stops the coarse clock's goroutine now rather than after 100 ms
+// without a read (ClockResolution). Only code that must have no goroutine left,
+// such as a testing/synctest bubble about to end, needs it. The Local stays
+// usable: a later hit starts the clock again.
+func (c *Local[V]) Close() { c.clock.stop() }
 
 // Clear removes every entry.
 func (c *Local[V]) Clear() {
@@ -249,14 +267,33 @@ func (c *Local[V]) shard(key string) *shard[V] {
 
 // epoch anchors expiry times to the monotonic clock: time.Since(epoch) reads only the
 // monotonic clock, while time.Now also reads the wall clock, which doubles the cost of
-// the hit path on machines where each clock read is a slow vDSO call.
+// a clock read on machines where each is a slow vDSO call.
 var epoch = time.Now()
 
+// nowNano is the time expiries are set with and checked against: the test
+// clock if one was given, else the monotonic clock.
 func (c *Local[V]) nowNano() int64 {
 	if c.now != nil {
 		return int64(c.now().Sub(epoch))
 	}
-	return int64(time.Since(epoch))
+	return monotonicNow()
+}
+
+// live reports whether an entry expiring at exp may be served now: before exp
+// and before the end of the invalidation lease. On the coarse clock, which is
+// never ahead of the monotonic one, a coarse time past either end is final; a
+// coarse time more than ClockWindow before both is taken as is; in between,
+// the monotonic clock decides.
+func (c *Local[V]) live(exp int64) bool {
+	end := min(exp, c.servable.Load())
+	if !c.coarse {
+		return c.nowNano() < end
+	}
+	now := c.clock.read()
+	if now >= end {
+		return false
+	}
+	return end-now > int64(ClockWindow) || monotonicNow() < end
 }
 
 func (c *Local[V]) random() float64 {

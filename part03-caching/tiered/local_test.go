@@ -20,6 +20,7 @@ func newLocal[V any](t testing.TB, o LocalOptions) *Local[V] {
 	t.Helper()
 	l, err := NewLocal[V](o)
 	require.NoError(t, err)
+	t.Cleanup(l.Close) // its clock goroutine must not outlive a synctest bubble
 	return l
 }
 

@@ -156,3 +156,42 @@ func LoadTable(ns, vs []int, keys []string, sets int, h ring.Hash) []LoadStat {
 	}
 	return out
 }
+
+// RandomArcsMaxOverMean is the expected hottest node's load over the mean when
+// each of n nodes has one random point (V=1): the longest of the n arcs between
+// n uniform points is H_n/n of the ring on average (H_n the n-th harmonic
+// number), so the hottest node carries H_n times the mean: 2.28 at n=5, 2.93 at
+// n=10, 5.19 at n=100. No node can carry more than n times the mean.
+func RandomArcsMaxOverMean(n int) float64 {
+	h := 0.0
+	for i := n; i >= 1; i-- {
+		h += 1 / float64(i)
+	}
+	return h
+}
+
+// Hottest is the hottest node's load over the mean with one point per node
+// (V=1) for N nodes: the article's "some nodes 5×+ overloaded".
+type Hottest struct {
+	N int
+	// CRC32 and XXHash are the rings of nodes node-0 … node-<N-1>.
+	CRC32, XXHash float64
+	// XXHashAvg averages XXHash rings over Sets node-name sets.
+	XXHashAvg float64
+	Sets      int
+}
+
+// HottestAtV1 measures Hottest for every N in ns.
+func HottestAtV1(ns []int, keys []string, sets int) []Hottest {
+	out := make([]Hottest, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, Hottest{
+			N:         n,
+			CRC32:     RingSpread(Nodes(n, 0), keys, 1, ring.CRC32).MaxOverMean(),
+			XXHash:    RingSpread(Nodes(n, 0), keys, 1, ring.XXHash).MaxOverMean(),
+			XXHashAvg: LoadTable([]int{n}, []int{1}, keys, sets, ring.XXHash)[0].MaxOverMean,
+			Sets:      max(sets, 1),
+		})
+	}
+	return out
+}

@@ -219,3 +219,28 @@ func TestHashTagsAllowMultiExecAndScripts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []any{"1", "2"}, vals)
 }
+
+// The article: "Each node owns a range of slots". Every one of the 16384
+// slots has exactly one master (owners fails otherwise), and a master's slots
+// are a list of ranges, as CLUSTER SHARDS reports them: resharding moves slots
+// one by one, so a master can hold several. -v prints them.
+func TestEverySlotHasOneMasterInRanges(t *testing.T) {
+	cc := clusterClient(t)
+	owner, masters := owners(t, cc)
+	ranges := map[string][][2]int{}
+	covered := 0
+	for s := 0; s < slot.Count; {
+		e := s
+		for e+1 < slot.Count && owner[e+1] == owner[s] {
+			e++
+		}
+		ranges[owner[s]] = append(ranges[owner[s]], [2]int{s, e})
+		covered += e - s + 1
+		s = e + 1
+	}
+	assert.Equal(t, slot.Count, covered)
+	assert.Len(t, ranges, len(masters))
+	for _, m := range masters {
+		t.Logf("%s owns slots %v", m, ranges[m])
+	}
+}
