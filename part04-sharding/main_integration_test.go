@@ -1,0 +1,26 @@
+//go:build integration
+
+package main
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/internal/stack"
+)
+
+// The demo on the stack's PostgreSQL: the same tables as in memory, from
+// real databases.
+func TestDemoOnPostgres(t *testing.T) {
+	stack.Require(t, stack.Postgres)
+	var out bytes.Buffer
+	require.NoError(t, run(t.Context(), []string{"-mode", "all", "-rows", "3000", "-k", "5"}, &out), out.String())
+	s := out.String()
+	assert.Contains(t, s, "shards: PostgreSQL databases part04_shard_0, part04_shard_1, part04_shard_2 and part04_catalog")
+	assert.Contains(t, s, "same as one table's ORDER BY score DESC, id DESC LIMIT 5: yes")
+	assert.Regexp(t, `directory\s+1,000\s+33.3%\s+1,000\s+1,000 / 1,000 / 1,000 \(max/mean 1.00\)`, s, "the directory moves exactly the minimum")
+	assert.Contains(t, s, "(table directory in part04_catalog)")
+}
