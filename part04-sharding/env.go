@@ -31,6 +31,9 @@ type env struct {
 	table    shard.Table
 	reset    func(ctx context.Context) error // empties every shard, the oracle and the directory
 	close    func()
+	// PostgreSQL only: the pools of the shards and of the catalog.
+	shardPools  []*pgxpool.Pool
+	catalogPool *pgxpool.Pool
 }
 
 func openEnv(ctx context.Context, auto bool) (*env, error) {
@@ -83,6 +86,7 @@ func openPostgres(ctx context.Context) (*env, error) {
 		return nil, err
 	}
 	e.shards = []shard.Store{stores[0], stores[1], stores[2]}
+	e.shardPools, e.catalogPool = pools[:3], pools[3]
 	e.oracle, e.table = stores[3], table
 	e.describe = fmt.Sprintf("shards: PostgreSQL databases %s, %s, %s and %s (directory, one-table oracle) on %s",
 		shardDBs[0], shardDBs[1], shardDBs[2], catalogDB, pgshard.Redact(url))

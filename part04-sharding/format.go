@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"text/tabwriter"
+	"time"
 
 	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
 )
@@ -28,6 +29,18 @@ func pct[T ~int | ~int64](part, total T) string {
 		return "-"
 	}
 	return fmt.Sprintf("%.1f%%", 100*float64(part)/float64(total))
+}
+
+// ms prints a duration in milliseconds with the digits a reader needs.
+func ms(d time.Duration) string {
+	v := float64(d) / float64(time.Millisecond)
+	switch {
+	case v >= 100:
+		return fmt.Sprintf("%.0f ms", v)
+	case v >= 10:
+		return fmt.Sprintf("%.1f ms", v)
+	}
+	return fmt.Sprintf("%.2f ms", v)
 }
 
 // spread prints per-shard counts and the largest over the mean: "10,012 / 9,987 / 10,001 (max/mean 1.00)".

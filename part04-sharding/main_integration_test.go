@@ -23,4 +23,6 @@ func TestDemoOnPostgres(t *testing.T) {
 	assert.Contains(t, s, "same as one table's ORDER BY score DESC, id DESC LIMIT 5: yes")
 	assert.Regexp(t, `directory\s+1,000\s+33.3%\s+1,000\s+1,000 / 1,000 / 1,000 \(max/mean 1.00\)`, s, "the directory moves exactly the minimum")
 	assert.Contains(t, s, "(table directory in part04_catalog)")
+	assert.Regexp(t, `check: 3,\d\d\d rows; lost 0, duplicated 0, on a shard the new routing does not name 0, never written 0`, s)
+	assert.Regexp(t, `writer: [\d,]+ writes during the move, [\d,]+ acknowledged, 0 failed`, s)
 }
