@@ -25,6 +25,7 @@ var modes = cli.Modes[options]{
 	{Name: "routers", About: "where users land under the article's router, range, jump hash, hash % N, key ranges and a directory; where new sign-ups go", Run: routersDemo},
 	{Name: "scatter", About: "top k users by score across the shards, merged, against one table's ORDER BY … LIMIT k; a shard down", Run: scatterDemo},
 	{Name: "reshard", About: "2 → 3 shards: rows each strategy moves, beside the fewest any balanced layout needs", Run: reshardDemo},
+	{Name: "partition", About: "the article's RANGE and HASH partitioned tables created for real: EXPLAIN's pruning, hash balance, what its DDL refuses", Run: partitionDemo},
 	{Name: "online", About: "2 → 3 shards while a writer writes (PostgreSQL): backfill, catch-up, freeze and cutover; rows lost, duplicated, freeze ms", Run: onlineDemo},
 }
 

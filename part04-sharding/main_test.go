@@ -55,6 +55,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Regexp(t, `jump hash\s+(9\d\d|1,0\d\d)\s+3\d\.\d%\s+1,000`, out)
 			assert.Regexp(t, `hash % N\s+(1,9\d\d|2,0\d\d)\s+6\d\.\d%`, out)
 		}},
+		{"partition", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again"}, nil},
 		{"online", []string{"needs PostgreSQL (logical decoding, row locks): skipped; `make up SERVICES=postgres` and run again"}, nil},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
