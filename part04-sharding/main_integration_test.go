@@ -17,7 +17,7 @@ import (
 func TestDemoOnPostgres(t *testing.T) {
 	stack.Require(t, stack.Postgres)
 	var out bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"-mode", "all", "-rows", "3000", "-k", "5"}, &out), out.String())
+	require.NoError(t, run(t.Context(), []string{"-mode", "all", "-rows", "3000", "-k", "5", "-window", "100ms"}, &out), out.String())
 	s := out.String()
 	assert.Contains(t, s, "shards: PostgreSQL databases part04_shard_0, part04_shard_1, part04_shard_2 and part04_catalog")
 	assert.Contains(t, s, "same as one table's ORDER BY score DESC, id DESC LIMIT 5: yes")
@@ -28,6 +28,9 @@ func TestDemoOnPostgres(t *testing.T) {
 	assert.Contains(t, s, "June through idx_txn_log_user_2026_06, July through transaction_log_2026_07_pkey")
 	assert.Contains(t, s, "one id inserted at two times: 2 rows with that id")
 	assert.Regexp(t, `hash balance: one event each for users 1..3,000 over user_events_0, user_events_1, user_events_2, user_events_3: `, s)
+	assert.Regexp(t, `returns without rows.Close\(\) \(db.Query\)\s+4\s+8\s+[0-4]\s+.*\s+4 / 4\s+leak: `, s)
+	assert.Regexp(t, `defer rows.Close\(\)\s+4\s+4\s+[\d,]+\s+0 → 0 → 0 → 0 → 0\s+\d / 0\s+healthy`, s)
+	assert.Regexp(t, `500 connections × [\d,]+ kB private = [\d,]+ MB`, s)
 	assert.Regexp(t, `check: 3,\d\d\d rows; lost 0, duplicated 0, on a shard the new routing does not name 0, never written 0`, s)
 	assert.Regexp(t, `writer: [\d,]+ writes during the move, [\d,]+ acknowledged, 0 failed`, s)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 
@@ -56,6 +57,8 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Regexp(t, `hash % N\s+(1,9\d\d|2,0\d\d)\s+6\d\.\d%`, out)
 		}},
 		{"partition", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again"}, nil},
+		{"pool", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again (or -from pool-sweep.tsv for the recorded run)"}, nil},
+		{"memory", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again"}, nil},
 		{"online", []string{"needs PostgreSQL (logical decoding, row locks): skipped; `make up SERVICES=postgres` and run again"}, nil},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {
@@ -87,6 +90,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-rows", "many"}, `invalid value "many" for flag -rows`},
 		{[]string{"-k", "0"}, "-k 0 is out of range 1..1000"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"-window", "10ms"}, "-window 10ms is out of range 100ms..1m"},
+		{[]string{"-mode", "routers", "-chart", "x.svg"}, "-from, -record and -chart belong to the pool sweep; use them with -mode pool"},
+		{[]string{"-mode", "pool", "-from", "a", "-record", "b"}, "-from shows a recorded sweep and -record records a measured one: pick one"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			clitest.UsageError(t, "part04-sharding", run, tt.args, tt.msg)
@@ -104,7 +110,7 @@ func TestHelp(t *testing.T) {
 	for _, m := range modes {
 		assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s", m.Name)
 	}
-	for _, f := range []string{"-mode", "-stack", "-rows", "-k"} {
+	for _, f := range []string{"-mode", "-stack", "-rows", "-k", "-window", "-record", "-from", "-chart"} {
 		assert.Contains(t, stdout.String(), f)
 	}
 }
@@ -113,4 +119,23 @@ func TestRunFailureExitsOne(t *testing.T) {
 	var stderr bytes.Buffer
 	assert.Equal(t, 1, cli.Exit("part04-sharding", errors.New("reshard: connection refused"), &stderr))
 	assert.Equal(t, "part04-sharding: reshard: connection refused\n", stderr.String())
+}
+
+// The committed chart is drawn from the committed sweep: -from reads it with
+// no database, and the same file gives the same bytes, so `go generate`
+// leaves the tree as it is.
+func TestChartFromRecordedSweep(t *testing.T) {
+	path := t.TempDir() + "/pool.svg"
+	out := runMode(t, "pool", "-from", "pool-sweep.tsv", "-chart", path)
+	assert.Contains(t, out, "recorded in pool-sweep.tsv: ")
+	assert.Contains(t, out, "chart: "+path)
+	assert.Regexp(t, `highest throughput: database/sql at \d+ connections, pgxpool at \d+`, out)
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	committed, err := os.ReadFile("pool-sweep.svg")
+	require.NoError(t, err)
+	assert.Equal(t, string(committed), string(got), "pool-sweep.svg is what go generate draws from pool-sweep.tsv")
+	var stderr bytes.Buffer
+	err = run(t.Context(), []string{"-mode", "pool", "-from", "nonexistent.tsv"}, &stderr)
+	assert.ErrorContains(t, err, "nonexistent.tsv")
 }
