@@ -32,6 +32,7 @@ var modes = cli.Modes[options]{
 	{Name: "partition", About: "the article's RANGE and HASH partitioned tables created for real: EXPLAIN's pruning, hash balance, what its DDL refuses", Run: partitionDemo},
 	{Name: "pool", About: "throughput and p99 per pool size, database/sql and pgxpool, beside the article's sizing rule; the rows.Close() leak in Stats()", Run: poolDemo},
 	{Name: "memory", About: "one backend's memory from /proc and pg_backend_memory_contexts, beside the article's 5–10 MB", Run: memoryDemo},
+	{Name: "percolator", About: "TiDB's two-phase commit in memory: the coordinator killed at every step, readers rolling back or forward; SI anomalies", Run: percolatorDemo},
 	{Name: "online", About: "2 → 3 shards while a writer writes (PostgreSQL): backfill, catch-up, freeze and cutover; rows lost, duplicated, freeze ms", Run: onlineDemo},
 }
 

@@ -59,6 +59,20 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		{"partition", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again"}, nil},
 		{"pool", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again (or -from pool-sweep.tsv for the recorded run)"}, nil},
 		{"memory", []string{"needs PostgreSQL: skipped; `make up SERVICES=postgres` and run again"}, nil},
+		{"percolator", []string{
+			"lost update: two transactions read x = 0 and write 1: first committed, second write conflict",
+			"write skew: alice and bob each see the other on call and go off: committed, committed",
+			"a commit is 4 round trips one after another",
+		}, func(t *testing.T, out string) {
+			for _, r := range []string{`after prewrite of "a" \(key 0\)`, `after prewrite of "b" \(key 1\)`, `after prewrite of "c" \(key 2\)`} {
+				assert.Regexp(t, r+`\s+a0 b0 c0\s+rolled back`, out)
+			}
+			for _, r := range []string{`after commit-primary of "a" \(key 0\)`, `after commit-secondary of "b" \(key 1\)`, `after commit-secondary of "c" \(key 2\)`} {
+				assert.Regexp(t, r+`\s+a1 b1 c1\s+rolled forward`, out)
+			}
+			assert.Regexp(t, `readers resolve locks through the primary: 400 transactions, \d+ committed, \d+ coordinators killed; partial reads 0, stale reads 0, lost updates 0`, out)
+			assert.Regexp(t, `readers pass over locks \(all the article says\): 400 transactions, .*stale reads [1-9]`, out)
+		}},
 		{"online", []string{"needs PostgreSQL (logical decoding, row locks): skipped; `make up SERVICES=postgres` and run again"}, nil},
 	} {
 		t.Run(tt.mode, func(t *testing.T) {

@@ -66,7 +66,8 @@ func Fixed(ctx context.Context, db *sql.DB, id int64) error {
 type Exercise struct {
 	Done, Failed, Stuck int64         // requests finished, failed, still blocked once the load stopped
 	Waits               []int64       // WaitCount at each quarter of the window
-	InUseLoad           int           // InUse at the end of the load
+	InUseLoad           int           // the highest InUse of the quarter samples
+	Start               sql.DBStats   // Stats when the load started (connections open)
 	Idle                sql.DBStats   // Stats once the load stopped and finished requests settled
 	Window              time.Duration // how long the clients sent requests
 }
@@ -133,13 +134,15 @@ func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeou
 		})
 	}
 	start := time.Now()
-	e.Waits = append(e.Waits, db.Stats().WaitCount)
+	e.Start = db.Stats()
+	e.Waits = append(e.Waits, e.Start.WaitCount)
 	for q := 1; q <= 4; q++ {
 		time.Sleep(time.Until(start.Add(window * time.Duration(q) / 4)))
-		e.Waits = append(e.Waits, db.Stats().WaitCount)
+		st := db.Stats()
+		e.Waits = append(e.Waits, st.WaitCount)
+		e.InUseLoad = max(e.InUseLoad, st.InUse)
 	}
 	e.Window = time.Since(start)
-	e.InUseLoad = db.Stats().InUse
 	close(stop)
 	time.Sleep(timeout + 50*time.Millisecond) // requests that can finish do within their timeout
 	e.Idle = db.Stats()
