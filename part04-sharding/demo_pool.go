@@ -129,7 +129,7 @@ func leakDemo(ctx context.Context, w io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "\n-- the leak signature in db.Stats(): WaitCount at each quarter of 400 ms, InUse under load and once idle --")
+	fmt.Fprintln(w, "\n-- the leak signature in db.Stats(): WaitCount at each quarter of 1 s, InUse under load and once idle (requests time out at 200 ms) --")
 	tw := table(w)
 	fmt.Fprintln(tw, "handler\tpool\tclients\tdone\tWaitCount by quarter\tInUse load / idle\tverdict")
 	for _, c := range []struct {
@@ -148,7 +148,7 @@ func leakDemo(ctx context.Context, w io.Writer, o options) error {
 		}
 		db.SetMaxOpenConns(c.maxOpen)
 		db.SetMaxIdleConns(c.maxOpen)
-		e := pool.Run(ctx, db, c.h, c.clients, 400*time.Millisecond, 100*time.Millisecond)
+		e := pool.Run(ctx, db, c.h, c.clients, time.Second, 200*time.Millisecond)
 		waits := make([]string, len(e.Waits))
 		for i, v := range e.Waits {
 			waits[i] = thousands(v)

@@ -68,6 +68,8 @@ type Exercise struct {
 	Waits               []int64       // WaitCount at each quarter of the window
 	InUseLoad           int           // the highest InUse of the quarter samples
 	Start               sql.DBStats   // Stats when the load started (connections open)
+	End                 sql.DBStats   // Stats at the end of the window
+	InWindow            int64         // requests that returned within the window
 	Idle                sql.DBStats   // Stats once the load stopped and finished requests settled
 	Window              time.Duration // how long the clients sent requests
 }
@@ -87,12 +89,13 @@ func (e Exercise) Verdict() string {
 }
 
 // Run sends requests from clients goroutines for window, as a server's
-// callers would: each waits for its request up to timeout, then gives up on
-// it and sends the next (a request blocked for good, as in db.Query without
-// a context, stays blocked, like a stuck handler). db.Stats() is sampled at
-// each quarter of the window; then the clients stop, finished requests
-// settle, the idle Stats are read, and db is closed, which releases the
-// requests still waiting for a connection.
+// callers would: each waits for its request up to twice timeout (the
+// request's context ends at timeout), then gives up on it and sends the next;
+// a request blocked for good, as in db.Query without a context, stays blocked,
+// like a stuck handler. db.Stats() is sampled at each quarter of the window;
+// then the clients stop, requests that can finish do, the idle Stats are
+// read, and db is closed, which releases the requests still waiting for a
+// connection.
 func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeout time.Duration) Exercise {
 	var e Exercise
 	var done, failed, inflight atomic.Int64
@@ -111,22 +114,22 @@ func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeou
 					return
 				default:
 				}
-				result := make(chan error, 1)
+				result := make(chan struct{})
 				inflight.Add(1)
 				wg.Go(func() {
+					defer close(result)
 					rctx, cancel := context.WithTimeout(ctx, timeout)
 					defer cancel()
-					result <- h(rctx, db, 1+id%500)
+					if err := h(rctx, db, 1+id%500); err != nil {
+						failed.Add(1)
+					} else {
+						done.Add(1)
+					}
 					inflight.Add(-1)
 				})
 				select {
-				case err := <-result:
-					if err != nil {
-						failed.Add(1)
-						continue
-					}
-					done.Add(1)
-				case <-time.After(timeout + 20*time.Millisecond): // given up on; it may never return
+				case <-result:
+				case <-time.After(2 * timeout): // given up on; it may never return
 				case <-stop:
 					return
 				}
@@ -141,10 +144,12 @@ func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeou
 		st := db.Stats()
 		e.Waits = append(e.Waits, st.WaitCount)
 		e.InUseLoad = max(e.InUseLoad, st.InUse)
+		e.End = st
 	}
 	e.Window = time.Since(start)
+	e.InWindow = done.Load() + failed.Load()
 	close(stop)
-	time.Sleep(timeout + 50*time.Millisecond) // requests that can finish do within their timeout
+	time.Sleep(2*timeout + 50*time.Millisecond) // requests that can finish do
 	e.Idle = db.Stats()
 	e.Stuck = inflight.Load()
 	_ = db.Close()
