@@ -101,10 +101,11 @@ func EvenRange(lo, hi int64, n int) *Range {
 	if n < 1 || hi < lo || uint64(hi-lo) < uint64(n-1) {
 		panic(fmt.Sprintf("shard: EvenRange(%d, %d, %d): need n ≥ 1 and at least n ids", lo, hi, n))
 	}
-	width := (uint64(hi-lo) + 1) / uint64(n)
+	span := uint64(hi) - uint64(lo) // ids in the range, minus one: no overflow even for all of int64
+	width := (span / uint64(n)) + (span%uint64(n)+1)/uint64(n)
 	lower := make([]int64, n)
 	for i := range lower {
-		lower[i] = lo + int64(uint64(i)*width)
+		lower[i] = lo + int64(uint64(i)*width) // wraps past MaxInt64 as two's complement: the right id
 	}
 	r, _ := NewRange(lower, hi)
 	return r

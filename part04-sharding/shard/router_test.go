@@ -53,6 +53,8 @@ func TestEvenRange(t *testing.T) {
 	r = EvenRange(1, 31, 3)
 	assert.Equal(t, "range 0:[1..10] 1:[11..20] 2:[21..31]", r.String(), "the last takes the remainder")
 	assert.Panics(t, func() { EvenRange(1, 2, 3) })
+	assert.Equal(t, []int64{math.MinInt64, 0}, EvenRange(math.MinInt64, math.MaxInt64, 2).Lower(), "all of int64, no overflow")
+	assert.Equal(t, "range 0:[0..2] 1:[3..5] 2:[6..9]", EvenRange(0, 9, 3).String(), "10 ids: 3, 3 and the remainder")
 }
 
 // Every router is a pure function of the key: the same shard in any order,
