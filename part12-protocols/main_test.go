@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
+	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
+	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
+	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
+)
+
+func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+
+// quick keeps the experiments short; the defaults are for readers.
+var quick = []string{"-calls", "20"}
+
+// Every mode runs with no services and prints the lines a reader checks
+// against the article.
+func TestEveryModeWithoutServices(t *testing.T) {
+	for _, tt := range []struct {
+		mode  string
+		check func(t *testing.T, out string)
+	}{
+		{"protocols", func(t *testing.T, out string) {
+			for _, p := range [][]string{
+				{"gRPC (grpc-go)", "HTTP/2 h2c", "protobuf", "23 B"},
+				{"gRPC (connect-go)", "HTTP/2 h2c", "protobuf", "23 B"},
+				{"gRPC-Web (connect-go)", "HTTP/1.1", "protobuf", "23 B"},
+				{"Connect", "HTTP/2 h2c", "protobuf", "18 B"},
+				{"Connect", "HTTP/1.1", "JSON (protojson)", "30 B"},
+				{"REST", "HTTP/1.1", "JSON (encoding/json)", "30 B"},
+			} {
+				r := clitest.Row(t, out, p...)
+				require.Len(t, r, 7, "%q", r)
+			}
+		}},
+	} {
+		t.Run(tt.mode, func(t *testing.T) {
+			var out bytes.Buffer
+			require.NoError(t, run(t.Context(), append([]string{"-mode", tt.mode}, quick...), &out))
+			assert.Equal(t, 1, strings.Count("\n"+out.String(), "\n== "), "one section")
+			tt.check(t, out.String())
+		})
+	}
+}
+
+// Command-line mistakes are usage errors: a message and the usage on stderr,
+// nothing on stdout, exit status 2.
+func TestUsageErrors(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		msg  string
+	}{
+		{[]string{"-mode", "bogus"}, `unknown -mode "bogus"`},
+		{[]string{"stray"}, `unexpected argument "stray" (the only subcommand is serve, and it comes first)`},
+		{[]string{"-calls", "9"}, "-calls 9 is out of range 10..1000000"},
+		{[]string{"-calls", "many"}, `invalid value "many" for flag -calls`},
+		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"serve", "extra"}, `serve: unexpected argument "extra"`},
+		{[]string{"serve", "-addr", ""}, "serve: -addr is empty"},
+		{[]string{"serve", "-grpc-addr", ""}, "serve: -grpc-addr is empty"},
+		{[]string{"serve", "-mode", "wire"}, "flag provided but not defined: -mode"},
+	} {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			clitest.UsageError(t, "part12-protocols", run, tt.args, tt.msg)
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"serve", "-h"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(t.Context(), args, &stdout)
+		assert.ErrorIs(t, err, flag.ErrHelp)
+		assert.Equal(t, 0, cli.Exit("part12-protocols", err, &stderr))
+		assert.Empty(t, stderr.String())
+		assert.True(t, strings.HasPrefix(stdout.String(), "usage: go run ./part12-protocols "))
+		for _, m := range modes {
+			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s", m.Name)
+		}
+		for _, f := range []string{"-mode", "-calls", "-addr", "-grpc-addr", "serve flags:"} {
+			assert.Contains(t, stdout.String(), f)
+		}
+	}
+}
+
+// serveAddrs starts `serve` on free ports and returns where it listens.
+func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, grpcAddr string) {
+	t.Helper()
+	out := make(clitest.Lines, 64) // room for every line serve prints: it never blocks
+	go func() {
+		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, out)
+	}()
+	for httpAddr == "" || grpcAddr == "" {
+		select {
+		case line := <-out:
+			if _, rest, ok := strings.Cut(line, "grpc-go:"); ok {
+				grpcAddr = strings.Fields(rest)[0]
+			}
+			if _, rest, ok := strings.Cut(line, "REST:"); ok {
+				httpAddr = strings.TrimPrefix(strings.Fields(rest)[0], "http://")
+			}
+		case err := <-done:
+			require.FailNow(t, "serve exited early", "%v", err)
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "serve did not say where it listens")
+		}
+	}
+	return httpAddr, grpcAddr
+}
+
+// TestServeStopsOnCancel plays Ctrl-C: both servers answer, then run returns
+// nil once its context ends, leaving no goroutine behind.
+func TestServeStopsOnCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan error, 1)
+	httpAddr, grpcAddr := serveAddrs(t, ctx, done)
+
+	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	r, err := pingv1.NewPingServiceClient(conn).Ping(t.Context(), &pingv1.PingRequest{Message: "a"})
+	require.NoError(t, err)
+	assert.Equal(t, "a", r.GetMessage())
+
+	hc := &http.Client{Transport: &http.Transport{}}
+	defer hc.CloseIdleConnections()
+	cr, err := pingv1connect.NewPingServiceClient(hc, "http://"+httpAddr, connect.WithProtoJSON()).Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "b"}))
+	require.NoError(t, err)
+	assert.Equal(t, "b", cr.Msg.GetMessage())
+
+	cancel()
+	select {
+	case err := <-done:
+		assert.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "serve did not stop after cancel")
+	}
+}

@@ -1,0 +1,91 @@
+package ping
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
+	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
+)
+
+// The article's bufconn test, in this package's terms: a server with
+// MaxConnectionIdle 200 ms, Ping, sleep 300 ms, Ping. The article asserts the
+// second Ping fails ("Expected connection to be closed by server keepalive
+// timeout, but call succeeded"); it succeeds, because grpc-go dials a new
+// connection after the idle GOAWAY. TestKeepaliveIdleRedials asserts what
+// does happen: two dials.
+func TestArticleKeepaliveTestExpectsAnError(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := startBufnet(t, &GRPCServer{Svc: &Service{}}, ServerOptions(200*time.Millisecond)...)
+		_, err := b.client.Ping(t.Context(), &pingv1.PingRequest{Message: "ping"})
+		require.NoError(t, err)
+		time.Sleep(300 * time.Millisecond)
+		_, err = b.client.Ping(t.Context(), &pingv1.PingRequest{Message: "ping"})
+		assert.NoError(t, err, "the article's `if err == nil { t.Error(...) }` fires: the call succeeded")
+	})
+}
+
+// goTest runs `go test args` on a scratch module holding one test file.
+func goTest(t *testing.T, src string, args ...string) (string, error) {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module scratch\n\ngo 1.26\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "keepalive_test.go"), []byte(src), 0o644))
+	cmd := exec.Command("go", append([]string{"test"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=false", "GOWORK=off")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// The article's test function is named TestgRPCKeepaliveIdleTimeout: a
+// lowercase letter after "Test" is not a test name. Since Go 1.24 `go test`
+// runs vet's tests analyzer and refuses the package; with vet off the
+// function is silently not run. (Its body also calls log.Printf without
+// importing log: the file does not compile either way.)
+func TestArticleTestNameNeverRuns(t *testing.T) {
+	const named = "package scratch\n\nimport \"testing\"\n\nfunc TestgRPCKeepaliveIdleTimeout(t *testing.T) { t.Fatal(\"ran\") }\n"
+	out, err := goTest(t, named)
+	assert.Error(t, err, "go test refuses the package")
+	assert.Contains(t, out, "TestgRPCKeepaliveIdleTimeout has malformed name: first letter after 'Test' must not be lowercase")
+
+	out, err = goTest(t, named, "-vet=off", "-v")
+	assert.NoError(t, err, "with vet off the package passes: %s", out)
+	assert.Contains(t, out, "testing: warning: no tests to run", "and the test never ran")
+
+	const logged = "package scratch\n\nimport \"testing\"\n\nfunc TestKeepalive(t *testing.T) { log.Printf(\"serve error: %v\", nil) }\n"
+	out, err = goTest(t, logged)
+	assert.Error(t, err)
+	assert.Contains(t, out, "undefined: log")
+}
+
+// articlePingServer is the article's Connect server: a Ping method and
+// nothing else, no embedded UnimplementedPingServiceHandler.
+type articlePingServer struct{}
+
+func (articlePingServer) Ping(_ context.Context, req *connect.Request[pingv1.PingRequest]) (*connect.Response[pingv1.PingResponse], error) {
+	return connect.NewResponse(&pingv1.PingResponse{Message: "Pong: " + req.Msg.GetMessage()}), nil
+}
+
+// The article passes its PingServer to pingv1connect.NewPingServiceHandler,
+// whose parameter is the generated PingServiceHandler interface: with
+// StreamPing in the service (the article's own proto has it) a type with only
+// Ping does not satisfy it, and the snippet does not compile. ConnectServer
+// embeds UnimplementedPingServiceHandler.
+func TestArticleConnectServerLacksStreamPing(t *testing.T) {
+	var article any = articlePingServer{}
+	_, ok := article.(pingv1connect.PingServiceHandler)
+	assert.False(t, ok, "the article's server is not a PingServiceHandler")
+	var ours any = &ConnectServer{}
+	_, ok = ours.(pingv1connect.PingServiceHandler)
+	assert.True(t, ok)
+}
