@@ -25,6 +25,8 @@ import (
 
 // modes lists the experiments in the order "all" runs them: the article's.
 var modes = cli.Modes[options]{
+	{Name: "serialization", About: "the article's JSON vs Protobuf table measured on a stated message: ops/s, B/op, allocs, payload bytes", Run: serializationDemo},
+	{Name: "wire", About: "the wire format: varints 3 and 300, a PingResponse and a Transaction walked field by field", Run: wireDemo},
 	{Name: "protocols", About: "one Ping over every protocol on loopback: body and wire bytes per call, median and p99 round trip", Run: protocolsDemo},
 }
 

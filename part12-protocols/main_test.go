@@ -34,6 +34,22 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		mode  string
 		check func(t *testing.T, out string)
 	}{
+		{"serialization", func(t *testing.T, out string) {
+			for _, f := range []string{"google.golang.org/protobuf (proto)", "encoding/json", "google.golang.org/protobuf (protojson)"} {
+				r := clitest.Row(t, out, f)
+				require.Len(t, r, 6, "%q", r)
+			}
+			assert.Equal(t, "69 bytes", clitest.Row(t, out, "google.golang.org/protobuf (proto)")[5])
+			assert.Equal(t, "173 bytes", clitest.Row(t, out, "encoding/json")[5])
+			assert.Contains(t, out, "payload 60% smaller")
+			assert.Contains(t, out, "the article's table:            marshal 8.3x, unmarshal 10.6x faster, payload 77% smaller")
+		}},
+		{"wire", func(t *testing.T, out string) {
+			assert.Contains(t, out, "varint 300: ac 02 = 10101100 00000010")
+			assert.Contains(t, out, "varint 3: 03 = 00000011")
+			assert.Contains(t, out, `   0  0a       field 1  LEN(2)  len 4  "pong"`)
+			assert.Contains(t, out, "timestamp_ms: -1 takes 11 bytes")
+		}},
 		{"protocols", func(t *testing.T, out string) {
 			for _, p := range [][]string{
 				{"gRPC (grpc-go)", "HTTP/2 h2c", "protobuf", "23 B"},

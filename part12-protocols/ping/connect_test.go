@@ -25,7 +25,7 @@ import (
 )
 
 // startH2C serves h on loopback with HTTP/1.1 and h2c, as NewHTTPServer does.
-func startH2C(t *testing.T, h http.Handler) *httptest.Server {
+func startH2C(t testing.TB, h http.Handler) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewUnstartedServer(h)
 	srv.Config.Protocols = Protocols()
@@ -35,7 +35,7 @@ func startH2C(t *testing.T, h http.Handler) *httptest.Server {
 }
 
 // grpcClient dials addr with grpc-go, the way any gRPC client would.
-func grpcClient(t *testing.T, addr string) *grpc.ClientConn {
+func grpcClient(t testing.TB, addr string) *grpc.ClientConn {
 	t.Helper()
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
