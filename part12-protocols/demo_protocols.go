@@ -17,6 +17,7 @@ import (
 
 	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
+	"github.com/sysdesign-masterclass/golang/part12-protocols/graph"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/ping"
 )
 
@@ -108,13 +109,46 @@ func protocols(s *servers) ([]protocol, error) {
 			}
 			return &pingv1.PingResponse{Message: out.Message, TimestampMs: out.TimestampMS}, nil
 		}, close: rest.CloseIdleConnections})
+	gql := h1()
+	gq, err := json.Marshal(map[string]string{"query": fmt.Sprintf(`{ ping(message: %q) { message timestampMs } }`, demoMessage)})
+	if err != nil {
+		return nil, err
+	}
+	ps = append(ps, protocol{name: "GraphQL", transport: "HTTP/1.1", body: "JSON (query)", ln: s.httpLn, reqBytes: len(gq),
+		call: func(ctx context.Context) (*pingv1.PingResponse, error) {
+			r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+GraphQLPath, bytes.NewReader(gq))
+			if err != nil {
+				return nil, err
+			}
+			r.Header.Set("Content-Type", "application/json")
+			resp, err := gql.Do(r)
+			if err != nil {
+				return nil, err
+			}
+			defer resp.Body.Close()
+			var out struct {
+				Data struct {
+					Ping struct {
+						Message string `json:"message"`
+					} `json:"ping"`
+				} `json:"data"`
+				Errors []json.RawMessage `json:"errors"`
+			}
+			if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+				return nil, err
+			}
+			if len(out.Errors) > 0 {
+				return nil, fmt.Errorf("GraphQL: %s", out.Errors[0])
+			}
+			return &pingv1.PingResponse{Message: out.Data.Ping.Message}, nil
+		}, close: gql.CloseIdleConnections})
 	return ps, nil
 }
 
 // protocolsDemo calls Ping o.calls times over each protocol, one call at a
 // time, and prints what each call cost on the wire and in time.
 func protocolsDemo(ctx context.Context, w io.Writer, o options) error {
-	s, err := startServers(&ping.Service{}, "127.0.0.1:0", "127.0.0.1:0")
+	s, err := startServers(&ping.Service{}, graph.NewMemory(graph.Shape{}), "127.0.0.1:0", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}

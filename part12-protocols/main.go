@@ -27,6 +27,7 @@ import (
 var modes = cli.Modes[options]{
 	{Name: "serialization", About: "the article's JSON vs Protobuf table measured on a stated message: ops/s, B/op, allocs, payload bytes", Run: serializationDemo},
 	{Name: "wire", About: "the wire format: varints 3 and 300, a PingResponse and a Transaction walked field by field", Run: wireDemo},
+	{Name: "graphql", About: "the article's cost formula and its 10,000-cost query refused at 500; N+1 vs DataLoader, statements counted", Run: graphqlDemo},
 	{Name: "protocols", About: "one Ping over every protocol on loopback: body and wire bytes per call, median and p99 round trip", Run: protocolsDemo},
 }
 

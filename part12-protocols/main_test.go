@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -18,6 +19,7 @@ import (
 	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
+	"github.com/sysdesign-masterclass/golang/internal/stack"
 	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
 )
@@ -30,6 +32,7 @@ var quick = []string{"-calls", "20"}
 // Every mode runs with no services and prints the lines a reader checks
 // against the article.
 func TestEveryModeWithoutServices(t *testing.T) {
+	t.Setenv(stack.EnvPostgres, "postgres://u:p@127.0.0.1:1/db")
 	for _, tt := range []struct {
 		mode  string
 		check func(t *testing.T, out string)
@@ -50,6 +53,11 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Contains(t, out, `   0  0a       field 1  LEN(2)  len 4  "pong"`)
 			assert.Contains(t, out, "timestamp_ms: -1 takes 11 bytes")
 		}},
+		{"graphql", func(t *testing.T, out string) {
+			assert.Contains(t, out, "PostgreSQL: not reachable")
+			assert.Contains(t, out, "the in-memory stand-in counts its calls instead of statements")
+			checkGraphQL(t, out, "calls to the in-memory store")
+		}},
 		{"protocols", func(t *testing.T, out string) {
 			for _, p := range [][]string{
 				{"gRPC (grpc-go)", "HTTP/2 h2c", "protobuf", "23 B"},
@@ -58,9 +66,10 @@ func TestEveryModeWithoutServices(t *testing.T) {
 				{"Connect", "HTTP/2 h2c", "protobuf", "18 B"},
 				{"Connect", "HTTP/1.1", "JSON (protojson)", "30 B"},
 				{"REST", "HTTP/1.1", "JSON (encoding/json)", "30 B"},
+				{"GraphQL", "HTTP/1.1", "JSON (query)"},
 			} {
 				r := clitest.Row(t, out, p...)
-				require.Len(t, r, 7, "%q", r)
+				assert.Len(t, r, 7, "%q", r)
 			}
 		}},
 	} {
@@ -71,6 +80,22 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			tt.check(t, out.String())
 		})
 	}
+}
+
+// checkGraphQL checks -mode graphql's lines: the costs, the refusal, the
+// N+1 counted exactly and the DataLoader's count (one per level when the
+// 5 ms window caught every resolver; a loaded machine may split a level).
+func checkGraphQL(t *testing.T, out, counted string) {
+	t.Helper()
+	assert.Equal(t, "101", clitest.Row(t, out, "{ users(limit: 100) { posts(limit: 100) { id } } }")[1])
+	assert.Equal(t, "10101", clitest.Row(t, out, "{ users(limit: 100) { posts(limit: 100) { comments { id } } } }")[1])
+	assert.Contains(t, out, "the article's query, sent: operation has complexity 1210101, which exceeds the limit of 500")
+	assert.Contains(t, out, counted)
+	assert.Equal(t, "421", clitest.Row(t, out, "one query per parent (N+1)")[1])
+	n, err := strconv.Atoi(clitest.Row(t, out, "DataLoader, 5 ms wait (the article's)")[1])
+	require.NoError(t, err)
+	assert.GreaterOrEqual(t, n, 4)
+	assert.Less(t, n, 421)
 }
 
 // Command-line mistakes are usage errors: a message and the usage on stderr,
@@ -141,6 +166,7 @@ func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, g
 // TestServeStopsOnCancel plays Ctrl-C: both servers answer, then run returns
 // nil once its context ends, leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
+	t.Setenv(stack.EnvPostgres, "postgres://u:p@127.0.0.1:1/db")
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)

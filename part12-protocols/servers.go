@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/sysdesign-masterclass/golang/part12-protocols/graph"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/ping"
 )
 
@@ -59,8 +60,12 @@ type servers struct {
 	done               chan error
 }
 
-// startServers listens on grpcAddr and httpAddr and serves until stop.
-func startServers(svc *ping.Service, grpcAddr, httpAddr string) (*servers, error) {
+// GraphQLPath is where the servers answer GraphQL.
+const GraphQLPath = "/graphql"
+
+// startServers listens on grpcAddr and httpAddr and serves until stop; store
+// is what GraphQL reads.
+func startServers(svc *ping.Service, store graph.Store, grpcAddr, httpAddr string) (*servers, error) {
 	gl, err := net.Listen("tcp", grpcAddr)
 	if err != nil {
 		return nil, fmt.Errorf("grpc listener: %w", err)
@@ -79,6 +84,7 @@ func startServers(svc *ping.Service, grpcAddr, httpAddr string) (*servers, error
 	mux := http.NewServeMux()
 	mux.Handle("/", ping.NewHandler(svc))
 	mux.Handle(ping.RESTPath, ping.NewRESTHandler(svc))
+	mux.Handle(GraphQLPath, graph.NewHandler(graph.Options{Store: store, Ping: svc}))
 	s.http = ping.NewHTTPServer(mux)
 	go func() { s.done <- s.grpc.Serve(s.grpcLn) }()
 	go func() { s.done <- s.http.Serve(s.httpLn) }()
