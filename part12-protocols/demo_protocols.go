@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/quic-go/quic-go/http3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -18,14 +19,15 @@ import (
 	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/graph"
+	"github.com/sysdesign-masterclass/golang/part12-protocols/h3"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/ping"
 )
 
 // protocol is one way to call Ping.
 type protocol struct {
 	name, transport string
-	body            string // the request body's encoding
-	ln              *countingListener
+	body            string       // the request body's encoding
+	wire            func() int64 // bytes on the server's socket so far
 	reqBytes        int
 	call            func(ctx context.Context) (*pingv1.PingResponse, error)
 	close           func()
@@ -53,7 +55,11 @@ func protocols(s *servers) ([]protocol, error) {
 	grpcClient := pingv1.NewPingServiceClient(conn)
 	base := "http://" + s.httpAddr
 	connectOver := func(hc *http.Client, opts ...connect.ClientOption) func(context.Context) (*pingv1.PingResponse, error) {
-		c := pingv1connect.NewPingServiceClient(hc, base, opts...)
+		url := base
+		if _, ok := hc.Transport.(*http3.Transport); ok {
+			url = "https://" + s.httpAddr
+		}
+		c := pingv1connect.NewPingServiceClient(hc, url, opts...)
 		return func(ctx context.Context) (*pingv1.PingResponse, error) {
 			r, err := c.Ping(ctx, connect.NewRequest(req))
 			if err != nil {
@@ -65,7 +71,7 @@ func protocols(s *servers) ([]protocol, error) {
 	h2 := func() *http.Client { return ping.H2CClient() }
 	h1 := func() *http.Client { return &http.Client{Transport: &http.Transport{}} }
 	ps := []protocol{
-		{name: "gRPC (grpc-go)", transport: "HTTP/2 h2c", body: "protobuf", ln: s.grpcLn, reqBytes: protoSize + 5,
+		{name: "gRPC (grpc-go)", transport: "HTTP/2 h2c", body: "protobuf", wire: s.grpcLn.total, reqBytes: protoSize + 5,
 			call:  func(ctx context.Context) (*pingv1.PingResponse, error) { return grpcClient.Ping(ctx, req) },
 			close: func() { _ = conn.Close() }},
 	}
@@ -80,11 +86,14 @@ func protocols(s *servers) ([]protocol, error) {
 		{"Connect", "HTTP/2 h2c", "protobuf", h2(), protoSize, nil},
 		{"Connect", "HTTP/1.1", "JSON (protojson)", h1(), len(pj), []connect.ClientOption{connect.WithProtoJSON()}},
 	} {
-		ps = append(ps, protocol{name: c.name, transport: c.transport, body: c.body, ln: s.httpLn, reqBytes: c.size,
+		ps = append(ps, protocol{name: c.name, transport: c.transport, body: c.body, wire: s.httpLn.total, reqBytes: c.size,
 			call: connectOver(c.hc, c.opts...), close: c.hc.CloseIdleConnections})
 	}
+	quic, qt := h3.NewClient(s.roots)
+	ps = append(ps, protocol{name: "Connect", transport: "HTTP/3 (QUIC)", body: "protobuf", wire: s.udp.total, reqBytes: protoSize,
+		call: connectOver(quic), close: func() { _ = qt.Close() }})
 	rest := h1()
-	ps = append(ps, protocol{name: "REST", transport: "HTTP/1.1", body: "JSON (encoding/json)", ln: s.httpLn, reqBytes: len(rj),
+	ps = append(ps, protocol{name: "REST", transport: "HTTP/1.1", body: "JSON (encoding/json)", wire: s.httpLn.total, reqBytes: len(rj),
 		call: func(ctx context.Context) (*pingv1.PingResponse, error) {
 			r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+ping.RESTPath, bytes.NewReader(rj))
 			if err != nil {
@@ -114,7 +123,7 @@ func protocols(s *servers) ([]protocol, error) {
 	if err != nil {
 		return nil, err
 	}
-	ps = append(ps, protocol{name: "GraphQL", transport: "HTTP/1.1", body: "JSON (query)", ln: s.httpLn, reqBytes: len(gq),
+	ps = append(ps, protocol{name: "GraphQL", transport: "HTTP/1.1", body: "JSON (query)", wire: s.httpLn.total, reqBytes: len(gq),
 		call: func(ctx context.Context) (*pingv1.PingResponse, error) {
 			r, err := http.NewRequestWithContext(ctx, http.MethodPost, base+GraphQLPath, bytes.NewReader(gq))
 			if err != nil {
@@ -169,7 +178,7 @@ func protocolsDemo(ctx context.Context, w io.Writer, o options) error {
 		if _, err := p.call(ctx); err != nil { // the first call dials: not counted
 			return fmt.Errorf("%s: %w", p.name, err)
 		}
-		before := p.ln.total()
+		before := p.wire()
 		lat := make([]time.Duration, 0, o.calls)
 		for range o.calls {
 			start := time.Now()
@@ -182,13 +191,14 @@ func protocolsDemo(ctx context.Context, w io.Writer, o options) error {
 				return fmt.Errorf("%s answered %q", p.name, resp.GetMessage())
 			}
 		}
-		wire := float64(p.ln.total()-before) / float64(o.calls)
+		wire := float64(p.wire()-before) / float64(o.calls)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%d B\t%.0f B\t%s\t%s\n", p.name, p.transport, p.body, p.reqBytes, wire, ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99)))
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	fmt.Fprintln(w, "wire bytes/call: both directions on the server's socket after the first call (headers, framing, HPACK's")
-	fmt.Fprintln(w, "indexed headers on HTTP/2); gRPC adds a 5-byte length prefix to the body and sends its status in trailers.")
+	fmt.Fprintln(w, "wire bytes/call: both directions on the server's socket after the first call (headers, framing, HPACK's and")
+	fmt.Fprintln(w, "QPACK's indexed headers; on HTTP/3 the UDP payloads: QUIC headers, ACKs, encryption); gRPC adds a 5-byte")
+	fmt.Fprintln(w, "length prefix to the body and sends its status in trailers.")
 	return nil
 }

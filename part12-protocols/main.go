@@ -28,13 +28,14 @@ var modes = cli.Modes[options]{
 	{Name: "serialization", About: "the article's JSON vs Protobuf table measured on a stated message: ops/s, B/op, allocs, payload bytes", Run: serializationDemo},
 	{Name: "wire", About: "the wire format: varints 3 and 300, a PingResponse and a Transaction walked field by field", Run: wireDemo},
 	{Name: "graphql", About: "the article's cost formula and its 10,000-cost query refused at 500; N+1 vs DataLoader, statements counted", Run: graphqlDemo},
+	{Name: "loss", About: "HTTP/2 (one TCP connection) vs HTTP/3 (QUIC) for concurrent streams under 2% packet loss: p50, p99, max", Run: lossDemo},
 	{Name: "protocols", About: "one Ping over every protocol on loopback: body and wire bytes per call, median and p99 round trip", Run: protocolsDemo},
 }
 
 // options are the parsed flags.
 type options struct {
 	mode, addr, grpcAddr string
-	calls                int
+	calls, lossCalls     int
 }
 
 func main() { cli.Main("part12-protocols", run) }
@@ -57,6 +58,7 @@ func flags(o *options) *flag.FlagSet {
 	fs := cli.NewFlagSet("part12-protocols")
 	fs.StringVar(&o.mode, "mode", "all", "experiment: "+modes.Help())
 	fs.IntVar(&o.calls, "calls", 2000, "calls per protocol in -mode protocols (10..1000000)")
+	fs.IntVar(&o.lossCalls, "loss-calls", 50, "calls per stream (16 streams) per transport in -mode loss (1..10000)")
 	return fs
 }
 
@@ -96,12 +98,13 @@ func parse(args []string) (options, error) {
 	return o, cmp.Or( // the first of these that fails
 		modes.Check(o.mode),
 		cli.InRange("calls", o.calls, 10, 1_000_000),
+		cli.InRange("loss-calls", o.lossCalls, 1, 10_000),
 	)
 }
 
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("usage: go run ./part12-protocols [-mode M] [-calls N]\n")
+	b.WriteString("usage: go run ./part12-protocols [-mode M] [-calls N] [-loss-calls N]\n")
 	b.WriteString("       go run ./part12-protocols serve [-addr HOST:PORT] [-grpc-addr HOST:PORT]\n")
 	modes.WriteUsage(&b)
 	cli.WriteFlags(&b, "flags", flags(new(options)))

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"flag"
 	"net/http"
 	"strconv"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"google.golang.org/grpc"
@@ -27,7 +29,7 @@ import (
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
 // quick keeps the experiments short; the defaults are for readers.
-var quick = []string{"-calls", "20"}
+var quick = []string{"-calls", "20", "-loss-calls", "3"}
 
 // Every mode runs with no services and prints the lines a reader checks
 // against the article.
@@ -58,6 +60,14 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Contains(t, out, "the in-memory stand-in counts its calls instead of statements")
 			checkGraphQL(t, out, "calls to the in-memory store")
 		}},
+		{"loss", func(t *testing.T, out string) {
+			for _, r := range [][]string{{"HTTP/2", "0%"}, {"HTTP/3, dropped", "0%"}, {"HTTP/2", "2%"}, {"HTTP/3, dropped", "2%"}, {"HTTP/3, delayed", "2%"}} {
+				row := clitest.Row(t, out, r...)
+				require.Len(t, row, 9, "%q", row)
+				assert.Equal(t, []string{"1", "48", "0"}, row[3:6], "%s: one connection, 16 × 3 calls, no errors", r)
+			}
+			assert.True(t, strings.HasPrefix(clitest.Row(t, out, "HTTP/2", "0%")[2], "0 of "), "no loss without loss")
+		}},
 		{"protocols", func(t *testing.T, out string) {
 			for _, p := range [][]string{
 				{"gRPC (grpc-go)", "HTTP/2 h2c", "protobuf", "23 B"},
@@ -65,6 +75,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 				{"gRPC-Web (connect-go)", "HTTP/1.1", "protobuf", "23 B"},
 				{"Connect", "HTTP/2 h2c", "protobuf", "18 B"},
 				{"Connect", "HTTP/1.1", "JSON (protojson)", "30 B"},
+				{"Connect", "HTTP/3 (QUIC)", "protobuf", "18 B"},
 				{"REST", "HTTP/1.1", "JSON (encoding/json)", "30 B"},
 				{"GraphQL", "HTTP/1.1", "JSON (query)"},
 			} {
@@ -109,6 +120,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"stray"}, `unexpected argument "stray" (the only subcommand is serve, and it comes first)`},
 		{[]string{"-calls", "9"}, "-calls 9 is out of range 10..1000000"},
 		{[]string{"-calls", "many"}, `invalid value "many" for flag -calls`},
+		{[]string{"-loss-calls", "0"}, "-loss-calls 0 is out of range 1..10000"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"serve", "extra"}, `serve: unexpected argument "extra"`},
 		{[]string{"serve", "-addr", ""}, "serve: -addr is empty"},
@@ -132,7 +144,7 @@ func TestHelp(t *testing.T) {
 		for _, m := range modes {
 			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s", m.Name)
 		}
-		for _, f := range []string{"-mode", "-calls", "-addr", "-grpc-addr", "serve flags:"} {
+		for _, f := range []string{"-mode", "-calls", "-loss-calls", "-addr", "-grpc-addr", "serve flags:"} {
 			assert.Contains(t, stdout.String(), f)
 		}
 	}
@@ -184,6 +196,12 @@ func TestServeStopsOnCancel(t *testing.T) {
 	cr, err := pingv1connect.NewPingServiceClient(hc, "http://"+httpAddr, connect.WithProtoJSON()).Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "b"}))
 	require.NoError(t, err)
 	assert.Equal(t, "b", cr.Msg.GetMessage())
+
+	q := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the demo's self-signed certificate
+	defer q.Close()
+	qr, err := pingv1connect.NewPingServiceClient(&http.Client{Transport: q}, "https://"+httpAddr).Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "c"}))
+	require.NoError(t, err, "HTTP/3 on the same port number, over UDP")
+	assert.Equal(t, "c", qr.Msg.GetMessage())
 
 	cancel()
 	select {

@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"sync/atomic"
+	"syscall"
 	"time"
 
+	"github.com/quic-go/quic-go/http3"
 	"google.golang.org/grpc"
 
 	"github.com/sysdesign-masterclass/golang/part12-protocols/graph"
+	"github.com/sysdesign-masterclass/golang/part12-protocols/h3"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/ping"
 )
 
@@ -57,7 +61,45 @@ type servers struct {
 	grpcLn, httpLn     *countingListener
 	grpc               *grpc.Server
 	http               *http.Server
+	h3                 *http3.Server
+	udp                *countingPacketConn
+	roots              *x509.CertPool // trusts the HTTP/3 server's self-signed certificate
 	done               chan error
+}
+
+// countingPacketConn counts the bytes of the datagrams the HTTP/3 server
+// reads and writes.
+type countingPacketConn struct {
+	net.PacketConn
+	read, written atomic.Int64
+}
+
+func (c *countingPacketConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	n, a, err := c.PacketConn.ReadFrom(p)
+	c.read.Add(int64(n))
+	return n, a, err
+}
+
+func (c *countingPacketConn) WriteTo(p []byte, a net.Addr) (int, error) {
+	n, err := c.PacketConn.WriteTo(p, a)
+	c.written.Add(int64(n))
+	return n, err
+}
+
+func (c *countingPacketConn) total() int64 { return c.read.Load() + c.written.Load() }
+
+// SetReadBuffer, SetWriteBuffer and SyscallConn let quic-go size the
+// socket's buffers as it does on a bare *net.UDPConn (it warns otherwise).
+func (c *countingPacketConn) SetReadBuffer(n int) error {
+	return c.PacketConn.(*net.UDPConn).SetReadBuffer(n)
+}
+
+func (c *countingPacketConn) SetWriteBuffer(n int) error {
+	return c.PacketConn.(*net.UDPConn).SetWriteBuffer(n)
+}
+
+func (c *countingPacketConn) SyscallConn() (syscall.RawConn, error) {
+	return c.PacketConn.(*net.UDPConn).SyscallConn()
 }
 
 // GraphQLPath is where the servers answer GraphQL.
@@ -77,17 +119,31 @@ func startServers(svc *ping.Service, store graph.Store, grpcAddr, httpAddr strin
 	}
 	s := &servers{
 		grpcLn: &countingListener{Listener: gl}, httpLn: &countingListener{Listener: hl},
-		done: make(chan error, 2),
+		done: make(chan error, 3),
 	}
 	s.grpcAddr, s.httpAddr = gl.Addr().String(), hl.Addr().String()
+	udp, err := h3.Listen(s.httpAddr) // HTTP/3 on the same port number, over UDP
+	if err != nil {
+		_, _ = gl.Close(), hl.Close()
+		return nil, fmt.Errorf("http/3 listener: %w", err)
+	}
+	host, _, _ := net.SplitHostPort(s.httpAddr)
+	cert, roots, err := h3.SelfSigned(host, "localhost")
+	if err != nil {
+		_, _, _ = gl.Close(), hl.Close(), udp.Close()
+		return nil, err
+	}
+	s.udp, s.roots = &countingPacketConn{PacketConn: udp}, roots
 	s.grpc, _ = ping.NewGRPCServer(svc)
 	mux := http.NewServeMux()
 	mux.Handle("/", ping.NewHandler(svc))
 	mux.Handle(ping.RESTPath, ping.NewRESTHandler(svc))
 	mux.Handle(GraphQLPath, graph.NewHandler(graph.Options{Store: store, Ping: svc}))
 	s.http = ping.NewHTTPServer(mux)
+	s.h3 = h3.NewServer(mux, cert)
 	go func() { s.done <- s.grpc.Serve(s.grpcLn) }()
 	go func() { s.done <- s.http.Serve(s.httpLn) }()
+	go func() { s.done <- s.h3.Serve(s.udp) }()
 	return s, nil
 }
 
@@ -97,17 +153,18 @@ func (s *servers) stop(drain time.Duration) error {
 	defer cancel()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	err := s.http.Shutdown(ctx)
+	err := errors.Join(s.http.Shutdown(ctx), s.h3.Shutdown(ctx))
 	select {
 	case <-stopped:
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-stopped
 	}
-	for range 2 {
+	err = errors.Join(err, s.h3.Close())
+	for range 3 {
 		if e := <-s.done; e != nil && !errors.Is(e, http.ErrServerClosed) && !errors.Is(e, grpc.ErrServerStopped) {
 			err = errors.Join(err, e)
 		}
 	}
-	return err
+	return errors.Join(err, s.udp.Close())
 }

@@ -76,8 +76,12 @@ func NewHTTPServer(h http.Handler) *http.Server {
 	return &http.Server{Handler: h, Protocols: Protocols(), ReadHeaderTimeout: 10 * time.Second}
 }
 
-// H2CClient is an http.Client that speaks HTTP/2 without TLS, as a gRPC
-// client must; Connect and gRPC-Web work over it too.
+// H2CClient is an http.Client that speaks HTTP/2 without TLS (prior
+// knowledge), as a gRPC client must; Connect and gRPC-Web work over it too.
+// Its Protocols hold unencrypted HTTP/2 alone: with HTTP/1 also in the set,
+// net/http's Transport sends http:// requests over HTTP/1.1.
 func H2CClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{Protocols: Protocols()}}
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	return &http.Client{Transport: &http.Transport{Protocols: &p}}
 }

@@ -47,7 +47,12 @@ func grpcClient(t testing.TB, addr string) *grpc.ClientConn {
 // gRPC-Web from connect-go's client, and grpc-go's own client, all get the
 // same answer.
 func TestOnePortServesEveryProtocol(t *testing.T) {
-	srv := startH2C(t, NewHandler(&Service{}))
+	protos := make(chan string, 100)
+	h := NewHandler(&Service{})
+	srv := startH2C(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		protos <- r.Proto
+		h.ServeHTTP(w, r)
+	}))
 	hc := H2CClient()
 	defer hc.CloseIdleConnections()
 	for _, tt := range []struct {
@@ -75,6 +80,8 @@ func TestOnePortServesEveryProtocol(t *testing.T) {
 			require.NoError(t, stream.Err())
 			require.NoError(t, stream.Close())
 			assert.Equal(t, []string{"s #1", "s #2", "s #3"}, got)
+			assert.Equal(t, "HTTP/2.0", <-protos, "H2CClient speaks HTTP/2 with prior knowledge")
+			assert.Equal(t, "HTTP/2.0", <-protos)
 		})
 	}
 	t.Run("grpc-go client", func(t *testing.T) {
