@@ -170,3 +170,23 @@ func TestQueryCostRefusesInvalidQueries(t *testing.T) {
 	_, err = QueryCost(`{ users { id } } { users { id } }`, nil)
 	assert.Error(t, err)
 }
+
+// FuzzQuery: any query text gets a JSON answer (data or errors), never a
+// panic or a 5xx.
+func FuzzQuery(f *testing.F) {
+	for _, q := range []string{nested, ArticleQuery, `{ ping(message: "x") { message } }`, `{ users(limit: -1) { id } }`, `{`, `query { users { posts { author { posts { id } } } } }`, `{ __schema { types { name } } }`} {
+		f.Add(q)
+	}
+	store := NewMemory(Shape{Users: 5, PostsPerUser: 2, CommentsPerPost: 2})
+	h := NewHandler(Options{Store: store, Ping: &ping.Service{}})
+	f.Fuzz(func(t *testing.T, q string) {
+		body, err := json.Marshal(map[string]string{"query": q})
+		require.NoError(t, err)
+		req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Less(t, rec.Code, 500, "%q -> %d", q, rec.Code)
+		assert.True(t, json.Valid(rec.Body.Bytes()), "%q -> %s", q, rec.Body)
+	})
+}
