@@ -105,3 +105,19 @@ func TestMemoryMatchesPostgres(t *testing.T) {
 	require.Empty(t, b.Errors)
 	assert.JSONEq(t, string(a.Data), string(b.Data))
 }
+
+// The article's batch query, `SELECT * FROM posts WHERE user_id IN (...)`,
+// has no per-user limit: for posts(limit: 5) it reads every post of every
+// user in the batch and leaves the cut to the resolver. PostsByUser applies
+// the limit in SQL with row_number(), so PostgreSQL returns only what the
+// query asked for.
+func TestArticleINQueryReadsEveryPost(t *testing.T) {
+	pool, store := testSchema(t, Shape{Users: 10, PostsPerUser: 40, CommentsPerPost: 0})
+	ids := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	var article int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM (SELECT * FROM `+store.Schema()+`.posts WHERE user_id IN (1,2,3,4,5,6,7,8,9,10)) p`).Scan(&article))
+	ours, err := store.PostsByUser(t.Context(), ids, 5)
+	require.NoError(t, err)
+	assert.Equal(t, 400, article, "every post of the 10 users")
+	assert.Len(t, ours, 50, "5 per user")
+}

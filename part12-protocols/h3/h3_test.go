@@ -155,3 +155,29 @@ func BenchmarkLoss(b *testing.B) {
 }
 
 func pct(f float64) string { return fmt.Sprintf("%gpct", f*100) }
+
+// The article lists HTTP/3 among gRPC's transports. grpc-go speaks HTTP/2
+// only; connect-go's gRPC protocol needs HTTP trailers, which quic-go's
+// HTTP/3 carries, so the same handler answers gRPC over QUIC too.
+func TestGRPCProtocolOverHTTP3(t *testing.T) {
+	cert, roots, err := SelfSigned("127.0.0.1")
+	require.NoError(t, err)
+	udp, err := Listen("127.0.0.1:0")
+	require.NoError(t, err)
+	srv := NewServer(ping.NewHandler(&ping.Service{}), cert)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(udp) }()
+	client, tr := NewClient(roots)
+	defer func() {
+		assert.NoError(t, tr.Close())
+		assert.NoError(t, srv.Close())
+		assert.ErrorIs(t, <-served, http.ErrServerClosed)
+		assert.NoError(t, udp.Close())
+	}()
+	pc := pingv1connect.NewPingServiceClient(client, "https://"+udp.LocalAddr().String(), connect.WithGRPC())
+	resp, err := pc.Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "grpc over quic"}))
+	require.NoError(t, err)
+	assert.Equal(t, "grpc over quic", resp.Msg.GetMessage())
+	_, err = pc.Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: strings.Repeat("x", ping.MaxMessageBytes+1)}))
+	assert.Equal(t, connect.CodeInvalidArgument, connect.CodeOf(err), "the status comes back in the trailers: %v", err)
+}

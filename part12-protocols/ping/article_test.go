@@ -1,10 +1,15 @@
 package ping
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -15,6 +20,7 @@ import (
 
 	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
+	pingv2 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v2"
 )
 
 // The article's bufconn test, in this package's terms: a server with
@@ -88,4 +94,56 @@ func TestArticleConnectServerLacksStreamPing(t *testing.T) {
 	var ours any = &ConnectServer{}
 	_, ok = ours.(pingv1connect.PingServiceHandler)
 	assert.True(t, ok)
+}
+
+// "Protobuf utilizes pre-generated serializer files to write binary stream
+// layouts directly": protoc-gen-go generates types and descriptors, not
+// serializers. proto.Marshal runs the runtime's table-driven coder, built
+// from the descriptor by reflection on first use (vtprotobuf is the plugin
+// that generates marshal code).
+func TestArticleGeneratedCodeHasNoSerializer(t *testing.T) {
+	typ := reflect.TypeOf(&pingv1.PingRequest{})
+	for _, m := range []string{"Marshal", "Unmarshal", "MarshalVT", "Size"} {
+		_, ok := typ.MethodByName(m)
+		assert.False(t, ok, "generated PingRequest has no %s method", m)
+	}
+	_, ok := typ.MethodByName("ProtoReflect")
+	assert.True(t, ok, "it has ProtoReflect, which the runtime's coder walks")
+}
+
+// The article's v2 reserves field 2 of PingRequest "Field 2 was removed";
+// its v1 PingRequest has only field 1 (field 2, timestamp_ms, is
+// PingResponse's).
+func TestArticleV2ReservesAFieldV1NeverHad(t *testing.T) {
+	req := (&pingv1.PingRequest{}).ProtoReflect().Descriptor()
+	assert.Nil(t, req.Fields().ByNumber(2), "v1 PingRequest has no field 2")
+	assert.Equal(t, 1, req.Fields().Len())
+	resp := (&pingv1.PingResponse{}).ProtoReflect().Descriptor()
+	assert.Equal(t, "timestamp_ms", string(resp.Fields().ByNumber(2).Name()))
+	v2 := (&pingv2.PingRequest{}).ProtoReflect().Descriptor()
+	assert.True(t, v2.ReservedRanges().Has(2))
+	assert.True(t, v2.ReservedNames().Has("deprecated_field_name"))
+}
+
+// The FAQ: ConnectRPC "supports standard gRPC, base64-encoded gRPC-Web, and
+// a simple POST JSON Connect protocol". connect-go serves binary gRPC-Web
+// (application/grpc-web+proto, what grpc-web's JavaScript client sends by
+// default); the base64 form, application/grpc-web-text, is refused with 415.
+func TestArticleGRPCWebTextIsNotServed(t *testing.T) {
+	h := NewHandler(&Service{})
+	frame := []byte{0, 0, 0, 0, 4, 0x0a, 0x02, 'h', 'i'} // uncompressed, 4 bytes: message "hi"
+	for ct, want := range map[string]int{
+		"application/grpc-web+proto": http.StatusOK,
+		"application/grpc-web-text":  http.StatusUnsupportedMediaType,
+	} {
+		body := frame
+		if ct == "application/grpc-web-text" {
+			body = []byte(base64.StdEncoding.EncodeToString(frame))
+		}
+		req := httptest.NewRequest(http.MethodPost, pingv1connect.PingServicePingProcedure, bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		assert.Equal(t, want, rec.Code, ct)
+	}
 }

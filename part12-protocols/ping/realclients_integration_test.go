@@ -5,8 +5,10 @@ package ping
 import (
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +159,27 @@ func TestBufCurlEveryProtocol(t *testing.T) {
 			assert.Contains(t, out, `"message": "`+p+`"`)
 		})
 	}
+}
+
+// The article's compile command runs protoc-gen-go and protoc-gen-go-grpc
+// only: it writes ping.pb.go and ping_grpc.pb.go, and no pingv1connect
+// package, which its Connect server imports. The same two plugins, run here
+// by buf on the article's proto, write exactly those two files; this
+// chapter's buf.gen.yaml adds protoc-gen-connect-go.
+func TestArticleProtocCommandMakesNoConnectCode(t *testing.T) {
+	out := t.TempDir()
+	template := `{"version":"v2","plugins":[` +
+		`{"local":["go","tool","protoc-gen-go"],"out":"` + out + `","opt":"paths=source_relative"},` +
+		`{"local":["go","tool","protoc-gen-go-grpc"],"out":"` + out + `","opt":"paths=source_relative"}]}`
+	_, err := tool(t, "buf", "generate", "--template", template, "--path", "ping/v1")
+	require.NoError(t, err)
+	var files []string
+	require.NoError(t, filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(out, p)
+			files = append(files, rel)
+		}
+		return err
+	}))
+	assert.ElementsMatch(t, []string{"ping/v1/ping.pb.go", "ping/v1/ping_grpc.pb.go"}, files, "no ping/v1/pingv1connect")
 }
