@@ -63,7 +63,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		{"loss", func(t *testing.T, out string) {
 			for _, r := range [][]string{{"HTTP/2", "0%"}, {"HTTP/3, dropped", "0%"}, {"HTTP/2", "2%"}, {"HTTP/3, dropped", "2%"}, {"HTTP/3, delayed", "2%"}} {
 				row := clitest.Row(t, out, r...)
-				require.Len(t, row, 9, "%q", row)
+				require.Len(t, row, 10, "%q", row)
 				assert.Equal(t, []string{"1", "48", "0"}, row[3:6], "%s: one connection, 16 × 3 calls, no errors", r)
 			}
 			assert.True(t, strings.HasPrefix(clitest.Row(t, out, "HTTP/2", "0%")[2], "0 of "), "no loss without loss")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +43,7 @@ type Row struct {
 	Transport     string
 	Loss          float64
 	Calls, Errors int
+	Slow          int // calls that took Stall or longer: the ones a lost packet held up
 	P50, P99, Max time.Duration
 	Lost, Packets int64           // packets the proxy lost, of all it relayed
 	Conns         int             // connections the client opened (one: every stream shares it)
@@ -153,6 +155,7 @@ func Run(ctx context.Context, transport string, cfg Config) (Row, error) {
 	all := slices.Concat(lats...)
 	slices.Sort(all)
 	row.Calls, row.Latencies = len(all), all
+	row.Slow = len(all) - sort.Search(len(all), func(i int) bool { return all[i] >= cfg.Stall })
 	for _, e := range errs {
 		row.Errors += e
 	}

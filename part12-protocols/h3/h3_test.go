@@ -128,7 +128,9 @@ func TestCallsSurviveLoss(t *testing.T) {
 // BenchmarkLoss is the committed measurement of the article's HTTP/2 vs
 // HTTP/3 claim: DefaultConfig (16 concurrent streams of 50 calls, 1000-byte message,
 // 2% loss each way, a lost packet 25 ms late) per transport, with the
-// quantiles of every call as metrics (ms).
+// quantiles of every call as metrics (ms), and slow-%: the share of calls
+// that took Stall or longer, the ones a lost packet held up (noise on a
+// loaded machine adds some at 0% loss too).
 func BenchmarkLoss(b *testing.B) {
 	for _, loss := range []float64{0, DefaultConfig.Loss} {
 		for _, tr := range Transports {
@@ -140,15 +142,18 @@ func BenchmarkLoss(b *testing.B) {
 			name := strings.NewReplacer("/", "", ", ", "-", " ", "").Replace(tr)
 			b.Run("transport="+name+"/loss="+pct(loss), func(b *testing.B) {
 				var all []time.Duration
+				slow := 0
 				for b.Loop() {
 					row, err := Run(b.Context(), tr, cfg)
 					require.NoError(b, err)
 					require.Zero(b, row.Errors)
 					all = append(all, row.Latencies...)
+					slow += row.Slow
 				}
 				slices.Sort(all)
 				b.ReportMetric(float64(Quantile(all, 0.5))/1e6, "p50-ms")
 				b.ReportMetric(float64(Quantile(all, 0.99))/1e6, "p99-ms")
+				b.ReportMetric(100*float64(slow)/float64(len(all)), "slow-%")
 			})
 		}
 	}
