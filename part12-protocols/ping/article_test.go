@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -17,6 +19,10 @@ import (
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
 	"github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1/pingv1connect"
@@ -146,4 +152,35 @@ func TestArticleGRPCWebTextIsNotServed(t *testing.T) {
 		h.ServeHTTP(rec, req)
 		assert.Equal(t, want, rec.Code, ct)
 	}
+}
+
+// The article dials with grpc.DialContext(ctx, "bufnet", ...), deprecated
+// since grpc-go 1.63 in favour of grpc.NewClient. The two differ in the
+// default scheme: DialContext's is passthrough, NewClient's is dns, so
+// NewClient("bufnet") looks "bufnet" up as a host name and the call fails
+// before the custom dialer is ever used; "passthrough:///bufnet" works.
+func TestArticleDialTargetNeedsPassthrough(t *testing.T) {
+	lis, _ := bufListener(t)
+	s := grpc.NewServer()
+	pingv1.RegisterPingServiceServer(s, &GRPCServer{Svc: &Service{}})
+	serve(t, s, lis)
+	var dials atomic.Int32
+	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) {
+		dials.Add(1)
+		return lis.DialContext(ctx)
+	})
+	for target, ok := range map[string]bool{"bufnet": false, "passthrough:///bufnet": true} {
+		conn, err := grpc.NewClient(target, dialer, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		_, err = pingv1.NewPingServiceClient(conn).Ping(ctx, &pingv1.PingRequest{Message: "ping"}, grpc.WaitForReady(false))
+		cancel()
+		require.NoError(t, conn.Close())
+		if ok {
+			assert.NoError(t, err, target)
+		} else {
+			assert.Equal(t, codes.Unavailable, status.Code(err), "%s: %v", target, err)
+		}
+	}
+	assert.EqualValues(t, 1, dials.Load(), "only the passthrough target reached the dialer")
 }
