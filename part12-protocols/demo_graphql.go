@@ -143,6 +143,7 @@ func graphqlDemo(ctx context.Context, w io.Writer, _ options) error {
 	}
 	fmt.Fprintln(w, "1 + 20 + 100 + 300 without loaders; with them one query per level (users, posts, comments, authors) when every")
 	fmt.Fprintln(w, "resolver of a level asks within the wait: a loaded machine can split a level into two batches (the test fakes the clock).")
+	fmt.Fprintln(w)
 	return nil
 }
 

@@ -37,7 +37,8 @@ func lossDemo(ctx context.Context, w io.Writer, o options) error {
 		return err
 	}
 	fmt.Fprintf(w, "calls ≥ %s: the calls a lost packet held up. HTTP/2: a lost segment holds up every stream with bytes behind it;\n", cfg.Stall)
-	fmt.Fprintln(w, "HTTP/3: only the stream whose packet was lost. One run on a shared machine (scheduling noise adds slow calls at 0%);")
-	fmt.Fprintln(w, "`make bench-part12` repeats it (BenchmarkLoss) and bench/results/part12.txt holds the committed run.")
+	fmt.Fprintln(w, "HTTP/3: only the streams with frames in the lost packet (a QUIC packet can carry several). One run on a shared")
+	fmt.Fprintln(w, "machine (scheduling noise adds slow calls); BenchmarkLoss repeats it: bench/results/part12.txt holds the committed run.")
+	fmt.Fprintln(w)
 	return nil
 }

@@ -200,5 +200,6 @@ func protocolsDemo(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintln(w, "wire bytes/call: both directions on the server's socket after the first call (headers, framing, HPACK's and")
 	fmt.Fprintln(w, "QPACK's indexed headers; on HTTP/3 the UDP payloads: QUIC headers, ACKs, encryption); gRPC adds a 5-byte")
 	fmt.Fprintln(w, "length prefix to the body and sends its status in trailers.")
+	fmt.Fprintln(w)
 	return nil
 }

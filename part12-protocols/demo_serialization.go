@@ -36,6 +36,8 @@ func serializationDemo(ctx context.Context, w io.Writer, _ options) error {
 		p.MarshalOps/j.MarshalOps, p.UnmarshalOps/j.UnmarshalOps, 100*(1-float64(p.Size)/float64(j.Size)))
 	fmt.Fprintf(w, "the article's table:            marshal %.1fx, unmarshal %.1fx faster, payload %.0f%% smaller\n",
 		articleProto.marshal/articleJSON.marshal, articleProto.unmarshal/articleJSON.unmarshal, 100*(1-float64(articleProto.size)/float64(articleJSON.size)))
+	fmt.Fprintln(w, "(protojson varies its spacing from build to build on purpose, so its payload size moves by a few bytes)")
+	fmt.Fprintln(w)
 	return nil
 }
 

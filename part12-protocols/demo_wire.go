@@ -38,5 +38,9 @@ func wireDemo(_ context.Context, w io.Writer, _ options) error {
 		return err
 	}
 	fmt.Fprintf(w, "\nthe benchmarks' Transaction: %d bytes\n", len(tx))
-	return wire.Dump(w, tx)
+	if err := wire.Dump(w, tx); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	return nil
 }
