@@ -57,7 +57,7 @@ func protocols(s *servers) ([]protocol, error) {
 	connectOver := func(hc *http.Client, opts ...connect.ClientOption) func(context.Context) (*pingv1.PingResponse, error) {
 		url := base
 		if _, ok := hc.Transport.(*http3.Transport); ok {
-			url = "https://" + s.httpAddr
+			url = "https://" + s.udp.LocalAddr().String()
 		}
 		c := pingv1connect.NewPingServiceClient(hc, url, opts...)
 		return func(ctx context.Context) (*pingv1.PingResponse, error) {

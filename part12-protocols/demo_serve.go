@@ -25,7 +25,7 @@ func serve(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "serving — Ctrl-C stops\n")
 	fmt.Fprintf(w, "  grpc-go:                          %s (health, reflection)\n", s.grpcAddr)
 	fmt.Fprintf(w, "  Connect, gRPC, gRPC-Web, REST:    http://%s (h2c; health, reflection)\n", s.httpAddr)
-	fmt.Fprintf(w, "  HTTP/3 (Connect, REST, GraphQL):  https://%s (UDP, self-signed certificate: curl --http3 -k)\n", s.httpAddr)
+	fmt.Fprintf(w, "  HTTP/3 (Connect, REST, GraphQL):  https://%s (UDP, self-signed certificate: curl --http3 -k)\n", s.udp.LocalAddr())
 	fmt.Fprintf(w, "  GraphQL:                          http://%s%s (%s)\n", s.httpAddr, GraphQLPath, gs.what)
 	fmt.Fprintf(w, "  curl -s -H 'Content-Type: application/json' -d '{\"message\":\"hi\"}' http://%s%s\n", s.httpAddr, pingv1connect.PingServicePingProcedure)
 	fmt.Fprintf(w, "  curl -s -d '{\"message\":\"hi\"}' http://%s%s\n", s.httpAddr, ping.RESTPath)

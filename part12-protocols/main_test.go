@@ -151,17 +151,20 @@ func TestHelp(t *testing.T) {
 }
 
 // serveAddrs starts `serve` on free ports and returns where it listens.
-func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, grpcAddr string) {
+func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, grpcAddr, h3Addr string) {
 	t.Helper()
 	out := make(clitest.Lines, 64) // room for every line serve prints: it never blocks
 	go func() {
 		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, out)
 	}()
-	for httpAddr == "" || grpcAddr == "" {
+	for httpAddr == "" || grpcAddr == "" || h3Addr == "" {
 		select {
 		case line := <-out:
 			if _, rest, ok := strings.Cut(line, "grpc-go:"); ok {
 				grpcAddr = strings.Fields(rest)[0]
+			}
+			if _, rest, ok := strings.Cut(line, "HTTP/3 (Connect, REST, GraphQL):"); ok {
+				h3Addr = strings.TrimPrefix(strings.Fields(rest)[0], "https://")
 			}
 			if _, rest, ok := strings.Cut(line, "REST:"); ok {
 				httpAddr = strings.TrimPrefix(strings.Fields(rest)[0], "http://")
@@ -172,7 +175,7 @@ func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, g
 			require.FailNow(t, "serve did not say where it listens")
 		}
 	}
-	return httpAddr, grpcAddr
+	return httpAddr, grpcAddr, h3Addr
 }
 
 // TestServeStopsOnCancel plays Ctrl-C: both servers answer, then run returns
@@ -182,7 +185,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	httpAddr, grpcAddr := serveAddrs(t, ctx, done)
+	httpAddr, grpcAddr, h3Addr := serveAddrs(t, ctx, done)
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
@@ -199,7 +202,7 @@ func TestServeStopsOnCancel(t *testing.T) {
 
 	q := &http3.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}} // the demo's self-signed certificate
 	defer q.Close()
-	qr, err := pingv1connect.NewPingServiceClient(&http.Client{Transport: q}, "https://"+httpAddr).Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "c"}))
+	qr, err := pingv1connect.NewPingServiceClient(&http.Client{Transport: q}, "https://"+h3Addr).Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "c"}))
 	require.NoError(t, err, "HTTP/3 on the same port number, over UDP")
 	assert.Equal(t, "c", qr.Msg.GetMessage())
 

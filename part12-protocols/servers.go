@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -62,7 +63,7 @@ type servers struct {
 	grpc               *grpc.Server
 	http               *http.Server
 	h3                 *http3.Server
-	udp                *countingPacketConn
+	udp                *countingPacketConn // HTTP/3: httpAddr's port number on UDP when it was free
 	roots              *x509.CertPool // trusts the HTTP/3 server's self-signed certificate
 	done               chan error
 }
@@ -123,6 +124,11 @@ func startServers(svc *ping.Service, store graph.Store, grpcAddr, httpAddr strin
 	}
 	s.grpcAddr, s.httpAddr = gl.Addr().String(), hl.Addr().String()
 	udp, err := h3.Listen(s.httpAddr) // HTTP/3 on the same port number, over UDP
+	if err != nil && strings.HasSuffix(httpAddr, ":0") {
+		// the port the kernel gave TCP is taken on UDP: any free one will do
+		host, _, _ := net.SplitHostPort(s.httpAddr)
+		udp, err = h3.Listen(net.JoinHostPort(host, "0"))
+	}
 	if err != nil {
 		_, _ = gl.Close(), hl.Close()
 		return nil, fmt.Errorf("http/3 listener: %w", err)

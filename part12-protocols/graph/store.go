@@ -157,7 +157,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, schema string, shape Shape
 // docker-compose.yml start PostgreSQL with it); Statements creates it in the
 // database if it is missing.
 func Statements(ctx context.Context, pool *pgxpool.Pool, schema string) (int64, error) {
-	if _, err := pool.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`); err != nil {
+	if err := statStatements(ctx, pool); err != nil {
 		return 0, err
 	}
 	var n int64
@@ -168,6 +168,24 @@ func Statements(ctx context.Context, pool *pgxpool.Pool, schema string) (int64, 
 		return 0, fmt.Errorf("pg_stat_statements (is it in shared_preload_libraries? `scripts/stack restart postgres`): %w", err)
 	}
 	return n, nil
+}
+
+// statStatements creates the pg_stat_statements extension in the database
+// if it is missing. Two sessions running CREATE EXTENSION IF NOT EXISTS at
+// once can both miss it and one then fails on pg_extension's unique index,
+// so creators take turns on an advisory lock.
+func statStatements(ctx context.Context, pool *pgxpool.Pool) error {
+	var have bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_extension WHERE extname = 'pg_stat_statements')`).Scan(&have); err != nil || have {
+		return err
+	}
+	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtext('part12.pg_stat_statements'))`); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE EXTENSION IF NOT EXISTS pg_stat_statements`)
+		return err
+	})
 }
 
 // Memory is the in-process Store the demo uses without PostgreSQL. Calls
