@@ -64,7 +64,7 @@ type servers struct {
 	http               *http.Server
 	h3                 *http3.Server
 	udp                *countingPacketConn // HTTP/3: httpAddr's port number on UDP when it was free
-	roots              *x509.CertPool // trusts the HTTP/3 server's self-signed certificate
+	roots              *x509.CertPool      // trusts the HTTP/3 server's self-signed certificate
 	done               chan error
 }
 
