@@ -30,9 +30,10 @@ type Config struct {
 }
 
 // DefaultConfig is the demo's experiment: 16 streams of 50 calls, 2% loss,
-// a lost packet 25 ms late (about quic-go's probe timeout on loopback, which
-// includes the peer's 25 ms maximum ACK delay; Linux TCP's minimum RTO is
-// 200 ms, so the model flatters TCP).
+// a lost packet 25 ms late (of the order of QUIC's probe timeout on
+// loopback, which RFC 9002 makes the RTT estimate plus the peer's maximum ACK
+// delay, 25 ms by default; Linux TCP's minimum RTO is 200 ms, so the model
+// flatters TCP).
 var DefaultConfig = Config{Streams: 16, Calls: 50, Loss: 0.02, Stall: 25 * time.Millisecond, MessageBytes: 1000, Seed: 12}
 
 // Transports are Compare's rows, in order.

@@ -84,6 +84,14 @@ func TestOnePortServesEveryProtocol(t *testing.T) {
 			assert.Equal(t, "HTTP/2.0", <-protos)
 		})
 	}
+	t.Run("HTTP/1 in the client's Protocols", func(t *testing.T) {
+		tr := &http.Transport{Protocols: Protocols()} // HTTP/1.1 and h2c, as the server has them
+		defer tr.CloseIdleConnections()
+		c := pingv1connect.NewPingServiceClient(&http.Client{Transport: tr}, srv.URL, connect.WithGRPC())
+		_, err := c.Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "hi"}))
+		require.NoError(t, err, "gRPC over HTTP/1.1 still works with net/http on both ends")
+		assert.Equal(t, "HTTP/1.1", <-protos, "the transport chose HTTP/1.1 for http://")
+	})
 	t.Run("grpc-go client", func(t *testing.T) {
 		conn := grpcClient(t, srv.Listener.Addr().String())
 		resp, err := pingv1.NewPingServiceClient(conn).Ping(t.Context(), &pingv1.PingRequest{Message: "hi"})
