@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -47,15 +48,26 @@ type response struct {
 // post sends query to h as a client would and decodes the answer.
 func post(t *testing.T, h http.Handler, query string) (int, response) {
 	t.Helper()
-	body, err := json.Marshal(map[string]string{"query": query})
+	code, r, err := postNoRequire(h, query)
 	require.NoError(t, err)
+	return code, r
+}
+
+// postNoRequire is post for a goroutine other than the test's.
+func postNoRequire(h http.Handler, query string) (int, response, error) {
+	body, err := json.Marshal(map[string]string{"query": query})
+	if err != nil {
+		return 0, response{}, err
+	}
 	req := httptest.NewRequest(http.MethodPost, "/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, req)
 	var r response
-	require.NoError(t, json.Unmarshal(rec.Body.Bytes(), &r), "%s", rec.Body.String())
-	return rec.Code, r
+	if err := json.Unmarshal(rec.Body.Bytes(), &r); err != nil {
+		return rec.Code, r, fmt.Errorf("%w: %s", err, rec.Body.String())
+	}
+	return rec.Code, r, nil
 }
 
 // The article's cost model: comments nested under posts(limit: 100) under

@@ -28,6 +28,7 @@ const (
 	DefaultWait      = 5 * time.Millisecond // the article's DataLoader tick
 	MaxLimit         = 100                  // the largest limit argument a list takes
 	MaxBodyBytes     = 64 << 10             // a request body
+	DefaultTimeout   = 10 * time.Second     // a whole request
 )
 
 // Options set up NewHandler.
@@ -43,6 +44,10 @@ type Options struct {
 	// CostLimit refuses a query whose cost (Cost) is over it before anything
 	// runs (DefaultCostLimit when 0).
 	CostLimit int
+	// Timeout bounds a request, its queries included (DefaultTimeout when
+	// 0): a database that stops answering costs a client an error, not a
+	// hung connection.
+	Timeout time.Duration
 }
 
 // NewHandler serves the schema over HTTP POST and GET with the cost limit
@@ -53,6 +58,9 @@ func NewHandler(c Options) http.Handler {
 	}
 	if c.CostLimit == 0 {
 		c.CostLimit = DefaultCostLimit
+	}
+	if c.Timeout == 0 {
+		c.Timeout = DefaultTimeout
 	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &resolver{c}, Complexity: Cost()}))
 	srv.AddTransport(transport.GET{})
@@ -78,7 +86,9 @@ func NewHandler(c Options) http.Handler {
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
-		srv.ServeHTTP(w, r)
+		ctx, cancel := context.WithTimeout(r.Context(), c.Timeout)
+		defer cancel()
+		srv.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
