@@ -26,6 +26,7 @@ SERVICES_06 := redis redlock etcd postgres
 SERVICES_07 := redis postgres
 SERVICES_09 := redis-cluster
 SERVICES_11 := redis redis-cluster
+SERVICES_12 := postgres
 
 # SERVICES= picks services for up (empty: all). Compose names the cluster's one-shot
 # init job and each Redlock master separately.
@@ -134,6 +135,14 @@ $(GOBIN)/actionlint:
 	$(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
 $(GOBIN)/golangci-lint:
 	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
+
+# part12's code generators and grpcurl are tools of part12-protocols/proto/go.mod
+# (pinned there); `go tool -n` builds each once into the build cache.
+PART12_TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-connect-go grpcurl
+.PHONY: part12-tools
+tools: part12-tools
+part12-tools:
+	@cd part12-protocols/proto && for t in $(PART12_TOOLS); do $(GO) tool -n $$t >/dev/null; done
 
 MODULES := . bench tools
 
