@@ -151,7 +151,7 @@ lint: tools ## gofmt, go vet, staticcheck, golangci-lint (every module, with and
 	@for m in $(MODULES); do ( cd $$m && echo "lint: $$m" && \
 	  $(GO) vet ./... && $(GO) vet -tags integration ./... && \
 	  $(GOBIN)/staticcheck ./... && $(GOBIN)/staticcheck -tags integration ./... && \
-	  $(GOBIN)/golangci-lint run --build-tags integration ./... ); done
+	  $(GOBIN)/golangci-lint run --allow-parallel-runners --build-tags integration ./... ); done
 	$(GOBIN)/actionlint
 	@echo "lint: clean"
 
