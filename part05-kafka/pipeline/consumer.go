@@ -50,7 +50,13 @@ type Consumer struct {
 	Linger      time.Duration // how long a batch waits for more messages once it has one; 0: 2 ms
 	MaxAttempts int           // tries of a failing message before it goes to the dead-letter topic; 0: 5
 	Backoff     time.Duration // the wait after a failed try, doubling; 0: 50 ms
-	Log         *slog.Logger  // nil: discard
+
+	// SessionTimeout is how long the group waits for a silent member before
+	// it hands its partitions to others; RebalanceTimeout how long a
+	// rebalance waits for members to rejoin. 0: 10 s each (the broker allows
+	// 6 s to 30 min for the session).
+	SessionTimeout, RebalanceTimeout time.Duration
+	Log                              *slog.Logger // nil: discard
 
 	// AfterApply, if set, is called after each committed transaction and
 	// before the offset commit to Kafka (the fault tests crash there).
@@ -80,7 +86,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	g, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID: c.Group, Brokers: c.Brokers, Topics: []string{c.Topic}, Dialer: dialer,
 		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second, SessionTimeout: 10 * time.Second, RebalanceTimeout: 10 * time.Second,
+		HeartbeatInterval: time.Second, SessionTimeout: c.SessionTimeout, RebalanceTimeout: c.RebalanceTimeout,
 		JoinGroupBackoff: time.Second, Timeout: 5 * time.Second,
 		ErrorLogger: kafka.LoggerFunc(func(f string, a ...any) { c.Log.Debug("kafka group: " + fmt.Sprintf(f, a...)) }),
 	})
@@ -129,6 +135,12 @@ func (c *Consumer) setDefaults() {
 	}
 	if c.Backoff <= 0 {
 		c.Backoff = 50 * time.Millisecond
+	}
+	if c.SessionTimeout <= 0 {
+		c.SessionTimeout = 10 * time.Second
+	}
+	if c.RebalanceTimeout <= 0 {
+		c.RebalanceTimeout = 10 * time.Second
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)

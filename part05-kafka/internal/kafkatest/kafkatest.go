@@ -95,10 +95,15 @@ func Count(t testing.TB, db *pgxpool.Pool, prefix string) Effects {
 	var e Effects
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, db.QueryRow(ctx, `SELECT count(*), coalesce(sum(events), 0), coalesce(sum(out_of_order), 0)
-		FROM `+exactlyonce.Schema+`.orders WHERE order_id LIKE $1 || '-%'`, prefix).Scan(&e.Orders, &e.Applied, &e.OutOfOrder))
-	require.NoError(t, db.QueryRow(ctx, `SELECT count(*), coalesce(sum(replays), 0), coalesce(sum(producer_dups), 0)
-		FROM `+exactlyonce.Schema+`.applied_events WHERE order_id LIKE $1 || '-%'`, prefix).Scan(&e.Distinct, &e.Replays, &e.ProdDups))
+	// One statement: one snapshot, so the two tables agree with each other.
+	require.NoError(t, db.QueryRow(ctx, `SELECT
+		(SELECT count(*) FROM `+exactlyonce.Schema+`.orders WHERE order_id LIKE $1 || '-%'),
+		(SELECT coalesce(sum(events), 0) FROM `+exactlyonce.Schema+`.orders WHERE order_id LIKE $1 || '-%'),
+		(SELECT coalesce(sum(out_of_order), 0) FROM `+exactlyonce.Schema+`.orders WHERE order_id LIKE $1 || '-%'),
+		(SELECT count(*) FROM `+exactlyonce.Schema+`.applied_events WHERE order_id LIKE $1 || '-%'),
+		(SELECT coalesce(sum(replays), 0) FROM `+exactlyonce.Schema+`.applied_events WHERE order_id LIKE $1 || '-%'),
+		(SELECT coalesce(sum(producer_dups), 0) FROM `+exactlyonce.Schema+`.applied_events WHERE order_id LIKE $1 || '-%')`,
+		prefix).Scan(&e.Orders, &e.Applied, &e.OutOfOrder, &e.Distinct, &e.Replays, &e.ProdDups))
 	return e
 }
 
