@@ -76,7 +76,8 @@ type Stats struct {
 }
 
 // Run consumes until ctx ends, then leaves the group and returns nil; it
-// returns an error only for a configuration it cannot run with.
+// returns an error only for a configuration it cannot run with. A Consumer
+// runs once.
 func (c *Consumer) Run(ctx context.Context) error {
 	if c.Store == nil || c.Handler == nil || c.Group == "" || c.Topic == "" || len(c.Brokers) == 0 {
 		return errors.New("pipeline: Consumer needs Brokers, Group, Topic, Store and Handler")
@@ -214,10 +215,11 @@ func (c *Consumer) partition(ctx, gctx context.Context, gen *kafka.Generation, p
 				if n := attempts[me.Message.Offset]; me.Permanent || n >= c.MaxAttempts {
 					if c.deadLetter(ctx, me, n) {
 						dead[me.Message.Offset] = reason(me)
+						continue // apply again, recording it as dead
 					}
-					continue
+				} else {
+					c.Log.Warn("apply", "err", err, "attempt", n)
 				}
-				c.Log.Warn("apply", "err", err, "attempt", attempts[me.Message.Offset])
 			} else {
 				c.Log.Warn("apply", "partition", p, "err", err) // PostgreSQL down, a serialization failure: retry the batch
 			}
@@ -225,7 +227,7 @@ func (c *Consumer) partition(ctx, gctx context.Context, gen *kafka.Generation, p
 				return
 			}
 		}
-		c.record(batch, res)
+		c.record(batch[res.Skipped:], res) // the skipped ones lead the batch (offset order)
 		clear(attempts)
 		clear(dead)
 		if c.AfterApply != nil {
@@ -289,6 +291,8 @@ func reason(me *exactlyonce.MessageError) string {
 	return "attempts"
 }
 
+// record counts a committed transaction and the end-to-end latency of the
+// messages it applied or dead-lettered.
 func (c *Consumer) record(batch []kafka.Message, res exactlyonce.Result) {
 	c.stats.Batches.Add(1)
 	c.stats.Applied.Add(int64(res.Applied))

@@ -5,6 +5,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -258,4 +259,19 @@ func TestArticleAtLeastOnceWritesTwiceAfterACrash(t *testing.T) {
 	require.NoError(t, db.QueryRow(t.Context(), `SELECT count(*), count(DISTINCT data) FROM `+table).Scan(&rows, &distinct))
 	assert.Equal(t, 50, distinct)
 	assert.Equal(t, 51, rows, "offset 30 written twice")
+}
+
+// "Messages are retained indefinitely": a topic created without settings
+// keeps them for retention.ms, which the broker reports as a finite number
+// (the stack's broker sets log.retention.hours=24; Kafka's default is 168,
+// the article's table's 7 days). Kept forever only with retention.ms=-1.
+func TestArticleRetentionIsNotIndefinite(t *testing.T) {
+	topic := kafkatest.Topic(t, 1)
+	v, err := pipeline.TopicConfig(t.Context(), stack.KafkaBrokers(), topic, "retention.ms")
+	require.NoError(t, err)
+	ms, err := strconv.ParseInt(v, 10, 64)
+	require.NoError(t, err)
+	t.Logf("retention.ms = %d (%v)", ms, time.Duration(ms)*time.Millisecond)
+	assert.Positive(t, ms, "-1 would be forever")
+	assert.LessOrEqual(t, ms, int64(7*24*time.Hour/time.Millisecond))
 }

@@ -130,3 +130,27 @@ func client(brokers []string, timeout time.Duration) (*kafka.Client, func()) {
 	t := &kafka.Transport{Dial: (&net.Dialer{Timeout: timeout}).DialContext, MetadataTTL: time.Second}
 	return &kafka.Client{Addr: kafka.TCP(brokers...), Timeout: timeout, Transport: t}, t.CloseIdleConnections
 }
+
+// TopicConfig returns the value of one configuration entry of topic as the
+// broker reports it (the topic's own setting, or the broker default it
+// inherits).
+func TopicConfig(ctx context.Context, brokers []string, topic, name string) (string, error) {
+	c, done := client(brokers, 10*time.Second)
+	defer done()
+	res, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name}}}})
+	if err != nil {
+		return "", err
+	}
+	for _, r := range res.Resources {
+		if r.Error != nil {
+			return "", r.Error
+		}
+		for _, e := range r.ConfigEntries {
+			if e.ConfigName == name {
+				return e.ConfigValue, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("topic %s has no config %s", topic, name)
+}

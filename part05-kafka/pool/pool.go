@@ -119,13 +119,17 @@ func (p *Pool[T]) work() {
 
 // Submit hands item to the pool. While the buffer is full it blocks, which is
 // the backpressure: the caller (a consumer's fetch loop) stops reading until a
-// worker frees a slot. It returns ctx's error if ctx ends first, and
-// ErrClosed once Shutdown has begun; the item was not accepted in either case.
+// worker frees a slot. It returns ctx's error if ctx ends first, ErrClosed
+// once Shutdown has begun, and an error wrapping the cause once New's
+// context has ended; the item was not accepted in any of these cases.
 func (p *Pool[T]) Submit(ctx context.Context, item T) error {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	if p.closed {
 		return ErrClosed
+	}
+	if err := context.Cause(p.ctx); err != nil { // New's ctx ended: items would be abandoned
+		return fmt.Errorf("pool: stopped: %w", err)
 	}
 	select {
 	case p.jobs <- item:

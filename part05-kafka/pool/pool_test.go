@@ -241,3 +241,19 @@ func TestOrderedLanes(t *testing.T) {
 	}
 	assert.Len(t, seen, 4)
 }
+
+// Once New's context ends, Submit refuses items instead of accepting them
+// for workers that would abandon them.
+func TestSubmitAfterThePoolsContextEnds(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx, cancel := context.WithCancel(t.Context())
+		p, err := New(ctx, Config[int]{Workers: 1, Buffer: 4}, func(context.Context, int) error { return nil })
+		require.NoError(t, err)
+		require.NoError(t, p.Submit(t.Context(), 1))
+		synctest.Wait() // processed
+		cancel()
+		assert.ErrorIs(t, p.Submit(t.Context(), 2), context.Canceled)
+		require.NoError(t, p.Shutdown(t.Context()))
+		assert.Equal(t, Stats{Submitted: 1, Processed: 1}, withoutGauges(p.Stats()))
+	})
+}
