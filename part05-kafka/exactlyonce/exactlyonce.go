@@ -111,8 +111,12 @@ type Result struct {
 	Next    int64 // the stored next offset after the transaction
 }
 
-// MessageError is the message an Apply failed on. The transaction was
-// rolled back: nothing of the batch was applied.
+// MessageError is the message an Apply failed on: its handler refused it, or
+// PostgreSQL answered one of its statements with a data error or an
+// integrity violation (SQLSTATE classes 22, 23). The transaction
+// was rolled back: nothing of the batch was applied. Errors that are not the
+// message's (a connection lost mid-batch, the database down) come back
+// unwrapped, to be retried.
 type MessageError struct {
 	Message   kafka.Message
 	Err       error
@@ -194,8 +198,12 @@ func (s *Store) Apply(ctx context.Context, topic string, partition int, msgs []k
 		for i := range b.Len() {
 			if _, err := br.Exec(); err != nil {
 				_ = br.Close()
-				if i < len(owner) {
-					return &MessageError{Message: msgs[owner[i]], Err: err, Permanent: IsPermanent(err)}
+				// Only a data error or integrity violation is the message's;
+				// a lost connection, a deadlock, a server shutting down are
+				// the database's, are retried, and must not push healthy
+				// messages toward the dead-letter topic.
+				if i < len(owner) && IsPermanent(err) {
+					return &MessageError{Message: msgs[owner[i]], Err: err, Permanent: true}
 				}
 				return err
 			}

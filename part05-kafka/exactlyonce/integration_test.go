@@ -198,3 +198,28 @@ func TestApplyErrorsNameTheMessage(t *testing.T) {
 	assert.Equal(t, exactlyonce.Result{Applied: 5, Dead: 1, Next: 6}, res)
 	assert.Equal(t, 5, count())
 }
+
+// A connection lost in the middle of a batch (here the batch's own statement
+// terminates its backend) is the database's failure, not the message's:
+// Apply returns it unattributed, so the consumer retries instead of counting
+// an attempt against the message that happened to be running; nothing of the
+// batch was applied, and the next Apply goes through.
+func TestLostConnectionIsNotTheMessages(t *testing.T) {
+	db := kafkatest.DB(t)
+	_, h, count := effects(t, db)
+	s := exactlyonce.New(db, kafkatest.Name("g"))
+	_, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), func(b *pgx.Batch, m kafka.Message) error {
+		if m.Offset == 3 {
+			b.Queue(`SELECT pg_terminate_backend(pg_backend_pid())`)
+		}
+		return h(b, m)
+	}, nil)
+	require.Error(t, err)
+	var me *exactlyonce.MessageError
+	assert.False(t, errors.As(err, &me), "not attributed to offset 3: %v", err)
+	assert.False(t, exactlyonce.IsPermanent(err))
+	assert.Zero(t, count())
+	res, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), h, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 6, res.Applied)
+}

@@ -117,12 +117,14 @@ func TestFaultConsumerKilled(t *testing.T) {
 	assert.Equal(t, ends, stored)
 }
 
-// broker faults: the producer keeps writing while the broker is killed and
-// restarted, or paused and resumed; a write that is not acknowledged is
-// counted and written again until it is. Every event ends up applied once,
-// in order; events written twice (acknowledgement lost, the retry wrote a
-// second copy) are counted and not applied twice.
-func brokerFault(t *testing.T, fault func(t *testing.T)) {
+// serviceFault breaks a service while the producer keeps writing and the
+// consumer applies. Kafka killed and restarted, or paused and resumed: a
+// write that is not acknowledged is counted and written again until it is.
+// PostgreSQL killed or paused: the consumer's transactions fail or hang and
+// are retried. Every event ends up applied once, in order, none
+// dead-lettered; events written twice (acknowledgement lost, the retry wrote
+// a second copy) are counted and not applied twice.
+func serviceFault(t *testing.T, fault func(t *testing.T)) {
 	const partitions, orderCount, n = 4, 100, 5000
 	topic := kafkatest.Topic(t, partitions)
 	db := kafkatest.DB(t)
@@ -194,10 +196,11 @@ func brokerFault(t *testing.T, fault func(t *testing.T)) {
 	assert.Equal(t, n, e.Distinct)
 	assert.Zero(t, e.Replays)
 	assert.Zero(t, e.OutOfOrder)
+	assert.Zero(t, c.Stats().Dead.Load(), "an outage is not the messages' fault: nothing dead-lettered")
 }
 
 func TestFaultBrokerKilledAndRestarted(t *testing.T) {
-	brokerFault(t, func(t *testing.T) {
+	serviceFault(t, func(t *testing.T) {
 		stack.Kill(t, "kafka")
 		time.Sleep(2 * time.Second) // writes fail meanwhile: connection refused
 		stack.Restart(t, "kafka")
@@ -205,7 +208,7 @@ func TestFaultBrokerKilledAndRestarted(t *testing.T) {
 }
 
 func TestFaultBrokerPaused(t *testing.T) {
-	brokerFault(t, func(t *testing.T) {
+	serviceFault(t, func(t *testing.T) {
 		stack.Pause(t, "kafka")
 		time.Sleep(8 * time.Second) // writes hang meanwhile and time out after 5 s
 		stack.Resume(t, "kafka")
@@ -229,4 +232,20 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+func TestFaultPostgresKilledAndRestarted(t *testing.T) {
+	serviceFault(t, func(t *testing.T) {
+		stack.Kill(t, "postgres")
+		time.Sleep(3 * time.Second) // transactions fail meanwhile: connection refused
+		stack.Restart(t, "postgres")
+	})
+}
+
+func TestFaultPostgresPaused(t *testing.T) {
+	serviceFault(t, func(t *testing.T) {
+		stack.Pause(t, "postgres")
+		time.Sleep(5 * time.Second) // transactions hang meanwhile
+		stack.Resume(t, "postgres")
+	})
 }
