@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -65,7 +66,7 @@ func Decode(key, value []byte) (Event, error) {
 	if err := dec.Decode(&e); err != nil {
 		return fail("%v", err)
 	}
-	if dec.More() {
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fail("data after the JSON object")
 	}
 	switch {

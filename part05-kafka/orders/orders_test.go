@@ -44,6 +44,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"not JSON", ok.Key, []byte("{oops"), "invalid character"},
 		{"empty", ok.Key, nil, "EOF"},
 		{"two objects", ok.Key, append(append([]byte{}, ok.Value...), ok.Value...), "data after the JSON object"},
+		{"a stray brace", ok.Key, append(append([]byte{}, ok.Value...), '}'), "data after the JSON object"},
+		{"trailing garbage", ok.Key, append(append([]byte{}, ok.Value...), " x"...), "data after the JSON object"},
 		{"unknown field", ok.Key, edit(func(v map[string]any) { v["extra"] = 1 }), `unknown field "extra"`},
 		{"no id", ok.Key, edit(func(v map[string]any) { delete(v, "id") }), "id must be 1..64 bytes"},
 		{"wrong key", []byte("o-2"), ok.Value, `key "o-2" is not the order_id "o-1"`},
