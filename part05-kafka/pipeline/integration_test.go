@@ -275,3 +275,29 @@ func TestArticleRetentionIsNotIndefinite(t *testing.T) {
 	assert.Positive(t, ms, "-1 would be forever")
 	assert.LessOrEqual(t, ms, int64(7*24*time.Hour/time.Millisecond))
 }
+
+// A consumer that stops fetching because its work is slow (backpressure)
+// keeps its partitions: kafka-go heartbeats from its own goroutine, so a
+// transaction held for longer than the session timeout causes no
+// rebalance, and every message is applied once.
+func TestSlowConsumerKeepsItsPartitions(t *testing.T) {
+	topic := kafkatest.Topic(t, 2)
+	db := kafkatest.DB(t)
+	prefix := kafkatest.Name("ord")
+	produce(t, topic, kafkatest.Events(prefix, 20, 200))
+	var stalled atomic.Bool
+	group := kafkatest.Name("g")
+	c := &pipeline.Consumer{Brokers: stack.KafkaBrokers(), Group: group, Topic: topic, Store: exactlyonce.New(db, group),
+		SessionTimeout: 6 * time.Second, RebalanceTimeout: 6 * time.Second,
+		Handler: func(b *pgx.Batch, m kafka.Message) error {
+			if stalled.CompareAndSwap(false, true) {
+				time.Sleep(8 * time.Second) // longer than the session timeout
+			}
+			return orders.Apply(b, m)
+		}}
+	stop := start(t, c)
+	e := waitApplied(t, db, prefix, 200)
+	stop()
+	assert.Equal(t, 200, e.Applied)
+	assert.Equal(t, int64(1), c.Stats().Generations.Load(), "no rebalance while the handler was stuck")
+}
