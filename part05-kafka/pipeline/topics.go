@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -135,10 +136,29 @@ func client(brokers []string, timeout time.Duration) (*kafka.Client, func()) {
 // broker reports it (the topic's own setting, or the broker default it
 // inherits).
 func TopicConfig(ctx context.Context, brokers []string, topic, name string) (string, error) {
+	return describeConfig(ctx, brokers, kafka.ResourceTypeTopic, topic, name)
+}
+
+// BrokerConfig returns one configuration entry of the first broker that
+// answers (log.dirs: where its segments are on its disk).
+func BrokerConfig(ctx context.Context, brokers []string, name string) (string, error) {
+	c, done := client(brokers, 10*time.Second)
+	md, err := c.Metadata(ctx, &kafka.MetadataRequest{})
+	done()
+	if err != nil {
+		return "", err
+	}
+	if len(md.Brokers) == 0 {
+		return "", errors.New("metadata lists no broker")
+	}
+	return describeConfig(ctx, brokers, kafka.ResourceTypeBroker, strconv.Itoa(md.Brokers[0].ID), name)
+}
+
+func describeConfig(ctx context.Context, brokers []string, typ kafka.ResourceType, resource, name string) (string, error) {
 	c, done := client(brokers, 10*time.Second)
 	defer done()
 	res, err := c.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
-		ResourceType: kafka.ResourceTypeTopic, ResourceName: topic, ConfigNames: []string{name}}}})
+		ResourceType: typ, ResourceName: resource, ConfigNames: []string{name}}}})
 	if err != nil {
 		return "", err
 	}
@@ -152,5 +172,5 @@ func TopicConfig(ctx context.Context, brokers []string, topic, name string) (str
 			}
 		}
 	}
-	return "", fmt.Errorf("topic %s has no config %s", topic, name)
+	return "", fmt.Errorf("%s has no config %s", resource, name)
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,27 +24,26 @@ import (
 )
 
 // segmentFiles returns the first segment's .index and .log of partition 0
-// of topic, from the native stack's log directory, or copied out of the
-// Compose container.
+// of topic, from the log directory the broker reports (log.dirs): on this
+// machine's disk for the native stack, copied out of the container for
+// Docker Compose.
 func segmentFiles(t *testing.T, topic string) (index, log []byte) {
 	t.Helper()
 	const first = "00000000000000000000"
-	dir := os.Getenv("STACK_DIR")
-	if dir == "" {
-		out, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
-		require.NoError(t, err)
-		dir = filepath.Join(string(bytes.TrimSpace(out)), ".stack")
-	}
-	part := filepath.Join(dir, "kafka", "data", topic+"-0")
-	if _, err := os.Stat(part); err != nil { // Docker Compose: the broker's log dir is in its container
+	dirs, err := pipeline.BrokerConfig(t.Context(), stack.KafkaBrokers(), "log.dirs")
+	require.NoError(t, err)
+	dir, _, _ := strings.Cut(dirs, ",")
+	part := filepath.Join(dir, topic+"-0")
+	if _, err := os.Stat(part); err != nil { // the broker's disk is not ours: a container's
 		tmp := t.TempDir()
-		out, err := exec.Command("docker", "compose", "cp", "kafka:/tmp/kraft-combined-logs/"+topic+"-0", tmp).CombinedOutput()
+		out, err := exec.Command("docker", "compose", "cp", "kafka:"+part, tmp).CombinedOutput()
 		if err != nil {
-			stack.SkipOrFail(t, fmt.Sprintf("no log directory for %s at %s, and docker compose cp: %v %s", topic, part, err, out))
+			stack.SkipOrFail(t, fmt.Sprintf("the broker's log directory %s is not on this machine, and docker compose cp: %v %s", part, err, out))
 		}
 		part = filepath.Join(tmp, topic+"-0")
 	}
-	index, err := os.ReadFile(filepath.Join(part, first+".index"))
+	t.Logf("segment files from %s", part)
+	index, err = os.ReadFile(filepath.Join(part, first+".index"))
 	require.NoError(t, err)
 	log, err = os.ReadFile(filepath.Join(part, first+".log"))
 	require.NoError(t, err)
