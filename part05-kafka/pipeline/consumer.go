@@ -144,7 +144,7 @@ func (c *Consumer) setDefaults() {
 		c.RebalanceTimeout = 10 * time.Second
 	}
 	if c.Log == nil {
-		c.Log = slog.New(slog.DiscardHandler)
+		c.Log = slog.Default()
 	}
 	c.lags = map[int]*kafka.Reader{}
 }
