@@ -149,7 +149,7 @@ func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
 	lim := s.m[key]
 	if lim == nil {
 		if !k.admit(s, now) {
-			return quota.Decision{Limit: k.policy.Limit, RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: now}, ErrFull
+			return quota.Decision{Limit: max(k.policy.Limit, k.burst), RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: now}, ErrFull
 		}
 		lim = rate.NewLimiter(k.limit, k.burst)
 		s.m[strings.Clone(key)] = lim // the caller's key may share a larger buffer
@@ -160,7 +160,7 @@ func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
 
 // decide turns a bucket's state into a Decision.
 func (k *Keyed) decide(ok bool, tokens float64, now time.Time) quota.Decision {
-	d := quota.Decision{Allowed: ok, Limit: k.policy.Limit, Remaining: int(math.Floor(tokens)), At: now}
+	d := quota.Decision{Allowed: ok, Limit: max(k.policy.Limit, k.burst), Remaining: int(math.Floor(tokens)), At: now}
 	perToken := float64(time.Second) / float64(k.limit)
 	// Using every whole token now leaves tokens-Remaining; the next one
 	// arrives after the missing fraction refills.
