@@ -87,8 +87,12 @@ type Keyed struct {
 	limit    rate.Limit
 	burst    int
 	maxKeys  int64
-	keys     atomic.Int64 // held across all shards; at most maxKeys
 	whenFull Full
+
+	// keys is written on every insert and delete; the padding keeps it off
+	// the cache line of the read-only fields every check reads.
+	_    [64]byte
+	keys atomic.Int64 // held across all shards; at most maxKeys
 }
 
 type shard struct {
