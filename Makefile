@@ -24,6 +24,7 @@ SERVICES_02 := redis
 SERVICES_03 := redis postgres
 SERVICES_06 := redis redlock etcd postgres
 SERVICES_07 := redis postgres
+SERVICES_08 := temporal postgres kafka
 SERVICES_09 := redis-cluster
 SERVICES_11 := redis redis-cluster
 
