@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"flag"
+	"os"
 	"strings"
 	"testing"
 
@@ -15,7 +16,16 @@ import (
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 )
 
-func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+// TestMain runs the tests, or, with PART08_CHILD set, this binary as the
+// command with those arguments: the fault tests start workers and relays as
+// processes they can SIGKILL.
+func TestMain(m *testing.M) {
+	if args, ok := os.LookupEnv("PART08_CHILD"); ok {
+		os.Args = append([]string{"part08-saga"}, strings.Fields(args)...)
+		cli.Main("part08-saga", run)
+	}
+	leakcheck.VerifyTestMain(m)
+}
 
 // noServices points every address at a closed port.
 func noServices(t *testing.T) {
