@@ -76,7 +76,8 @@ func (c *child) kill(t *testing.T) {
 	}
 	_ = c.cmd.Process.Kill()
 	select {
-	case <-c.done:
+	case err := <-c.done:
+		t.Logf("child %d SIGKILLed: %v", c.cmd.Process.Pid, err)
 	case <-time.After(30 * time.Second):
 		t.Error("killed child did not exit")
 	}

@@ -80,6 +80,9 @@ func TestRunAll(t *testing.T) {
 	var out bytes.Buffer
 	require.NoError(t, run(t.Context(), nil, &out))
 	assert.Contains(t, out.String(), "== The order saga")
+	assert.Contains(t, out.String(), "== Transactional outbox")
+	assert.Contains(t, out.String(), "left out: the outbox needs PostgreSQL and Kafka")
+	assert.Contains(t, out.String(), "`make up` or set DATABASE_URL and KAFKA_BROKERS")
 }
 
 // Command-line mistakes are usage errors: a message and the usage on stderr,
@@ -90,17 +93,23 @@ func TestUsageErrors(t *testing.T) {
 		msg  string
 	}{
 		{[]string{"-mode", "bogus"}, `unknown -mode "bogus"`},
-		{[]string{"stray"}, `unexpected argument "stray" (the subcommands are worker and start, and they come first)`},
+		{[]string{"stray"}, `unexpected argument "stray" (the subcommands are worker, start and relay, and they come first)`},
 		{[]string{"-engine", "cadence"}, `unknown -engine "cadence"`},
 		{[]string{"-store", "mongo"}, `unknown -store "mongo"`},
 		{[]string{"-fail", "ship"}, `unknown -fail "ship"`},
 		{[]string{"-fault", "slow"}, `unknown -fault "slow"`},
+		{[]string{"-events", "5"}, "-events 5 is out of range 10..100000"},
 		{[]string{"-bogus"}, "flag provided but not defined: -bogus"},
 		{[]string{"worker", "extra"}, `worker: unexpected argument "extra"`},
 		{[]string{"worker", "-task-queue", ""}, "worker: -task-queue is empty"},
 		{[]string{"worker", "-fail", "create-order"}, "flag provided but not defined: -fail"},
 		{[]string{"start", "-fail", "ship"}, `unknown -fail "ship"`},
 		{[]string{"start", "-store", "disk"}, `unknown -store "disk"`},
+		{[]string{"relay", "-kind", "debezium"}, `unknown -kind "debezium"`},
+		{[]string{"relay", "-batch", "0"}, "-batch 0 is out of range 1..10000"},
+		{[]string{"relay", "-interval", "0s"}, "-interval 0s is out of range 1ms..1m"},
+		{[]string{"relay", "-slot", ""}, "-slot is empty"},
+		{[]string{"relay", "x"}, `relay: unexpected argument "x"`},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			clitest.UsageError(t, "part08-saga", run, tt.args, tt.msg)
@@ -109,7 +118,7 @@ func TestUsageErrors(t *testing.T) {
 }
 
 func TestHelp(t *testing.T) {
-	for _, args := range [][]string{{"-h"}, {"worker", "-h"}, {"start", "-h"}} {
+	for _, args := range [][]string{{"-h"}, {"worker", "-h"}, {"start", "-h"}, {"relay", "-h"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(t.Context(), args, &stdout)
 		assert.ErrorIs(t, err, flag.ErrHelp)
@@ -119,7 +128,7 @@ func TestHelp(t *testing.T) {
 		for _, m := range modes {
 			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s", m.Name)
 		}
-		for _, f := range []string{"-mode", "-engine", "-store", "-fail", "-fault", "-task-queue", "worker flags:", "start flags:"} {
+		for _, f := range []string{"-mode", "-engine", "-store", "-fail", "-fault", "-task-queue", "worker flags:", "start flags:", "relay flags:", "-kind", "-slot"} {
 			assert.Contains(t, stdout.String(), f)
 		}
 	}
