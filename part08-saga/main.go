@@ -28,6 +28,7 @@ import (
 // modes lists the experiments in the order "all" runs them: the article's.
 var modes = cli.Modes[options]{
 	{Name: "saga", About: "the order saga on Temporal: a happy path and a failing one, each step and compensation with its time", Run: sagaDemo},
+	{Name: "choreography", About: "the same order flow as events between services on Kafka (or an in-process queue): each event, who emitted it", Run: choreographyDemo},
 	{Name: "outbox", About: "the order and its event in one transaction; commit → Kafka latency through the polling and the CDC relay (needs PostgreSQL and Kafka)", Run: outboxDemo},
 }
 

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -28,6 +29,16 @@ type child struct {
 	cmd  *exec.Cmd
 	out  chan string
 	done chan error
+
+	mu   sync.Mutex
+	tail []string // its last lines of output, for a failure message
+}
+
+// lastLines is the child's last lines of output.
+func (c *child) lastLines() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return strings.Join(c.tail, "\n")
 }
 
 // startChild runs `part08-saga args...` as a process and waits until a line
@@ -44,6 +55,12 @@ func startChild(t *testing.T, ready string, args ...string) *child {
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			c.mu.Lock()
+			c.tail = append(c.tail, sc.Text())
+			if len(c.tail) > 20 {
+				c.tail = c.tail[1:]
+			}
+			c.mu.Unlock()
 			select {
 			case c.out <- sc.Text():
 			default: // nobody reads after ready; drop

@@ -81,6 +81,10 @@ func TestRunAll(t *testing.T) {
 	require.NoError(t, run(t.Context(), nil, &out))
 	assert.Contains(t, out.String(), "== The order saga")
 	assert.Contains(t, out.String(), "== Transactional outbox")
+	assert.Contains(t, out.String(), "Kafka: not reachable")
+	assert.Contains(t, out.String(), "order c-3 (payment declines): cancelled, reservation \"released\", charges 0")
+	assert.Contains(t, out.String(), "order c-1 (completes): confirmed, reservation \"reserved\", charges 1")
+	assert.Contains(t, out.String(), "12 events for 3 orders")
 	assert.Contains(t, out.String(), "left out: the outbox needs PostgreSQL and Kafka")
 	assert.Contains(t, out.String(), "`make up` or set DATABASE_URL and KAFKA_BROKERS")
 }

@@ -88,7 +88,18 @@ func relayKilled(t *testing.T, kind string) {
 	}()
 
 	first := startChild(t, "relay: "+kind, args...)
-	require.Eventually(t, func() bool { return distinct.Load() >= 1500 }, 2*time.Minute, 5*time.Millisecond, "the relay got going")
+	deadline := time.After(2 * time.Minute)
+	for distinct.Load() < 1500 { // the relay got going
+		select {
+		case err := <-consumed:
+			require.FailNow(t, "the consumer stopped", "%v; bad message: %v", err, badMsg)
+		case err := <-first.done:
+			require.FailNow(t, "the relay exited", "%v; its output:\n%s", err, first.lastLines())
+		case <-deadline:
+			require.FailNow(t, "the relay delivered too little", "%d events in 2 minutes; its output:\n%s", distinct.Load(), first.lastLines())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 	first.kill(t)
 	atKill := distinct.Load()
 	startChild(t, "relay: "+kind, args...)

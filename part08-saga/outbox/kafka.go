@@ -48,11 +48,11 @@ func CloseWriter(w *kafka.Writer) error {
 	return err
 }
 
-// write writes msgs, retrying what Kafka calls temporary (a leader moving, a
+// Write writes msgs, retrying what Kafka calls temporary (a leader moving, a
 // topic not yet known to every broker) with backoff until ctx ends: a relay
 // waits out a broker's trouble rather than exit. A retry after a partial
 // write publishes some messages twice, which at-least-once allows.
-func write(ctx context.Context, pub Publisher, msgs []kafka.Message) error {
+func Write(ctx context.Context, pub Publisher, msgs ...kafka.Message) error {
 	wait := 20 * time.Millisecond
 	for {
 		err := pub.WriteMessages(ctx, msgs...)
@@ -82,7 +82,8 @@ func temporary(err error) bool {
 	if errors.As(err, &ke) {
 		return ke.Temporary()
 	}
-	return isTimeout(err) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
+	return isTimeout(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
 
 // Topics creates Kafka topics on first use (the stack's broker has

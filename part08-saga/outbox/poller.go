@@ -136,7 +136,7 @@ func publish(ctx context.Context, pub Publisher, topics *Topics, r Router, evs [
 			return fmt.Errorf("create topics: %w", err)
 		}
 	}
-	if err := write(ctx, pub, msgs); err != nil {
+	if err := Write(ctx, pub, msgs...); err != nil {
 		return fmt.Errorf("publish %d events: %w", len(msgs), err)
 	}
 	return nil

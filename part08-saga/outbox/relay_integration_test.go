@@ -140,3 +140,31 @@ func TestRelaysDeliverInOrder(t *testing.T) {
 		})
 	}
 }
+
+// The order and its event commit together or not at all: an event PostgreSQL
+// refuses (a payload that is not JSON) rolls the order back with it.
+func TestOrderAndEventCommitTogether(t *testing.T) {
+	stack.Require(t, stack.Postgres)
+	pool, err := pgxpool.New(t.Context(), stack.DatabaseURL())
+	require.NoError(t, err)
+	defer pool.Close()
+	require.NoError(t, Migrate(t.Context(), pool, DefaultTable))
+	user := "atomic-" + strings.ToLower(rand.Text()[:8])
+	err = pgx.BeginFunc(t.Context(), pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(t.Context(), `INSERT INTO part08.outbox_orders (user_id, amount, status) VALUES ($1, 1, 'pending')`, user); err != nil {
+			return err
+		}
+		_, err := Insert(t.Context(), tx, DefaultTable, Event{AggregateType: "order", AggregateID: user, EventType: "ORDER_CREATED", Payload: json.RawMessage(`{"broken":`)})
+		return err
+	})
+	require.ErrorContains(t, err, "invalid input syntax for type json")
+	var orders int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM part08.outbox_orders WHERE user_id = $1`, user).Scan(&orders))
+	assert.Zero(t, orders, "the order rolled back with its event")
+
+	id, err := CreateOrder(t.Context(), pool, user, 4990)
+	require.NoError(t, err)
+	var events int
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM part08.outbox WHERE aggregate_id = $1 AND event_type = 'ORDER_CREATED'`, id).Scan(&events))
+	assert.Equal(t, 1, events, "CreateOrder: the order and one event")
+}

@@ -13,6 +13,9 @@ import (
 // and the report) changes nothing the first attempt already changed.
 type Activities struct {
 	Store Store
+	// Failed, if set, is called when a step or a compensation fails (metrics;
+	// the benchmarks time a failure to its last compensation with it).
+	Failed func(in OrderSagaInput, step string, undo bool, err error)
 }
 
 // CreateOrder writes the order (pending).
@@ -62,7 +65,14 @@ func (a *Activities) NotifyFulfillment(ctx context.Context, in OrderSagaInput) e
 }
 
 // step runs the store call between the faults injected before and after it.
-func (a *Activities) step(ctx context.Context, in OrderSagaInput, step string, undo bool, call func() error) error {
+func (a *Activities) step(ctx context.Context, in OrderSagaInput, step string, undo bool, call func() error) (err error) {
+	if a.Failed != nil {
+		defer func() {
+			if err != nil {
+				a.Failed(in, step, undo, err)
+			}
+		}()
+	}
 	attempt := activity.GetInfo(ctx).Attempt
 	if err := inject(in.Faults, step, undo, false, attempt); err != nil {
 		return err

@@ -2,11 +2,14 @@ package saga
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
@@ -39,4 +42,35 @@ func TestReplayCatchesAReorderedWorkflow(t *testing.T) {
 	err := r.ReplayWorkflowHistoryFromJSONFile(log.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 		filepath.Join("testdata", "histories", "cancelled-during-payment.json"))
 	assert.ErrorContains(t, err, "TMPRL1100", "Temporal's nondeterminism error")
+}
+
+// What orchestration costs in messages, read from the recorded histories: a
+// completed saga is 29 history events (5 workflow tasks, 4 activity tasks),
+// one declined at the payment 35 (6 workflow tasks; 3 activities and 2
+// compensations). The README
+// sets this beside the choreography's 4 and 5 events.
+func TestHistoryShape(t *testing.T) {
+	for _, tt := range []struct {
+		file                  string
+		events, wfTasks, acts int
+	}{
+		{"completed.json", 29, 5, 4},
+		{"rejected-at-process-payment.json", 35, 6, 5},
+	} {
+		f, err := os.Open(filepath.Join("testdata", "histories", tt.file))
+		require.NoError(t, err)
+		h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
+		require.NoError(t, f.Close())
+		require.NoError(t, err)
+		wf, acts := 0, 0
+		for _, e := range h.Events {
+			switch e.EventType {
+			case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
+				wf++
+			case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+				acts++
+			}
+		}
+		assert.Equal(t, []int{tt.events, tt.wfTasks, tt.acts}, []int{len(h.Events), wf, acts}, tt.file)
+	}
 }

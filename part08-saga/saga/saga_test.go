@@ -366,3 +366,30 @@ func articleOrderSaga(ctx workflow.Context, in OrderSagaInput) error {
 	}
 	return nil
 }
+
+// lateSteps plays a step attempt that commits after its compensation ran (the
+// attempt was slow, the workflow timed it out and compensated): the
+// compensation found nothing, left a tombstone, and the late attempt changes
+// nothing. An UPDATE ... WHERE id = ? compensation (the article's comments)
+// would leave no tombstone and the late attempt would reserve and charge for
+// a cancelled order.
+func lateSteps(t *testing.T, st Store, id string) {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, st.Release(ctx, id))
+	require.NoError(t, st.Refund(ctx, id))
+	require.NoError(t, st.CancelOrder(ctx, id))
+	_, err := st.Reserve(ctx, id, nil)
+	require.NoError(t, err)
+	_, err = st.Charge(ctx, id, 100, "USD")
+	require.NoError(t, err)
+	require.NoError(t, st.CreateOrder(ctx, order(id)))
+	assert.Empty(t, kinds(t, st, id), "nothing was undone, nothing was done")
+}
+
+func TestLateStepAfterCompensationDoesNothing(t *testing.T) {
+	st := NewMemoryStore()
+	lateSteps(t, st, "o-late")
+	o, r, p := st.State("o-late")
+	assert.Equal(t, []string{OrderCancelled, Released, Refunded}, []string{o, r, p})
+}

@@ -156,6 +156,11 @@ func TestPostgresStoreInTestEnvironment(t *testing.T) {
 	require.NoError(t, err)
 	assert.Zero(t, a.OrphanReservations+a.ChargedNotConfirmed+a.DoubleCharges+a.Pending, "%+v", a)
 
+	lateSteps(t, st, prefix+"late")
+	late, err := st.Audit(t.Context(), prefix+"late")
+	require.NoError(t, err)
+	assert.Equal(t, Audit{}, late, "only tombstones: no order, no reservation, no charge")
+
 	id := prefix + "article"
 	require.Error(t, runSaga(t, env(st), articleOrderSaga, order(id, Fault{Step: StepProcessPayment, Kind: Transient, Times: 5, After: true})))
 	a, err = st.Audit(t.Context(), id)
