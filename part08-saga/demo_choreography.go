@@ -17,7 +17,7 @@ import (
 // one completes, one is rejected by inventory, one declined by payment (its
 // reservation released by the inventory service reacting to the decline).
 func choreographyDemo(ctx context.Context, w io.Writer, _ options) error {
-	fmt.Fprintln(w, "== Choreography: the same order flow as events between services, no orchestrator ==")
+	fmt.Fprintln(w, "\n== Choreography: the same order flow as events between services, no orchestrator ==")
 	var bus choreography.Bus
 	if err := stack.Reachable(stack.Kafka, time.Second); err != nil {
 		fmt.Fprintf(w, "Kafka: not reachable (%v); the services talk over an in-process queue. `make up` or set %s to use Kafka\n", err, stack.EnvKafka)

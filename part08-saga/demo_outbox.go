@@ -22,7 +22,7 @@ import (
 // reads the event back from Kafka, then measures each relay's commit → Kafka
 // latency beside the article's 100–500 ms.
 func outboxDemo(ctx context.Context, w io.Writer, o options) error {
-	fmt.Fprintf(w, "== Transactional outbox: commit → Kafka through a polling relay and a CDC relay (the article: \"typically 100–500ms\") ==\n")
+	fmt.Fprintf(w, "\n== Transactional outbox: commit → Kafka through a polling relay and a CDC relay (the article: \"typically 100–500ms\") ==\n")
 	if err := errors.Join(stack.Reachable(stack.Postgres, time.Second), stack.Reachable(stack.Kafka, time.Second)); err != nil {
 		fmt.Fprintf(w, "left out: the outbox needs PostgreSQL and Kafka (%v); `make up` or set %s and %s\n", err, stack.EnvPostgres, stack.EnvKafka)
 		return nil

@@ -44,5 +44,9 @@ func relayCmd(ctx context.Context, w io.Writer, o options) error {
 		return err
 	}
 	fmt.Fprintln(w, "stopped")
+	if o.kind == "cdc" {
+		fmt.Fprintf(w, "replication slot %s kept: the next relay resumes from it. While nobody reads it PostgreSQL keeps WAL for it;\n"+
+			"drop it when done: psql \"$DATABASE_URL\" -c \"SELECT pg_drop_replication_slot('%s'); DROP PUBLICATION %s_pub\"\n", o.slot, o.slot, o.slot)
+	}
 	return nil
 }

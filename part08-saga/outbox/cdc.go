@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -79,7 +80,7 @@ func Teardown(ctx context.Context, pool *pgxpool.Pool, slot, publication string)
 
 // Run streams until ctx ends.
 func (c *CDC) Run(ctx context.Context) error {
-	conn, err := pgconn.Connect(ctx, c.DSN+sep(c.DSN)+"replication=database")
+	conn, err := pgconn.Connect(ctx, withReplication(c.DSN))
 	if err != nil {
 		return fmt.Errorf("replication connection: %w", err)
 	}
@@ -297,13 +298,16 @@ func DecodeRow(names []string, values [][]byte) (Event, error) {
 	return e, nil
 }
 
-func sep(dsn string) string {
-	for _, c := range dsn {
-		if c == '?' {
-			return "&"
-		}
+// withReplication adds replication=database (a logical replication
+// connection) to a URL or a key=value connection string.
+func withReplication(dsn string) string {
+	switch {
+	case !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://"):
+		return dsn + " replication=database"
+	case strings.Contains(dsn, "?"):
+		return dsn + "&replication=database"
 	}
-	return "?"
+	return dsn + "?replication=database"
 }
 
 // ident quotes an identifier.

@@ -69,7 +69,8 @@ func (p *Poller) Once(ctx context.Context) (int, error) {
 	n := 0
 	err := pgx.BeginFunc(ctx, p.Pool, func(tx pgx.Tx) error {
 		var leader bool
-		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(8009)`).Scan(&leader); err != nil || !leader {
+		// One lock per outbox table: pollers of other tables do not wait on it.
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(8009, hashtext($1))`, p.table()).Scan(&leader); err != nil || !leader {
 			return err
 		}
 		where := ""

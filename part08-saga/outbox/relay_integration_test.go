@@ -81,14 +81,15 @@ func consume(t *testing.T, topic string, want int, relayDone <-chan error) *Tall
 // Both relays deliver every event once (here: no crash, so no duplicate), in
 // each aggregate's order, and dead-letter the bad rows without stopping.
 func TestRelaysDeliverInOrder(t *testing.T) {
-	for _, kind := range []string{"poll", "cdc"} {
+	for _, kind := range []string{"poll", "poll-mark", "cdc"} {
 		t.Run(kind, func(t *testing.T) {
 			f := newFixture(t)
 			w := NewWriter(stack.KafkaBrokers())
 			defer func() { assert.NoError(t, CloseWriter(w)) }()
 			var relay interface{ Run(context.Context) error }
-			if kind == "poll" {
-				relay = &Poller{Pool: f.pool, Table: f.table, Publisher: w, Router: f.router(), Topics: f.topics, Interval: 10 * time.Millisecond}
+			if kind != "cdc" {
+				relay = &Poller{Pool: f.pool, Table: f.table, Publisher: w, Router: f.router(), Topics: f.topics, Interval: 10 * time.Millisecond,
+					Mark: kind == "poll-mark"}
 			} else {
 				slot := "part08_it_" + f.tag
 				require.NoError(t, Setup(t.Context(), f.pool, f.table, slot, slot+"_pub"))
@@ -132,10 +133,13 @@ func TestRelaysDeliverInOrder(t *testing.T) {
 			assert.ElementsMatch(t, []string{`unknown aggregate type "nobody-` + f.tag + `"`, "payload is not one JSON object"}, reasons)
 			cancel()
 			require.NoError(t, <-done)
-			if kind == "poll" {
-				var left int
-				require.NoError(t, f.pool.QueryRow(t.Context(), "SELECT count(*) FROM part08."+f.table).Scan(&left))
+			var left, unpublished int
+			require.NoError(t, f.pool.QueryRow(t.Context(), "SELECT count(*), count(*) FILTER (WHERE published_at IS NULL) FROM part08."+f.table).Scan(&left, &unpublished))
+			switch kind {
+			case "poll":
 				assert.Zero(t, left, "published rows are deleted")
+			case "poll-mark":
+				assert.Equal(t, []int{302, 0}, []int{left, unpublished}, "published rows are kept, marked")
 			}
 		})
 	}

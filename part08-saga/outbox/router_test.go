@@ -136,3 +136,9 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestWithReplication(t *testing.T) {
+	assert.Equal(t, "postgres://u@h/db?sslmode=disable&replication=database", withReplication("postgres://u@h/db?sslmode=disable"))
+	assert.Equal(t, "postgresql://u@h/db?replication=database", withReplication("postgresql://u@h/db"))
+	assert.Equal(t, "host=h dbname=db replication=database", withReplication("host=h dbname=db"))
+}
