@@ -72,7 +72,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.engine, "engine", "auto", "where sagas run: auto (the stack's Temporal if it answers, else the SDK's test environment) | temporal | testenv")
 	fs.StringVar(&o.store, "store", "auto", "saga state: auto (PostgreSQL if it answers, else memory) | postgres | memory")
 	fs.StringVar(&o.fail, "fail", saga.StepProcessPayment, "the failing saga's failing step: "+strings.Join(saga.Steps, " | "))
-	fs.StringVar(&o.fault, "fault", "reject", "how it fails: reject (a business error, not retried) | transient (fails 5 times: the retries run out)")
+	fs.StringVar(&o.fault, "fault", "reject", "how it fails: reject (a business error, not retried) | transient (fails 5 times: the retries run out; on the dev server that waits out 1+2+4+8 s of backoff)")
 	fs.IntVar(&o.events, "events", 1000, "outbox: events written through each relay (10..100000)")
 	return fs
 }

@@ -56,8 +56,8 @@ CREATE TABLE IF NOT EXISTS part08.outbox_orders (
 // application's; tests use their own) and the orders table, under the saga's
 // advisory lock: both create schema part08.
 func Migrate(ctx context.Context, pool *pgxpool.Pool, table string) error {
-	if !tableName.MatchString(table) {
-		return fmt.Errorf("outbox table name %q: want [a-z_][a-z0-9_]*", table)
+	if err := checkTable(table); err != nil {
+		return err
 	}
 	return pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(8008)`); err != nil {
@@ -70,9 +70,21 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, table string) error {
 
 var tableName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,40}$`)
 
+// checkTable refuses a table name that is not a plain identifier: it is
+// spliced into SQL.
+func checkTable(table string) error {
+	if !tableName.MatchString(table) {
+		return fmt.Errorf("outbox table name %q: want [a-z_][a-z0-9_]*, at most 41 characters", table)
+	}
+	return nil
+}
+
 // Insert writes ev into the outbox part08.<table> inside tx, the caller's
 // transaction, and returns its id: the event exists if and only if tx commits.
 func Insert(ctx context.Context, tx pgx.Tx, table string, ev Event) (string, error) {
+	if err := checkTable(table); err != nil {
+		return "", err
+	}
 	var id string
 	err := tx.QueryRow(ctx, `INSERT INTO part08.`+table+` (aggregate_type, aggregate_id, event_type, payload)
 		VALUES ($1, $2, $3, $4) RETURNING id`, ev.AggregateType, ev.AggregateID, ev.EventType, []byte(ev.Payload)).Scan(&id)

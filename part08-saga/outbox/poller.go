@@ -62,6 +62,9 @@ func (p *Poller) Run(ctx context.Context) error {
 // publishing at a time: two pollers would each lock a batch and could publish
 // an aggregate's later event before its earlier one. It returns the rows moved.
 func (p *Poller) Once(ctx context.Context) (int, error) {
+	if err := checkTable(p.table()); err != nil {
+		return 0, err
+	}
 	batch := p.Batch
 	if batch == 0 {
 		batch = 100

@@ -142,3 +142,13 @@ func TestWithReplication(t *testing.T) {
 	assert.Equal(t, "postgresql://u@h/db?replication=database", withReplication("postgresql://u@h/db"))
 	assert.Equal(t, "host=h dbname=db replication=database", withReplication("host=h dbname=db"))
 }
+
+// The table name is spliced into SQL: anything but a plain identifier is refused
+// before a statement is sent.
+func TestTableNameIsChecked(t *testing.T) {
+	_, err := (&Poller{Table: "outbox; DROP TABLE x"}).Once(t.Context())
+	assert.ErrorContains(t, err, `outbox table name "outbox; DROP TABLE x"`)
+	_, err = Insert(t.Context(), nil, "Outbox", Event{})
+	assert.ErrorContains(t, err, "want [a-z_][a-z0-9_]*")
+	assert.NoError(t, checkTable(DefaultTable))
+}

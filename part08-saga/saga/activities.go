@@ -100,7 +100,7 @@ type Fault struct {
 	Step  string
 	Undo  bool // fail the step's compensation instead of the step
 	Kind  FaultKind
-	Times int  // Transient: attempts that fail (attempts Times+1 on succeed)
+	Times int  // Transient: the attempts that fail (attempt Times+1 succeeds)
 	After bool // Transient: fail after the store call committed (the outcome a crash leaves unknown)
 }
 

@@ -13,8 +13,8 @@ import (
 // Compensate when a later step fails or the workflow is cancelled. It is
 // workflow code: deterministic, used by one workflow goroutine.
 type Compensations struct {
-	// Options are the compensations' activity options (CompensationOptions:
-	// retried without limit).
+	// Options are the compensations' activity options; the zero value means
+	// CompensationOptions (retried without limit).
 	Options workflow.ActivityOptions
 	// Attached runs the compensations on the workflow's own context, as the
 	// article's saga.Compensate(ctx) does. A cancelled workflow's context
@@ -48,7 +48,11 @@ func (c *Compensations) Compensate(ctx workflow.Context) error {
 	if !c.Attached {
 		ctx, _ = workflow.NewDisconnectedContext(ctx)
 	}
-	ctx = workflow.WithActivityOptions(ctx, c.Options)
+	opts := c.Options
+	if opts.StartToCloseTimeout == 0 && opts.ScheduleToCloseTimeout == 0 {
+		opts = CompensationOptions
+	}
+	ctx = workflow.WithActivityOptions(ctx, opts)
 	var errs []error
 	for i := len(c.steps) - 1; i >= 0; i-- {
 		s := c.steps[i]

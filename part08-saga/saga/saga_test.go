@@ -393,3 +393,21 @@ func TestLateStepAfterCompensationDoesNothing(t *testing.T) {
 	o, r, p := st.State("o-late")
 	assert.Equal(t, []string{OrderCancelled, Released, Refunded}, []string{o, r, p})
 }
+
+// A zero Compensations runs its compensations with CompensationOptions (an
+// activity without a timeout would be refused).
+func TestZeroCompensationsUseCompensationOptions(t *testing.T) {
+	st := NewMemoryStore()
+	e := env(st)
+	e.RegisterWorkflowWithOptions(func(ctx workflow.Context, in OrderSagaInput) error {
+		var c Compensations
+		c.Add(StepReserveInventory, acts.ReleaseInventory, in)
+		return c.Compensate(ctx)
+	}, workflow.RegisterOptions{Name: "zero"})
+	_, err := st.Reserve(t.Context(), "o-zero", nil)
+	require.NoError(t, err)
+	e.ExecuteWorkflow("zero", order("o-zero"))
+	require.NoError(t, e.GetWorkflowError())
+	_, r, _ := st.State("o-zero")
+	assert.Equal(t, Released, r)
+}
