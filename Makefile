@@ -25,6 +25,7 @@ SERVICES_03 := redis postgres
 SERVICES_05 := kafka postgres
 SERVICES_06 := redis redlock redis-cluster etcd postgres
 SERVICES_07 := redis postgres
+SERVICES_08 := temporal postgres kafka
 SERVICES_09 := redis-cluster
 SERVICES_11 := redis redis-cluster
 SERVICES_12 := postgres
