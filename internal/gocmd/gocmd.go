@@ -46,7 +46,9 @@ func Module(t testing.TB, src, path string) string {
 
 // Run runs the go command with args in dir, with the toolchain in use and no
 // GOFLAGS or workspace of the caller, and returns its combined output and how
-// it ended.
+// it ended. GOENV=off keeps the caller's go env file (go env -w) out too: the
+// go command falls back to it for any variable empty in the environment, so
+// GOFLAGS= alone would leave a GOFLAGS set there in force.
 func Run(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
@@ -55,7 +57,7 @@ func Run(t testing.TB, dir string, args ...string) (string, error) {
 	}
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on")
+	cmd.Env = append(os.Environ(), "GOENV=off", "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
