@@ -26,14 +26,18 @@ func TestModuleRunsOffline(t *testing.T) {
 // environment or from the go env file (go env -w GOFLAGS=…): a -mod=vendor or
 // -tags there would change what it reports. (GOFLAGS= alone left the file's
 // value in force: the go command reads the file for any variable that is
-// empty in the environment.)
+// empty in the environment.) Its build cache stays the caller's, even one
+// named only in the go env file, which GOENV=off would otherwise drop.
 func TestRunIgnoresTheCallersGOFLAGS(t *testing.T) {
+	cache := t.TempDir() // not the default: only the go env file names it
 	env := filepath.Join(t.TempDir(), "env")
-	require.NoError(t, os.WriteFile(env, []byte("GOFLAGS=-tags=fromgoenv\n"), 0o644))
+	require.NoError(t, os.WriteFile(env, []byte("GOFLAGS=-tags=fromgoenv\nGOCACHE="+cache+"\n"), 0o644))
 	t.Setenv("GOENV", env)
 	t.Setenv("GOFLAGS", "-tags=fromenvironment")
+	t.Setenv("GOCACHE", "")
 	dir := Module(t, filepath.Join("testdata", "tiny"), "example.com/tiny")
-	out, err := Run(t, dir, "env", "GOFLAGS", "GOWORK", "GOTOOLCHAIN")
+	out, err := Run(t, dir, "env", "GOFLAGS", "GOWORK", "GOTOOLCHAIN", "GOCACHE")
 	require.NoError(t, err, out)
-	assert.Equal(t, []string{"", "off", "local"}, strings.Split(strings.TrimRight(out, "\n"), "\n"))
+	assert.Equal(t, []string{"", "off", "local", cache}, strings.Split(strings.TrimRight(out, "\n"), "\n"),
+		"GOFLAGS, GOWORK, GOTOOLCHAIN, and the caller's build cache, even when only its go env file names it")
 }
