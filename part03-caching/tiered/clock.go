@@ -29,7 +29,8 @@ const ClockResolution = time.Millisecond
 // The clock's usual lag is under a tick, but its goroutine waits for a
 // processor like any other: with every core spinning on hits, Go preempts a
 // running goroutine only after 10 ms, and on a loaded 2-core VM the lag
-// averaged 10–16 ms and peaked at 51–70 ms (BenchmarkCoarseClockLag). An entry
+// averaged 10–20 ms and peaked at 34–74 ms (BenchmarkCoarseClockLag, the
+// committed run at load average 7–9 and later runs at 15). An entry
 // is checked against the monotonic clock for its last ClockWindow of life, so
 // hits on an entry with a 1 s TTL pay for the exact clock about 20% of the time.
 const ClockWindow = 200 * time.Millisecond
