@@ -166,3 +166,31 @@ func TestLocalClockCloseRacingAStart(t *testing.T) {
 		})
 	}
 }
+
+// The invalidation lease is checked on the same clock as the TTL: a coarse
+// time more than ClockWindow behind (a clock goroutine starved that long, or
+// a process stopped and resumed before its clock goroutine ran) serves L1
+// past the end of the lease, by the lag; with ExactClock it is not served.
+// The coarse time is set by hand, as in TestLocalCoarseClockLagBeyondTheWindow:
+// a stopped process is not something a test can schedule.
+func TestCacheCoarseClockBehindServesPastTheLease(t *testing.T) {
+	for _, exact := range []bool{false, true} {
+		synctest.Test(t, func(t *testing.T) {
+			m := newMemRedis(t)
+			c := newCache(t, m.client(nil), unitPrefix, newSource(product{"p1", 100}).load,
+				func(o *Options[product]) { o.L1.ExactClock = exact })
+			_, err := c.Get(t.Context(), "p1")
+			require.NoError(t, err)
+			synctest.Wait()
+			l := c.L1()
+			require.False(t, l.clock.ticking(), "no clock goroutine: the test sets the coarse time")
+			now := monotonicNow()
+			l.servable.Store(now - 1) // the lease ended a nanosecond ago
+			l.clock.now.Store(now - int64(ClockWindow+10*time.Millisecond))
+			_, served := l.Get("p1")
+			l.clock.now.Store(clockStopped)
+			assert.False(t, c.Serving(), "the lease is over")
+			assert.Equal(t, !exact, served, "ExactClock=%v: L1 served past the lease", exact)
+		})
+	}
+}
