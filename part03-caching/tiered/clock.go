@@ -52,8 +52,8 @@ const clockRunTicks = 100
 // ClockResolution, runs clockRunTicks ticks, or until stopped, and stops; until
 // the next burst of hits starts it again, hits read the monotonic clock. Each
 // Local has its own, so a Local used inside a testing/synctest bubble keeps the
-// bubble's time, and the goroutine ends by itself clockRunTicks ticks after the
-// bubble's last hit.
+// bubble's time, and the goroutine ends by itself clockRunTicks ticks after it
+// started, so the bubble can end without Local.Close.
 type coarseClock struct {
 	now atomic.Int64 // clockStopped while no goroutine keeps it
 	// The current burst of hits read on the monotonic clock: when it began and
