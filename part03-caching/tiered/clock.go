@@ -42,20 +42,27 @@ const ClockWindow = 200 * time.Millisecond
 // price of several hundred clock reads.
 const clockStartReads = 256
 
-// clockRunTicks is how many ticks the clock goroutine runs before it stops
-// (100 ms at ClockResolution). A Local still hit at clockStartReads per tick
-// starts it again at once; one hit less often, or idle, stops paying for it.
+// clockRunTicks is how many ticks the clock goroutine runs at most (100 ms at
+// ClockResolution). A Local still hit at clockStartReads per tick starts it
+// again at once; one hit less often stops paying for it.
 const clockRunTicks = 100
+
+// clockIdleTicks is how many ticks in a row without a hit stop the clock
+// goroutine before clockRunTicks: a burst of hits now and then buys it a few
+// ticks, not a whole run.
+const clockIdleTicks = 2
 
 // coarseClock is nanoseconds since epoch, refreshed every ClockResolution by a
 // goroutine. The goroutine starts when clockStartReads hits fall within one
-// ClockResolution, runs clockRunTicks ticks, or until stopped, and stops; until
+// ClockResolution, runs clockRunTicks ticks, or until clockIdleTicks ticks
+// pass without a hit, or until stopped, and stops; until
 // the next burst of hits starts it again, hits read the monotonic clock. Each
 // Local has its own, so a Local used inside a testing/synctest bubble keeps the
-// bubble's time, and the goroutine ends by itself clockRunTicks ticks after it
-// started, so the bubble can end without Local.Close.
+// bubble's time, and the goroutine ends by itself at most clockRunTicks ticks
+// after it started, so the bubble can end without Local.Close.
 type coarseClock struct {
-	now atomic.Int64 // clockStopped while no goroutine keeps it
+	now  atomic.Int64 // clockStopped while no goroutine keeps it
+	used atomic.Bool  // a hit read now since the last tick
 	// The current burst of hits read on the monotonic clock: when it began and
 	// how many. Updated without a lock: a lost update only delays the start.
 	burst, reads atomic.Int64
@@ -67,6 +74,9 @@ type coarseClock struct {
 // stopped, and starts the clock when the hits come in a burst.
 func (k *coarseClock) read() int64 {
 	if n := k.now.Load(); n != clockStopped {
+		if !k.used.Load() { // read before write: one store per tick, not per hit
+			k.used.Store(true)
+		}
 		return n
 	}
 	n := monotonicNow()
@@ -86,6 +96,7 @@ func (k *coarseClock) start(n int64) {
 		return
 	}
 	k.quit = make(chan struct{})
+	k.used.Store(true)
 	k.now.Store(n)
 	go k.keep(k.quit)
 }
@@ -103,13 +114,19 @@ func (k *coarseClock) keep(quit chan struct{}) {
 		}
 		k.mu.Unlock()
 	}()
+	idle := 0
 	for range clockRunTicks {
 		select {
 		case <-quit:
 			return
 		case <-t.C:
-			k.now.Store(monotonicNow())
 		}
+		if k.used.Swap(false) {
+			idle = 0
+		} else if idle++; idle == clockIdleTicks {
+			return
+		}
+		k.now.Store(monotonicNow())
 	}
 }
 

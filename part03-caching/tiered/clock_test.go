@@ -87,8 +87,8 @@ func TestLocalCoarseClockLagBeyondTheWindow(t *testing.T) {
 
 // The clock goroutine runs only while the Local is hot: a burst of
 // clockStartReads hits within one tick starts it, it stops after
-// clockRunTicks ticks, the next burst starts it again, and Close stops it at
-// once.
+// clockRunTicks ticks, or after clockIdleTicks ticks without a hit, the next
+// burst starts it again, and Close stops it at once.
 func TestLocalClockRunsWhileHot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		l := newLocal[int](t, LocalOptions{TTL: time.Second})
@@ -104,12 +104,23 @@ func TestLocalClockRunsWhileHot(t *testing.T) {
 		assert.False(t, l.clock.ticking(), "a tick later the count starts over")
 		warm(l)
 		assert.True(t, l.clock.ticking(), "a burst starts the clock")
-		time.Sleep(clockRunTicks * ClockResolution / 2)
+		hitEachTick := func(ticks int) {
+			for range ticks {
+				time.Sleep(ClockResolution)
+				_, ok := l.Get("k")
+				require.True(t, ok)
+			}
+			synctest.Wait()
+		}
+		hitEachTick(clockRunTicks / 2)
+		assert.True(t, l.clock.ticking(), "half its run, a hit every tick")
+		hitEachTick(clockRunTicks / 2)
+		assert.False(t, l.clock.ticking(), "clockRunTicks ticks after the start, however often it is hit")
+		warm(l)
+		assert.True(t, l.clock.ticking(), "a burst starts it again")
+		time.Sleep((clockIdleTicks + 1) * ClockResolution) // the tick that sees the burst, then the idle ones
 		synctest.Wait()
-		assert.True(t, l.clock.ticking(), "half its run")
-		time.Sleep(clockRunTicks * ClockResolution / 2)
-		synctest.Wait()
-		assert.False(t, l.clock.ticking(), "clockRunTicks ticks after the start")
+		assert.False(t, l.clock.ticking(), "clockIdleTicks ticks without a hit")
 		_, ok = l.Get("k")
 		assert.True(t, ok, "a hit on the stopped clock reads the monotonic clock")
 		warm(l)
@@ -193,4 +204,25 @@ func TestCacheCoarseClockBehindServesPastTheLease(t *testing.T) {
 			assert.Equal(t, !exact, served, "ExactClock=%v: L1 served past the lease", exact)
 		})
 	}
+}
+
+// A burst of hits now and then must not buy the clock goroutine a long run:
+// 20 bursts of clockStartReads hits, 100 ms apart (2,560 hits a second), and
+// 10 ms after each burst the clock has stopped.
+func TestLocalClockStopsAfterABurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLocal[int](t, LocalOptions{TTL: time.Hour})
+		ticking := 0
+		for range 20 {
+			warm(l)
+			require.True(t, l.clock.ticking(), "a burst starts the clock")
+			time.Sleep(10 * time.Millisecond)
+			synctest.Wait()
+			if l.clock.ticking() {
+				ticking++
+			}
+			time.Sleep(90 * time.Millisecond)
+		}
+		assert.Zero(t, ticking, "bursts after which the clock still ran 10 ms later")
+	})
 }
