@@ -38,7 +38,7 @@ const ClockWindow = 200 * time.Millisecond
 // clockStartReads is how many hits within one ClockResolution start the clock
 // goroutine. Below that rate a hit reads the monotonic clock: a goroutine
 // woken every millisecond costs a process that would otherwise sleep about
-// 34 µs of CPU per wake-up on this chapter's VM (BenchmarkLocalBarelyUsed), the
+// 35 µs of CPU per wake-up on this chapter's VM (BenchmarkLocalBarelyUsed), the
 // price of several hundred clock reads.
 const clockStartReads = 256
 
