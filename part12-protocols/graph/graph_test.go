@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -144,6 +145,34 @@ func TestBadQueries(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), "request body too large")
 }
 
+// gqlparser's OverlappingFieldsCanBeMerged rule compares every pair of
+// fields with the same response name, so a query that repeats one field n
+// times costs n² comparisons. Validation runs before the cost limit and does
+// not watch the request's deadline: 12,000 repeats of `name` fit under
+// MaxBodyBytes and took 16 s of CPU, and a GET, whose query string no body
+// limit bounds, 250 KB of them more than six minutes. The parser's token
+// limit refuses both before validation.
+func TestRepeatedFieldsAreRefusedBeforeValidation(t *testing.T) {
+	store := NewMemory(Shape{Users: 3, PostsPerUser: 1, CommentsPerPost: 1})
+	h := NewHandler(Options{Store: store, Ping: &ping.Service{}})
+	q := "{ users(limit: 1) { " + strings.Repeat("name ", 12_000) + "} }"
+	require.Less(t, len(q)+len(`{"query":""}`), MaxBodyBytes, "under the body limit")
+	code, r := post(t, h, q)
+	require.Len(t, r.Errors, 1, "POST: refused")
+	assert.Equal(t, fmt.Sprintf("exceeded token limit of %d", MaxTokens), r.Errors[0].Message)
+	assert.Equal(t, http.StatusUnprocessableEntity, code)
+
+	req := httptest.NewRequest(http.MethodGet, "/graphql?query="+url.QueryEscape("{ users(limit: 1) { "+strings.Repeat("name ", 50_000)+"} }"), nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Contains(t, rec.Body.String(), fmt.Sprintf("exceeded token limit of %d", MaxTokens), "GET: refused")
+	assert.Zero(t, store.Calls.Load(), "nothing ran")
+
+	_, r = post(t, h, ArticleQuery)
+	require.Len(t, r.Errors, 1)
+	assert.Contains(t, r.Errors[0].Message, "operation has complexity", "the article's query is far under the token limit: the cost limit refuses it")
+}
+
 // nested is the query the N+1 tests run: 20 users, 5 posts each, 3
 // comments a post, each comment's author.
 const nested = `{ users(limit: 20) { name posts(limit: 5) { title comments(limit: 3) { body author { name } } } } }`
@@ -201,4 +230,25 @@ func FuzzQuery(f *testing.F) {
 		assert.Less(t, rec.Code, 500, "%q -> %d", q, rec.Code)
 		assert.True(t, json.Valid(rec.Body.Bytes()), "%q -> %s", q, rec.Body)
 	})
+}
+
+// BenchmarkLongestQuery is what MaxTokens leaves a client: one request of
+// about MaxTokens tokens that repeats a field, validation's worst case
+// (repeats=name), or a field with a selection of its own, whose pairs are
+// compared field by field (repeats=posts). Both are under the cost limit
+// and answered.
+func BenchmarkLongestQuery(b *testing.B) {
+	h := NewHandler(Options{Store: NewMemory(Shape{Users: 1, PostsPerUser: 1}), Ping: &ping.Service{}})
+	for _, c := range []struct{ name, field string }{{"name", "name "}, {"posts", "posts { title } "}} {
+		tokens := len(strings.Fields(c.field))
+		q := "{ users(limit: 1) { " + strings.Repeat(c.field, (MaxTokens-10)/tokens) + "} }"
+		b.Run("repeats="+c.name, func(b *testing.B) {
+			for b.Loop() {
+				_, r, err := postNoRequire(h, q)
+				if err != nil || len(r.Errors) > 0 {
+					b.Fatal(err, r.Errors)
+				}
+			}
+		})
+	}
 }

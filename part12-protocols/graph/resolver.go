@@ -29,6 +29,12 @@ const (
 	MaxLimit         = 100                  // the largest limit argument a list takes
 	MaxBodyBytes     = 64 << 10             // a request body
 	DefaultTimeout   = 10 * time.Second     // a whole request
+	// MaxTokens bounds a query's length in tokens (names, punctuation,
+	// values) before it is validated: validation compares every pair of
+	// same-named fields, so its cost grows with the square of the query's
+	// length, and the cost limit only runs after it. The article's query is
+	// 33 tokens.
+	MaxTokens = 1000
 )
 
 // Options set up NewHandler.
@@ -65,6 +71,7 @@ func NewHandler(c Options) http.Handler {
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &resolver{c}, Complexity: Cost()}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.SetParserTokenLimit(MaxTokens)
 	srv.Use(extension.FixedComplexityLimit(c.CostLimit, CostOptions...))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if !c.NoDataLoader {
