@@ -35,14 +35,20 @@ func (c *ConnectServer) StreamPing(ctx context.Context, req *connect.Request[pin
 	return connectError(c.Svc.StreamPing(ctx, req.Msg, stream.Send))
 }
 
+// connectError gives ErrInvalid and the context's errors their codes, as
+// grpcError does for grpc-go, so interceptors (logs, metrics) and the client
+// see Canceled or DeadlineExceeded rather than Unknown; a *connect.Error (a
+// failed Send) keeps its own.
 func connectError(err error) error {
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, ErrInvalid):
 		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	return connect.NewError(connect.CodeOf(err), err)
+	return err
 }
 
 // NewHandler serves PingService over the Connect protocol (JSON or binary
