@@ -198,11 +198,38 @@ func TestDataLoaderTurnsNPlusOneIntoOneCallPerLevel(t *testing.T) {
 	})
 }
 
+// Ping through GraphQL; the answer holds the fields the query selects and
+// no others (the comparison table's "over-fetching … natively solved by
+// client field selectors").
 func TestPingOverGraphQL(t *testing.T) {
 	h := NewHandler(Options{Store: NewMemory(Shape{}), Ping: &ping.Service{}})
 	_, r := post(t, h, `{ ping(message: "hi") { message timestampMs } }`)
 	require.Empty(t, r.Errors)
 	assert.Contains(t, string(r.Data), `"message":"hi"`)
+	assert.Contains(t, string(r.Data), `"timestampMs":"`)
+
+	_, r = post(t, h, `{ ping(message: "hi") { message } }`)
+	require.Empty(t, r.Errors)
+	assert.JSONEq(t, `{"ping":{"message":"hi"}}`, string(r.Data), "only the field asked for")
+}
+
+// The DataLoaders cache for one request, as the article says, and no
+// longer: within a request a key asked again at a deeper level is not
+// fetched again; a second request fetches everything afresh.
+func TestLoadersCacheForOneRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := NewMemory(Shape{Users: 5, PostsPerUser: 3, CommentsPerPost: 1})
+		h := NewHandler(Options{Store: store, Ping: &ping.Service{}})
+		// the posts' authors are the users themselves: the second level asks
+		// the loaders for the keys the first level already loaded
+		q := `{ users(limit: 2) { posts(limit: 1) { author { name posts(limit: 1) { author { name } } } } } }`
+		_, r := post(t, h, q)
+		require.Empty(t, r.Errors)
+		assert.EqualValues(t, 3, store.Calls.Load(), "users, posts, authors; the second level's posts and authors from the cache")
+		_, r = post(t, h, q)
+		require.Empty(t, r.Errors)
+		assert.EqualValues(t, 6, store.Calls.Load(), "the second request shares nothing with the first")
+	})
 }
 
 func TestQueryCostRefusesInvalidQueries(t *testing.T) {
