@@ -34,7 +34,7 @@ const (
 	// same-named fields, so its cost grows with the square of the query's
 	// length, and the cost limit only runs after it. The article's query is
 	// 33 tokens.
-	MaxTokens = 1000
+	MaxTokens = 500
 )
 
 // Options set up NewHandler.
