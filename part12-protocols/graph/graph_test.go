@@ -173,6 +173,30 @@ func TestRepeatedFieldsAreRefusedBeforeValidation(t *testing.T) {
 	assert.Contains(t, r.Errors[0].Message, "operation has complexity", "the article's query is far under the token limit: the cost limit refuses it")
 }
 
+// The article's defence against abusive queries is the cost limit alone:
+// "the gateway parses the Query AST … to calculate the complexity cost
+// before execution … immediately rejects the request". A query that repeats
+// one scalar field costs 1 in the article's model (scalars are free), so the
+// cost limit lets it through, and validation, which runs before the cost is
+// computed, has already spent time quadratic in its length (12,000 repeats:
+// 16 s; BenchmarkLongestQuery for what MaxTokens leaves). The article's
+// gateway (no token limit) answers 600 repeats; this chapter's refuses them
+// unvalidated.
+func TestArticleCostLimitMissesRepeatedFields(t *testing.T) {
+	q := "{ users(limit: 1) { " + strings.Repeat("name ", 600) + "} }"
+	c, err := QueryCost(q, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c, "600 fields, cost 1: far under the limit of 500")
+
+	store := NewMemory(Shape{Users: 3, PostsPerUser: 1, CommentsPerPost: 1})
+	_, r := post(t, NewHandler(Options{Store: store, Ping: &ping.Service{}, MaxTokens: -1}), q)
+	assert.Empty(t, r.Errors, "the article's gateway: validated, costed at 1, run")
+
+	_, r = post(t, NewHandler(Options{Store: store, Ping: &ping.Service{}}), q)
+	require.Len(t, r.Errors, 1)
+	assert.Equal(t, fmt.Sprintf("exceeded token limit of %d", MaxTokens), r.Errors[0].Message, "refused before validation")
+}
+
 // nested is the query the N+1 tests run: 20 users, 5 posts each, 3
 // comments a post, each comment's author.
 const nested = `{ users(limit: 20) { name posts(limit: 5) { title comments(limit: 3) { body author { name } } } } }`
@@ -262,14 +286,23 @@ func FuzzQuery(f *testing.F) {
 // BenchmarkLongestQuery is what MaxTokens leaves a client: one request of
 // about MaxTokens tokens that repeats a field, validation's worst case
 // (repeats=name), or a field with a selection of its own, whose pairs are
-// compared field by field (repeats=posts). Both are under the cost limit
-// and answered.
+// compared field by field (repeats=posts). Both are under the cost limit and
+// answered. limit=none is the article's gateway (no token limit) with twice
+// the repeats: validation's time grows with their square.
 func BenchmarkLongestQuery(b *testing.B) {
-	h := NewHandler(Options{Store: NewMemory(Shape{Users: 1, PostsPerUser: 1}), Ping: &ping.Service{}})
-	for _, c := range []struct{ name, field string }{{"name", "name "}, {"posts", "posts { title } "}} {
-		tokens := len(strings.Fields(c.field))
-		q := "{ users(limit: 1) { " + strings.Repeat(c.field, (MaxTokens-10)/tokens) + "} }"
-		b.Run("repeats="+c.name, func(b *testing.B) {
+	store := NewMemory(Shape{Users: 1, PostsPerUser: 1})
+	for _, c := range []struct {
+		name, field string
+		tokens      int // the query's length, about
+		maxTokens   int // Options.MaxTokens
+	}{
+		{"limit=500/repeats=name", "name ", MaxTokens, 0},
+		{"limit=500/repeats=posts", "posts { title } ", MaxTokens, 0},
+		{"limit=none/repeats=name", "name ", 2 * MaxTokens, -1},
+	} {
+		h := NewHandler(Options{Store: store, Ping: &ping.Service{}, MaxTokens: c.maxTokens})
+		q := "{ users(limit: 1) { " + strings.Repeat(c.field, (c.tokens-10)/len(strings.Fields(c.field))) + "} }"
+		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				_, r, err := postNoRequire(h, q)
 				if err != nil || len(r.Errors) > 0 {

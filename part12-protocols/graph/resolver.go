@@ -54,6 +54,10 @@ type Options struct {
 	// 0): a database that stops answering costs a client an error, not a
 	// hung connection.
 	Timeout time.Duration
+	// MaxTokens refuses a longer query before it is validated (the constant
+	// MaxTokens when 0; -1 for no limit, the article's gateway, whose only
+	// defence is the cost limit).
+	MaxTokens int
 }
 
 // NewHandler serves the schema over HTTP POST and GET with the cost limit
@@ -68,10 +72,16 @@ func NewHandler(c Options) http.Handler {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	switch c.MaxTokens {
+	case 0:
+		c.MaxTokens = MaxTokens
+	case -1:
+		c.MaxTokens = 0 // gqlgen's "no limit"
+	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &resolver{c}, Complexity: Cost()}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
-	srv.SetParserTokenLimit(MaxTokens)
+	srv.SetParserTokenLimit(c.MaxTokens)
 	srv.Use(extension.FixedComplexityLimit(c.CostLimit, CostOptions...))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if !c.NoDataLoader {
