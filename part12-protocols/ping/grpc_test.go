@@ -224,7 +224,7 @@ func TestConcurrentStreamsPerConnectionAreBounded(t *testing.T) {
 		assert.EqualValues(t, MaxConcurrentStreams, started.Load(), "the server never started it")
 		cancel()
 		for range started.Load() {
-			<-srv.ended
+			assert.ErrorIs(t, <-srv.ended, context.Canceled)
 		}
 	})
 }
