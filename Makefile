@@ -23,10 +23,13 @@ SERVICES_01 := postgres
 SERVICES_02 := redis
 SERVICES_03 := redis postgres
 SERVICES_04 := postgres
-SERVICES_06 := redis redlock etcd postgres
+SERVICES_05 := kafka postgres
+SERVICES_06 := redis redlock redis-cluster etcd postgres
 SERVICES_07 := redis postgres
+SERVICES_08 := temporal postgres kafka
 SERVICES_09 := redis-cluster
 SERVICES_11 := redis redis-cluster
+SERVICES_12 := postgres
 
 # SERVICES= picks services for up (empty: all). Compose names the cluster's one-shot
 # init job and each Redlock master separately.
@@ -136,6 +139,17 @@ $(GOBIN)/actionlint:
 $(GOBIN)/golangci-lint:
 	$(GO) install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_VERSION)
 
+# part12's code generators and grpcurl are tools of part12-protocols/proto/go.mod
+# (pinned there); `go tool -n` builds each once into the build cache.
+PART12_TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-connect-go grpcurl
+.PHONY: part12-tools
+tools: part12-tools
+part12-tools:
+	@cd part12-protocols/proto && for t in $(PART12_TOOLS); do $(GO) tool -n $$t >/dev/null; done
+# built before part12's tests run them: buf takes minutes of CPU to build cold, longer than
+# a test's command may wait
+test-part12 test: part12-tools
+
 MODULES := . bench tools
 
 lint: tools ## gofmt, go vet, staticcheck, golangci-lint (every module, with and without tags), actionlint
@@ -143,7 +157,7 @@ lint: tools ## gofmt, go vet, staticcheck, golangci-lint (every module, with and
 	@for m in $(MODULES); do ( cd $$m && echo "lint: $$m" && \
 	  $(GO) vet ./... && $(GO) vet -tags integration ./... && \
 	  $(GOBIN)/staticcheck ./... && $(GOBIN)/staticcheck -tags integration ./... && \
-	  $(GOBIN)/golangci-lint run --build-tags integration ./... ); done
+	  $(GOBIN)/golangci-lint run --allow-parallel-runners --build-tags integration ./... ); done
 	$(GOBIN)/actionlint
 	@echo "lint: clean"
 

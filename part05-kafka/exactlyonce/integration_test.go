@@ -1,0 +1,225 @@
+//go:build integration
+
+package exactlyonce_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/segmentio/kafka-go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/part05-kafka/exactlyonce"
+	"github.com/sysdesign-masterclass/golang/part05-kafka/internal/kafkatest"
+)
+
+// effects is a business table whose writes are not idempotent: each applied
+// message adds a row, so a message applied twice is two rows.
+func effects(t *testing.T, db *pgxpool.Pool) (table string, h exactlyonce.Handler, count func() int) {
+	t.Helper()
+	table = exactlyonce.Schema + `."` + kafkatest.Name("effects") + `"`
+	_, err := db.Exec(t.Context(), `CREATE TABLE `+table+` ("offset" bigint NOT NULL)`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP TABLE `+table) })
+	h = func(b *pgx.Batch, m kafka.Message) error {
+		b.Queue(`INSERT INTO `+table+` VALUES ($1)`, m.Offset)
+		return nil
+	}
+	count = func() int {
+		var n int
+		require.NoError(t, db.QueryRow(t.Context(), `SELECT count(*) FROM `+table).Scan(&n))
+		return n
+	}
+	return table, h, count
+}
+
+func msgs(from, to int64) []kafka.Message {
+	var out []kafka.Message
+	for o := from; o <= to; o++ {
+		out = append(out, kafka.Message{Partition: 0, Offset: o, Value: []byte(fmt.Sprint(o))})
+	}
+	return out
+}
+
+// The article's schema and queries name a column offset, a reserved word in
+// PostgreSQL: CREATE TABLE fails with a syntax error, and so does every
+// query that names the column unquoted. Quoted it works; the chapter's
+// table calls it next_offset.
+func TestArticleOffsetIsAReservedWord(t *testing.T) {
+	db := kafkatest.DB(t)
+	name := exactlyonce.Schema + `."` + kafkatest.Name("kafka_offsets") + `"`
+	_, err := db.Exec(t.Context(), `CREATE TABLE `+name+` (
+		topic     VARCHAR(255) NOT NULL,
+		partition INT          NOT NULL,
+		offset    BIGINT       NOT NULL,
+		PRIMARY KEY (topic, partition))`)
+	var pg *pgconn.PgError
+	require.ErrorAs(t, err, &pg)
+	assert.Equal(t, "42601", pg.Code, "syntax_error")
+	assert.Equal(t, `syntax error at or near "offset"`, pg.Message)
+
+	_, err = db.Exec(t.Context(), `CREATE TABLE `+name+` (topic text, partition int, "offset" bigint, PRIMARY KEY (topic, partition))`)
+	require.NoError(t, err, "quoted, the column is fine")
+	t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP TABLE `+name) })
+	_, err = db.Exec(t.Context(), `SELECT 1 FROM `+name+` WHERE topic = 'order-events' AND partition = 0 AND offset = 1`)
+	require.ErrorAs(t, err, &pg)
+	assert.Equal(t, "42601", pg.Code, "the article's duplicate check, unquoted")
+}
+
+// articleProcess is the article's ProcessOrderEvent with the column quoted:
+// skip only if the stored offset equals the message's, write, upsert.
+func articleProcess(ctx context.Context, db *pgxpool.Pool, table string, effect exactlyonce.Handler, m kafka.Message, cmp string) error {
+	return pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+table+` WHERE topic = 'order-events'
+			AND partition = $1 AND "offset" `+cmp+` $2)`, m.Partition, m.Offset).Scan(&exists); err != nil {
+			return err
+		}
+		if exists {
+			return nil
+		}
+		b := &pgx.Batch{}
+		if err := effect(b, m); err != nil {
+			return err
+		}
+		b.Queue(`INSERT INTO `+table+` (topic, partition, "offset") VALUES ('order-events', $1, $2)
+			ON CONFLICT (topic, partition) DO UPDATE SET "offset" = EXCLUDED."offset"`, m.Partition, m.Offset)
+		return tx.SendBatch(ctx, b).Close()
+	})
+}
+
+// A consumer applies offsets 0..9, the group's last commit was after 4, it
+// crashes and re-reads 5..9. The article's check (stored offset = message
+// offset) matches none of them: 5 differs from the stored 9 and is applied,
+// which overwrites the stored offset with 5, so 6 differs too, and so on; all
+// five are applied a second time. Checking
+// stored offset >= message offset skips all five, and so does Store.Apply,
+// which also resumes at the stored offset instead of re-reading.
+func TestArticleEqualityCheckReappliesAReplay(t *testing.T) {
+	db := kafkatest.DB(t)
+	for _, tt := range []struct {
+		cmp        string
+		duplicates int
+	}{{"=", 5}, {">=", 0}} {
+		t.Run("stored offset "+tt.cmp+" message offset", func(t *testing.T) {
+			offsets := exactlyonce.Schema + `."` + kafkatest.Name("kafka_offsets") + `"`
+			_, err := db.Exec(t.Context(), `CREATE TABLE `+offsets+` (topic text, partition int, "offset" bigint, PRIMARY KEY (topic, partition))`)
+			require.NoError(t, err)
+			t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP TABLE `+offsets) })
+			_, h, count := effects(t, db)
+			for _, m := range append(msgs(0, 9), msgs(5, 9)...) { // the replay after the crash
+				require.NoError(t, articleProcess(t.Context(), db, offsets, h, m, tt.cmp))
+			}
+			assert.Equal(t, 10+tt.duplicates, count(), "effects of 10 messages")
+		})
+	}
+	t.Run("Store.Apply", func(t *testing.T) {
+		_, h, count := effects(t, db)
+		s := exactlyonce.New(db, kafkatest.Name("g"))
+		res, err := s.Apply(t.Context(), "order-events", 0, msgs(0, 9), h, nil)
+		require.NoError(t, err)
+		assert.Equal(t, exactlyonce.Result{Applied: 10, Next: 10}, res)
+		res, err = s.Apply(t.Context(), "order-events", 0, msgs(5, 12), h, nil)
+		require.NoError(t, err)
+		assert.Equal(t, exactlyonce.Result{Applied: 3, Skipped: 5, Next: 13}, res)
+		assert.Equal(t, 13, count())
+		off, err := s.Offsets(t.Context(), "order-events")
+		require.NoError(t, err)
+		assert.Equal(t, map[int]int64{0: 13}, off, "where a restarted consumer resumes")
+	})
+}
+
+// Two consumers apply the same batch at once (a zombie and the new owner
+// after a rebalance): the offset row's lock makes the second wait and skip.
+func TestConcurrentAppliesOfOneBatchApplyOnce(t *testing.T) {
+	db := kafkatest.DB(t)
+	_, h, count := effects(t, db)
+	s := exactlyonce.New(db, kafkatest.Name("g"))
+	_, err := s.Apply(t.Context(), "t", 0, msgs(0, 0), h, nil) // the row exists: both lock it
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	results := make([]exactlyonce.Result, 8)
+	for i := range results {
+		wg.Go(func() {
+			var err error
+			results[i], err = s.Apply(context.Background(), "t", 0, msgs(1, 100), h, nil)
+			assert.NoError(t, err)
+		})
+	}
+	wg.Wait()
+	applied := 0
+	for _, r := range results {
+		applied += r.Applied
+	}
+	assert.Equal(t, 100, applied, "one Apply applied the batch, the others skipped it")
+	assert.Equal(t, 101, count())
+}
+
+// A failing statement names its message; a data error is permanent, and
+// nothing of the batch was applied. A dead offset is recorded, not handled.
+func TestApplyErrorsNameTheMessage(t *testing.T) {
+	db := kafkatest.DB(t)
+	table, h, count := effects(t, db)
+	s := exactlyonce.New(db, kafkatest.Name("g"))
+	bad := func(b *pgx.Batch, m kafka.Message) error {
+		if m.Offset == 3 {
+			b.Queue(`INSERT INTO ` + table + ` VALUES (NULL)`) // not null violation: class 23
+			return nil
+		}
+		return h(b, m)
+	}
+	_, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), bad, nil)
+	var me *exactlyonce.MessageError
+	require.ErrorAs(t, err, &me)
+	assert.Equal(t, int64(3), me.Message.Offset)
+	assert.True(t, me.Permanent)
+	assert.Zero(t, count(), "rolled back")
+
+	decodeErr := exactlyonce.Permanent(errors.New("not JSON"))
+	_, err = s.Apply(t.Context(), "t", 0, msgs(0, 5), func(b *pgx.Batch, m kafka.Message) error {
+		if m.Offset == 4 {
+			return decodeErr
+		}
+		return h(b, m)
+	}, nil)
+	require.ErrorAs(t, err, &me)
+	assert.Equal(t, int64(4), me.Message.Offset)
+	assert.True(t, me.Permanent)
+
+	res, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), bad, map[int64]string{3: "permanent"})
+	require.NoError(t, err)
+	assert.Equal(t, exactlyonce.Result{Applied: 5, Dead: 1, Next: 6}, res)
+	assert.Equal(t, 5, count())
+}
+
+// A connection lost in the middle of a batch (here the batch's own statement
+// terminates its backend) is the database's failure, not the message's:
+// Apply returns it unattributed, so the consumer retries instead of counting
+// an attempt against the message that happened to be running; nothing of the
+// batch was applied, and the next Apply goes through.
+func TestLostConnectionIsNotTheMessages(t *testing.T) {
+	db := kafkatest.DB(t)
+	_, h, count := effects(t, db)
+	s := exactlyonce.New(db, kafkatest.Name("g"))
+	_, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), func(b *pgx.Batch, m kafka.Message) error {
+		if m.Offset == 3 {
+			b.Queue(`SELECT pg_terminate_backend(pg_backend_pid())`)
+		}
+		return h(b, m)
+	}, nil)
+	require.Error(t, err)
+	var me *exactlyonce.MessageError
+	assert.False(t, errors.As(err, &me), "not attributed to offset 3: %v", err)
+	assert.False(t, exactlyonce.IsPermanent(err))
+	assert.Zero(t, count())
+	res, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), h, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 6, res.Applied)
+}
