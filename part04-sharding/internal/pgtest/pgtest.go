@@ -40,10 +40,11 @@ func Names(t testing.TB, n int) []string {
 	return names
 }
 
-// Pool opens a pool on database name, closed at cleanup.
-func Pool(t testing.TB, name string) *pgxpool.Pool {
+// Pool opens a pool on database name, closed at cleanup; configure edits its
+// config (pgshard.Pool).
+func Pool(t testing.TB, name string, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	t.Helper()
-	p, err := pgshard.Pool(context.Background(), stack.DatabaseURL(), name, 8)
+	p, err := pgshard.Pool(context.Background(), stack.DatabaseURL(), name, 8, configure...)
 	require.NoError(t, err)
 	t.Cleanup(p.Close)
 	return p
