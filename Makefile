@@ -22,6 +22,7 @@ GOLANGCI_VERSION    := v2.15.0
 SERVICES_01 := postgres
 SERVICES_02 := redis
 SERVICES_03 := redis postgres
+SERVICES_04 := postgres
 SERVICES_05 := kafka postgres
 SERVICES_06 := redis redlock redis-cluster etcd postgres
 SERVICES_07 := redis postgres

@@ -1,0 +1,158 @@
+//go:build integration
+
+package reshard
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/internal/stack"
+)
+
+// TestFaultResharderKilledMidBackfill and TestFaultResharderKilledMidCatchUp
+// run the resharding in a child process and SIGKILL it: after its first
+// backfill batch, and after it copied a catch-up round's changes but before
+// it confirmed the slot past them. A new Run resumes from the catalog's
+// state (the backfill cursor, the slot's confirmed position) and finishes,
+// with the writer writing throughout: nothing lost, nothing duplicated.
+func TestFaultResharderKilledMidBackfill(t *testing.T) {
+	killChildAt(t, "backfill", "backfill")
+}
+
+func TestFaultResharderKilledMidCatchUp(t *testing.T) {
+	killChildAt(t, "unconfirmed", "catchup")
+}
+
+func killChildAt(t *testing.T, hold, phase string) {
+	ctx := context.Background()
+	r := newRig(t, 3000)
+	o := r.online()
+	require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+	stop := r.startWriter()
+	defer stop()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "RESHARD_CHILD="+strings.Join(r.names, ","), "RESHARD_CHILD_HOLD="+hold)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	lines := make(chan string, 1000)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	var seen []string
+	deadline := time.After(2 * time.Minute)
+wait:
+	for {
+		select {
+		case l, ok := <-lines:
+			require.True(t, ok, "the child ended before holding: %v", seen)
+			seen = append(seen, l)
+			if l == "holding" {
+				break wait
+			}
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			require.FailNow(t, "the child never reached "+hold, "%v", seen)
+		}
+	}
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+	for range lines { // drain until the pipe closes
+	}
+	st, found, err := o.load(ctx)
+	require.NoError(t, err)
+	require.True(t, found)
+	assert.Equal(t, phase, st.phase, "killed mid-%s", phase)
+	time.Sleep(200 * time.Millisecond) // the writer keeps going while no resharder runs
+
+	// The killed child's connection held the slot; its backend ends with it.
+	rctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var rep Report
+	for {
+		rep, err = o.Run(rctx)
+		if err == nil || !strings.Contains(err.Error(), "is active for PID") || rctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(t, err)
+	stop()
+	t.Logf("killed at %q after %d lines; resumed: copied %d in all, applied %d; %s", hold, len(seen), rep.Copied, rep.Applied, r.verify(t))
+}
+
+// TestFaultPostgresPausedDuringCutover freezes PostgreSQL (SIGSTOP to every
+// process, stack.Pause) while the cutover holds both fences. The attempt
+// times out, its fences roll back when the server resumes, and the next
+// attempt completes. Writes while the server is frozen fail with an error
+// naming the key (their outcome is in doubt and the ledger accepts either);
+// every acknowledged write is where the new routing says, once.
+func TestFaultPostgresPausedDuringCutover(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 3000)
+	o := r.online()
+	o.StepTimeout = 2 * time.Second
+	fenced, goOn, retried := make(chan struct{}), make(chan struct{}), make(chan error, 100)
+	first := true
+	o.Progress = func(e Event) {
+		switch {
+		case e.Phase == "fenced" && e.Shard == 1 && first:
+			first = false
+			close(fenced)
+			<-goOn
+		case e.Phase == "retry":
+			retried <- e.Err
+		}
+	}
+	require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+	stop := r.startWriter()
+	defer stop()
+	type result struct {
+		rep Report
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := o.Run(ctx)
+		done <- result{rep, err}
+	}()
+	select {
+	case <-fenced:
+	case <-time.After(2 * time.Minute):
+		require.FailNow(t, "the cutover never took the fences")
+	}
+	stack.Pause(t, string(stack.Postgres))
+	close(goOn)
+	select {
+	case err := <-retried:
+		assert.Error(t, err, "the attempt on a frozen server failed")
+	case <-time.After(time.Minute):
+		require.FailNow(t, "the cutover attempt did not end while PostgreSQL was frozen")
+	}
+	time.Sleep(time.Second) // writes time out meanwhile
+	stack.Resume(t, string(stack.Postgres))
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(2 * time.Minute):
+		require.FailNow(t, "the resharding did not finish after PostgreSQL resumed")
+	}
+	require.NoError(t, res.err)
+	stop()
+	assert.GreaterOrEqual(t, res.rep.Attempts, 2)
+	assert.Positive(t, r.load.Failed, "writes failed while the server was frozen")
+	t.Logf("cutover attempts %d, freeze %v (PostgreSQL frozen in it); %s", res.rep.Attempts, res.rep.Freeze, r.verify(t))
+}

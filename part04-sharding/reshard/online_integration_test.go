@@ -1,0 +1,115 @@
+//go:build integration
+
+package reshard
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/sysdesign-masterclass/golang/part04-sharding/internal/pgtest"
+	"github.com/sysdesign-masterclass/golang/part04-sharding/pgshard"
+	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
+)
+
+// rig is a catalog and three shards, the users preloaded on the first two
+// under jump hash, and a writer.
+type rig struct {
+	names   []string // catalog, shard 0, 1, 2
+	catalog *pgxpool.Pool
+	shards  []*pgxpool.Pool
+	load    *Workload
+}
+
+func newRig(t *testing.T, preload int) *rig {
+	t.Helper()
+	ctx := context.Background()
+	r := &rig{names: pgtest.Names(t, 4)}
+	r.catalog = pgtest.Pool(t, r.names[0])
+	require.NoError(t, InitCatalog(ctx, r.catalog, JumpSpec(2)))
+	for _, n := range r.names[1:] {
+		p := pgtest.Pool(t, n)
+		r.shards = append(r.shards, p)
+	}
+	for _, p := range r.shards[:2] {
+		require.NoError(t, InitShard(ctx, p, 1))
+	}
+	users := make([]shard.User, preload)
+	for i := range users {
+		users[i] = shard.User{ID: int64(i + 1), Name: fmt.Sprint("pre-", i+1), Score: int64(i % 1000)}
+	}
+	stores := []shard.Store{pgshard.NewStore(r.shards[0], "0"), pgshard.NewStore(r.shards[1], "1")}
+	c, err := shard.NewCluster(shard.Jump{N: 2}, stores...)
+	require.NoError(t, err)
+	require.NoError(t, c.Load(ctx, users))
+	w, err := NewWriter(ctx, r.catalog, r.shards)
+	require.NoError(t, err)
+	r.load = &Workload{W: w, NextID: int64(preload) + 1, OpTimeout: 3 * time.Second}
+	r.load.Preload(users)
+	return r
+}
+
+func (r *rig) online() *Online {
+	return &Online{Catalog: r.catalog, Shards: r.shards, Names: r.names[1:], Batch: 200, StepTimeout: 3 * time.Second}
+}
+
+// startWriter runs the workload until the returned stop is called.
+func (r *rig) startWriter() (stop func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.load.Run(ctx) })
+	return func() { cancel(); wg.Wait() }
+}
+
+// verify checks the final layout against the new routing and the ledger and
+// returns the report line.
+func (r *rig) verify(t *testing.T) string {
+	t.Helper()
+	ctx := context.Background()
+	routing, err := ReadRouting(ctx, r.catalog)
+	require.NoError(t, err)
+	assert.Equal(t, JumpSpec(3), routing.Spec, "the routing table names the new layout")
+	layout, err := Check(ctx, r.shards, routing.Router)
+	require.NoError(t, err)
+	lost, unexpected, examples := r.load.Verify(layout)
+	assert.Zero(t, lost, "acknowledged writes lost: %v", examples)
+	assert.Zero(t, unexpected, "rows nobody wrote: %v", examples)
+	assert.Zero(t, layout.Duplicated, "ids on two shards")
+	assert.Zero(t, layout.Misplaced, "rows on a shard the routing does not name")
+	for _, err := range r.load.FirstErrors {
+		assert.Regexp(t, `reshard: write key \d+ (on shard \d+ \(routing epoch \d+\)|not done)`, err.Error(), "a failed write says which key and why")
+	}
+	return fmt.Sprintf("rows %d, writes during the move %d acknowledged + %d failed, lost %d, duplicated %d, misplaced %d, rerouted %d",
+		layout.Rows, r.load.Acked, r.load.Failed, lost, layout.Duplicated, layout.Misplaced, r.load.W.Rerouted.Load())
+}
+
+// TestOnlineReshard moves 2 → 3 shards (jump hash) while a writer inserts,
+// updates and deletes: nothing acknowledged is lost, nothing is on two shards
+// or on the wrong one, and writes routed by the old table during the cutover
+// are refused by the fence and retried under the new one.
+func TestOnlineReshard(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 5000)
+	o := r.online()
+	o.Pause = 5 * time.Millisecond // let the writer write during the backfill
+	require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+	stop := r.startWriter()
+	rep, err := o.Run(ctx)
+	time.Sleep(100 * time.Millisecond) // writes under the new routing
+	stop()
+	require.NoError(t, err)
+	assert.Positive(t, rep.Copied)
+	assert.Equal(t, 1, rep.Attempts)
+	assert.Positive(t, rep.Deleted, "moved rows left their old shards")
+	assert.Zero(t, r.load.Failed, "no write failed: %v", r.load.FirstErrors)
+	line := r.verify(t)
+	t.Logf("online 2→3: copied %d, catch-up applied %d, freeze %v, %s", rep.Copied, rep.Applied, rep.Freeze, line)
+	assert.EqualError(t, o.Begin(ctx, JumpSpec(3)), `reshard: the routing is {"kind":"jump","shards":3} already`)
+	assert.EqualError(t, o.Begin(ctx, JumpSpec(4)), "reshard: jump hash, 4 shards needs 4 shards; have 3 pools and 3 names")
+}
