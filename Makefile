@@ -26,6 +26,7 @@ SERVICES_05 := kafka postgres
 SERVICES_06 := redis redlock etcd postgres
 SERVICES_07 := redis postgres
 SERVICES_09 := redis-cluster
+SERVICES_10 :=
 SERVICES_11 := redis redis-cluster
 SERVICES_12 := postgres
 
@@ -95,7 +96,7 @@ test-unit: ## unit tests only (no services needed), with -race
 define chapter_targets
 test-part$(1):
 	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
-	@$(MAKE) --no-print-directory up SERVICES="$(SERVICES_$(1))"
+	@$(if $(strip $(SERVICES_$(1))),$(MAKE) --no-print-directory up SERVICES="$(SERVICES_$(1))",echo "part$(1) needs no services")
 	@$$(call run_tests,./$(firstword $(wildcard part$(1)-*))/...)
 
 test-unit-part$(1):

@@ -1,0 +1,128 @@
+// Command part10-pprof is the runnable companion to Part 10 of the System
+// Design Masterclass: pprof served privately, a service with a goroutine leak
+// and a heap leak diagnosed automatically from two profiles, GODEBUG=gctrace
+// read and GOGC/GOMEMLIMIT shown on one workload, and what each profiler costs,
+// measured.
+//
+//	go run ./part10-pprof                       # every experiment
+//	go run ./part10-pprof -mode diagnose        # one experiment
+//	go run ./part10-pprof serve                 # the leaky service, pprof on 127.0.0.1:6060, until Ctrl-C
+package main
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/part10-pprof/observe"
+)
+
+// modes lists the experiments in the order "all" runs them: the article's.
+var modes = cli.Modes[options]{
+	{Name: "endpoints", About: "the pprof grid: every endpoint of a loopback-only server, fetched; block and mutex empty until their rates are set", Run: endpointsDemo},
+}
+
+// options are the parsed flags.
+type options struct {
+	mode          string
+	blockRate     int
+	mutexFraction int
+
+	// serve
+	addr         string
+	allowRemote  bool
+	metricsEvery time.Duration
+}
+
+func main() { cli.Main("part10-pprof", run) }
+
+// run is main without the process: tests call it with their own args, output
+// and context. -h prints the usage to w and returns flag.ErrHelp.
+func run(ctx context.Context, args []string, w io.Writer) error {
+	o, serving, err := parse(args)
+	if err != nil {
+		return cli.ParseFailed(w, err, usageText())
+	}
+	if serving {
+		return serve(ctx, w, o)
+	}
+	return modes.Run(ctx, w, o.mode, o)
+}
+
+// flags declares the experiments' command line on a fresh FlagSet.
+func flags(o *options) *flag.FlagSet {
+	fs := cli.NewFlagSet("part10-pprof")
+	fs.StringVar(&o.mode, "mode", "all", "experiment: "+modes.Help())
+	rateFlags(fs, o)
+	return fs
+}
+
+func rateFlags(fs *flag.FlagSet, o *options) {
+	fs.IntVar(&o.blockRate, "block-rate", observe.DefaultBlockRate, "runtime.SetBlockProfileRate: one blocking event sampled per N ns blocked; 1 = every event, 0 = off (0..1000000000)")
+	fs.IntVar(&o.mutexFraction, "mutex-fraction", observe.DefaultMutexFraction, "runtime.SetMutexProfileFraction: one contention event in N; 0 = off (0..1000000)")
+}
+
+// serveFlags declares `serve`'s command line.
+func serveFlags(o *options) *flag.FlagSet {
+	fs := cli.NewFlagSet("serve")
+	fs.StringVar(&o.addr, "addr", observe.DefaultAddr, "where pprof listens: a loopback address unless -allow-remote")
+	fs.BoolVar(&o.allowRemote, "allow-remote", false, "let -addr be every interface or a routable address (pprof shows stacks, the command line and more to whoever connects)")
+	fs.DurationVar(&o.metricsEvery, "metrics-every", 15*time.Second, "print a runtime metrics line this often; 0 = never (0 or 100ms..1h)")
+	rateFlags(fs, o)
+	return fs
+}
+
+// parse reads args into options and checks every value before anything runs.
+func parse(args []string) (o options, serving bool, err error) {
+	if len(args) > 0 && args[0] == "serve" {
+		fs := serveFlags(&o)
+		if err := fs.Parse(args[1:]); err != nil {
+			return o, true, err
+		}
+		if fs.NArg() > 0 {
+			return o, true, fmt.Errorf("serve: unexpected argument %q", fs.Arg(0))
+		}
+		if !o.allowRemote {
+			if err := observe.CheckAddr(o.addr); errors.Is(err, observe.ErrNotLoopback) {
+				return o, true, fmt.Errorf("serve: -addr: %w (-allow-remote serves it anyway)", err)
+			} else if err != nil {
+				return o, true, fmt.Errorf("serve: -addr: %w", err)
+			}
+		}
+		if o.metricsEvery != 0 && (o.metricsEvery < 100*time.Millisecond || o.metricsEvery > time.Hour) {
+			return o, true, fmt.Errorf("-metrics-every %v is out of range: 0 or 100ms..1h", o.metricsEvery)
+		}
+		return o, true, checkRates(o)
+	}
+	fs := flags(&o)
+	if err := fs.Parse(args); err != nil {
+		return o, false, err
+	}
+	if fs.NArg() > 0 {
+		return o, false, fmt.Errorf("unexpected argument %q (the only subcommand is serve, and it comes first)", fs.Arg(0))
+	}
+	return o, false, cmp.Or(modes.Check(o.mode), checkRates(o))
+}
+
+func checkRates(o options) error {
+	return cmp.Or(
+		cli.InRange("block-rate", o.blockRate, 0, 1_000_000_000),
+		cli.InRange("mutex-fraction", o.mutexFraction, 0, 1_000_000),
+	)
+}
+
+func usageText() string {
+	var b strings.Builder
+	b.WriteString("usage: go run ./part10-pprof [-mode M] [-block-rate N] [-mutex-fraction N]\n")
+	b.WriteString("       go run ./part10-pprof serve [-addr HOST:PORT] [-allow-remote] [-metrics-every D] [-block-rate N] [-mutex-fraction N]\n")
+	modes.WriteUsage(&b)
+	cli.WriteFlags(&b, "flags", flags(new(options)))
+	cli.WriteFlags(&b, "serve flags", serveFlags(new(options)))
+	return b.String()
+}
