@@ -6,7 +6,7 @@
 //
 //	go run ./part10-pprof                       # every experiment
 //	go run ./part10-pprof -mode diagnose        # one experiment
-//	go run ./part10-pprof serve                 # the leaky service, pprof on 127.0.0.1:6060, until Ctrl-C
+//	go run ./part10-pprof serve                 # the leaky service on 127.0.0.1:8080, pprof on 127.0.0.1:6060, until Ctrl-C
 package main
 
 import (
@@ -20,12 +20,14 @@ import (
 	"time"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/part10-pprof/leaky"
 	"github.com/sysdesign-masterclass/golang/part10-pprof/observe"
 )
 
 // modes lists the experiments in the order "all" runs them: the article's.
 var modes = cli.Modes[options]{
 	{Name: "endpoints", About: "the pprof grid: every endpoint of a loopback-only server, fetched; block and mutex empty until their rates are set", Run: endpointsDemo},
+	{Name: "diagnose", About: "the leaky service under load: heap and goroutine profiles diffed over HTTP, the planted functions named; the fixed one: nothing", Run: diagnoseDemo},
 }
 
 // options are the parsed flags.
@@ -33,11 +35,16 @@ type options struct {
 	mode          string
 	blockRate     int
 	mutexFraction int
+	requests      int
+	slow          int
+	queryBytes    int
 
 	// serve
-	addr         string
-	allowRemote  bool
-	metricsEvery time.Duration
+	addr, appAddr string
+	allowRemote   bool
+	metricsEvery  time.Duration
+	goroutines    leaky.Goroutines
+	heap          leaky.Heap
 }
 
 func main() { cli.Main("part10-pprof", run) }
@@ -60,6 +67,9 @@ func flags(o *options) *flag.FlagSet {
 	fs := cli.NewFlagSet("part10-pprof")
 	fs.StringVar(&o.mode, "mode", "all", "experiment: "+modes.Help())
 	rateFlags(fs, o)
+	fs.IntVar(&o.requests, "requests", 2000, "diagnose: requests sent to each service (100..1000000)")
+	fs.IntVar(&o.slow, "slow", 100, "diagnose: how many of them time out (0..-requests)")
+	fs.IntVar(&o.queryBytes, "query-bytes", 4096, "diagnose: each request's query length; the heap leak keeps it (16..65536)")
 	return fs
 }
 
@@ -73,7 +83,14 @@ func serveFlags(o *options) *flag.FlagSet {
 	fs := cli.NewFlagSet("serve")
 	fs.StringVar(&o.addr, "addr", observe.DefaultAddr, "where pprof listens: a loopback address unless -allow-remote")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "let -addr be every interface or a routable address (pprof shows stacks, the command line and more to whoever connects)")
+	fs.StringVar(&o.appAddr, "app-addr", "127.0.0.1:8080", "where the search service listens")
 	fs.DurationVar(&o.metricsEvery, "metrics-every", 15*time.Second, "print a runtime metrics line this often; 0 = never (0 or 100ms..1h)")
+	fs.Func("goroutines", "the search's lookup: leak (the article's leakyHandler) | article-fix (its fixedHandler) | fixed (default leak)", func(v string) error {
+		return setGoroutines(&o.goroutines, v)
+	})
+	fs.Func("heap", "the audit middleware: leak (one Builder for the server's life, the article's case study) | fixed (default leak)", func(v string) error {
+		return setHeap(&o.heap, v)
+	})
 	rateFlags(fs, o)
 	return fs
 }
@@ -81,6 +98,7 @@ func serveFlags(o *options) *flag.FlagSet {
 // parse reads args into options and checks every value before anything runs.
 func parse(args []string) (o options, serving bool, err error) {
 	if len(args) > 0 && args[0] == "serve" {
+		o.goroutines, o.heap = leaky.GoroutineLeak, leaky.HeapLeak
 		fs := serveFlags(&o)
 		if err := fs.Parse(args[1:]); err != nil {
 			return o, true, err
@@ -107,7 +125,33 @@ func parse(args []string) (o options, serving bool, err error) {
 	if fs.NArg() > 0 {
 		return o, false, fmt.Errorf("unexpected argument %q (the only subcommand is serve, and it comes first)", fs.Arg(0))
 	}
-	return o, false, cmp.Or(modes.Check(o.mode), checkRates(o))
+	return o, false, cmp.Or(
+		modes.Check(o.mode),
+		checkRates(o),
+		cli.InRange("requests", o.requests, 100, 1_000_000),
+		cli.InRange("slow", o.slow, 0, o.requests),
+		cli.InRange("query-bytes", o.queryBytes, 16, 65536),
+	)
+}
+
+func setGoroutines(g *leaky.Goroutines, v string) error {
+	for _, c := range []leaky.Goroutines{leaky.GoroutineLeak, leaky.GoroutineArticleFix, leaky.GoroutineFixed} {
+		if v == c.String() {
+			*g = c
+			return nil
+		}
+	}
+	return errors.New("want leak | article-fix | fixed")
+}
+
+func setHeap(h *leaky.Heap, v string) error {
+	for _, c := range []leaky.Heap{leaky.HeapLeak, leaky.HeapFixed} {
+		if v == c.String() {
+			*h = c
+			return nil
+		}
+	}
+	return errors.New("want leak | fixed")
 }
 
 func checkRates(o options) error {
@@ -119,8 +163,8 @@ func checkRates(o options) error {
 
 func usageText() string {
 	var b strings.Builder
-	b.WriteString("usage: go run ./part10-pprof [-mode M] [-block-rate N] [-mutex-fraction N]\n")
-	b.WriteString("       go run ./part10-pprof serve [-addr HOST:PORT] [-allow-remote] [-metrics-every D] [-block-rate N] [-mutex-fraction N]\n")
+	b.WriteString("usage: go run ./part10-pprof [-mode M] [-block-rate N] [-mutex-fraction N] [-requests N] [-slow N] [-query-bytes N]\n")
+	b.WriteString("       go run ./part10-pprof serve [-addr HOST:PORT] [-allow-remote] [-app-addr HOST:PORT] [-goroutines G] [-heap H] [-metrics-every D] [-block-rate N] [-mutex-fraction N]\n")
 	modes.WriteUsage(&b)
 	cli.WriteFlags(&b, "flags", flags(new(options)))
 	cli.WriteFlags(&b, "serve flags", serveFlags(new(options)))

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
+	"net"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -50,6 +53,38 @@ func TestEndpointsMode(t *testing.T) {
 	assert.Contains(t, out, "runtime metrics: goroutines=")
 }
 
+func TestDiagnoseMode(t *testing.T) {
+	out := runMode(t, "-mode", "diagnose", "-requests", "300", "-slow", "30", "-query-bytes", "16384")
+	assert.Equal(t, 1, strings.Count("\n"+out, "\n== "), "one section")
+	leaks := clitest.Row(t, out, "leaks on")
+	fixed := clitest.Row(t, out, "fixed")
+	require.Len(t, leaks, 9, "%q", leaks)
+	require.Len(t, fixed, 9, "%q", fixed)
+	assert.GreaterOrEqual(t, atoi(t, leaks[2]), 30, "the slow requests time out")
+	assert.Equal(t, "2", leaks[5], "two findings: the heap leak and the goroutine leak")
+	assert.Equal(t, "0", fixed[5], "none on the fixed service")
+	heap := rowsAfter(t, out, "growth    function to fix")
+	require.NotEmpty(t, heap)
+	assert.Regexp(t, `^\+[\d.]+ MiB +leaky\.\(\*Service\)\.auditLeaky +strings\.\(\*Builder\)\.WriteString$`, heap[0], "the planted heap leak, named first")
+	g := rowsAfter(t, out, "growth  started in")
+	require.NotEmpty(t, g)
+	m := regexp.MustCompile(`^\+(\d+) +leaky\.\(\*Service\)\.lookupLeaky\.func1 +runtime\.chansend1$`).FindStringSubmatch(g[0])
+	require.NotNil(t, m, "the planted goroutine leak, named first: %q", g[0])
+	assert.Equal(t, leaks[2], m[1], "one goroutine per timed-out request")
+	assert.Contains(t, out, "fixed service: no finding in either diff.")
+}
+
+// rowsAfter returns the lines after the one starting with header, up to the
+// next blank line.
+func rowsAfter(t *testing.T, out, header string) []string {
+	t.Helper()
+	_, rest, ok := strings.Cut(out, "\n"+header)
+	require.True(t, ok, "no %q in:\n%s", header, out)
+	_, rest, _ = strings.Cut(rest, "\n")
+	body, _, _ := strings.Cut(rest, "\n\n")
+	return strings.Split(strings.TrimSpace(body), "\n")
+}
+
 // Command-line mistakes are usage errors: a message and the usage on stderr,
 // nothing on stdout, exit status 2.
 func TestUsageErrors(t *testing.T) {
@@ -69,6 +104,11 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-addr", "6060"}, `serve: -addr: pprof address "6060": address 6060: missing port in address`},
 		{[]string{"serve", "-metrics-every", "1ms"}, "-metrics-every 1ms is out of range: 0 or 100ms..1h"},
 		{[]string{"serve", "-mode", "diagnose"}, "flag provided but not defined: -mode"},
+		{[]string{"serve", "-goroutines", "sometimes"}, `invalid value "sometimes" for flag -goroutines: want leak | article-fix | fixed`},
+		{[]string{"serve", "-heap", "big"}, `invalid value "big" for flag -heap: want leak | fixed`},
+		{[]string{"-requests", "99"}, "-requests 99 is out of range 100..1000000"},
+		{[]string{"-requests", "200", "-slow", "201"}, "-slow 201 is out of range 0..200"},
+		{[]string{"-query-bytes", "8"}, "-query-bytes 8 is out of range 16..65536"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			clitest.UsageError(t, "part10-pprof", run, tt.args, tt.msg)
@@ -87,64 +127,98 @@ func TestHelp(t *testing.T) {
 		for _, m := range modes {
 			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.Name)
 		}
-		for _, f := range []string{"-mode", "-block-rate", "-mutex-fraction", "-addr", "-allow-remote", "serve flags:"} {
+		for _, f := range []string{"-mode", "-block-rate", "-mutex-fraction", "-requests", "-slow", "-query-bytes", "-addr", "-allow-remote", "-app-addr", "-goroutines", "-heap", "serve flags:"} {
 			assert.Contains(t, stdout.String(), f)
 		}
 	}
 }
 
-// serveUntilCancel starts `serve` with args, waits for the line naming the
-// pprof URL, and returns it with a stop function that plays Ctrl-C and
-// returns run's error.
-func serveUntilCancel(t *testing.T, args ...string) (string, func() error) {
+// serveUntilCancel starts `serve` with args, waits for its first line, and
+// returns the service's and pprof's URLs with a stop function that plays
+// Ctrl-C and returns run's error.
+func serveUntilCancel(t *testing.T, args ...string) (string, string, func() error) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	out := make(clitest.Lines, 64)
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, append([]string{"serve"}, args...), out) }()
+	stop := func() error {
+		cancel()
+		for {
+			select {
+			case err := <-done:
+				return err
+			case <-out: // keep the writer unblocked
+			case <-time.After(30 * time.Second):
+				require.FailNow(t, "serve did not stop within 30 s of Ctrl-C")
+			}
+		}
+	}
 	for {
 		select {
 		case line := <-out:
-			if _, rest, ok := strings.Cut(line, "pprof on "); ok {
-				url, _, _ := strings.Cut(rest, "/debug/pprof/")
-				return url, func() error {
-					cancel()
-					for {
-						select {
-						case err := <-done:
-							return err
-						case <-out: // keep the writer unblocked
-						case <-time.After(30 * time.Second):
-							require.FailNow(t, "serve did not stop within 30 s of Ctrl-C")
-						}
-					}
-				}
+			m := serving.FindStringSubmatch(line)
+			if m != nil {
+				return m[1], m[2], stop
 			}
 		case err := <-done:
 			cancel()
 			require.FailNow(t, "serve exited early", "%v", err)
 		case <-time.After(30 * time.Second):
 			cancel()
-			require.FailNow(t, "serve did not say where pprof listens")
+			require.FailNow(t, "serve did not say where it listens")
 		}
 	}
 }
 
-// TestServeStopsOnCancel plays Ctrl-C: pprof answers, then run returns nil
-// once its context ends, leaving no goroutine behind.
+var serving = regexp.MustCompile(`^search service on (\S+) .*; pprof on (\S+)/debug/pprof/`)
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeStopsOnCancel plays Ctrl-C: the service and pprof answer, then
+// run returns nil once its context ends, leaving no goroutine behind.
 func TestServeStopsOnCancel(t *testing.T) {
 	defer leakcheck.VerifyNone(t)
-	url, stop := serveUntilCancel(t, "-addr", "127.0.0.1:0", "-metrics-every", "100ms")
-	resp, err := http.Get(url + "/debug/pprof/goroutine?debug=1")
-	require.NoError(t, err)
-	resp.Body.Close()
-	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	app, pp, stop := serveUntilCancel(t, "-addr", "127.0.0.1:0", "-app-addr", "127.0.0.1:0", "-metrics-every", "100ms")
+	code, body := get(t, app+"/api/search?q=shoes")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, `"query":"shoes"`)
+	code, _ = get(t, app+"/api/search?q=slow:shoes")
+	assert.Equal(t, http.StatusGatewayTimeout, code, "the planted leak's request")
+	code, _ = get(t, app+"/debug/pprof/")
+	assert.Equal(t, http.StatusNotFound, code, "no pprof on the service's port")
+	code, body = get(t, pp+"/debug/pprof/goroutine?debug=2")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "lookupLeaky", "serve runs the leaky lookup by default")
+	code, body = get(t, pp+"/debug/runtime")
+	assert.Equal(t, http.StatusOK, code)
+	assert.Contains(t, body, "goroutines=")
 	assert.NoError(t, stop())
 }
 
-// -allow-remote is the explicit way to serve on every interface.
+// -allow-remote is the explicit way to serve pprof on every interface.
 func TestServeAllowRemote(t *testing.T) {
-	url, stop := serveUntilCancel(t, "-addr", "0.0.0.0:0", "-allow-remote", "-metrics-every", "0")
-	assert.Contains(t, url, "[::]:", "every interface")
+	_, pp, stop := serveUntilCancel(t, "-addr", "0.0.0.0:0", "-allow-remote", "-app-addr", "127.0.0.1:0", "-metrics-every", "0", "-goroutines", "fixed", "-heap", "fixed")
+	assert.Contains(t, pp, "[::]:", "every interface")
 	assert.NoError(t, stop())
+}
+
+// A taken port is an error (exit 1), not a silent server without pprof.
+func TestServeReportsATakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	err = run(t.Context(), []string{"serve", "-addr", ln.Addr().String(), "-app-addr", "127.0.0.1:0"}, io.Discard)
+	assert.ErrorContains(t, err, "address already in use")
+	assert.Equal(t, 1, cli.Exit("part10-pprof", err, io.Discard))
+	err = run(t.Context(), []string{"serve", "-addr", "127.0.0.1:0", "-app-addr", ln.Addr().String()}, io.Discard)
+	assert.ErrorContains(t, err, "service: listen tcp")
 }

@@ -139,11 +139,13 @@ func (s Snapshot) GCCPUFraction() float64 {
 // figures runtime/metrics has (a histogram, not a total).
 func (s Snapshot) String() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "goroutines=%d heap_inuse=%dMiB heap_objects=%dMiB heap_live=%dMiB heap_goal=%dMiB gc_cycles=%d gc_cpu_since_start=%.1f%% gc_pauses=%d gc_pause_p99<=%v",
-		s.Goroutines, s.HeapInUse>>20, s.HeapObjects>>20, s.HeapLive>>20, s.HeapGoal>>20, s.GCCycles,
+	fmt.Fprintf(&b, "goroutines=%d heap_inuse=%.1fMiB heap_objects=%.1fMiB heap_live=%.1fMiB heap_goal=%.1fMiB gc_cycles=%d gc_cpu_since_start=%.1f%% gc_pauses=%d gc_pause_p99<=%v",
+		s.Goroutines, mib(s.HeapInUse), mib(s.HeapObjects), mib(s.HeapLive), mib(s.HeapGoal), s.GCCycles,
 		100*s.GCCPUFraction(), s.Pauses.Count(), s.Pauses.Quantile(0.99).Round(time.Microsecond))
 	return b.String()
 }
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 // Exporter reads the runtime's metrics. It is safe for concurrent use.
 type Exporter struct {
