@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"os"
+	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 )
@@ -33,4 +36,24 @@ func size[T ~int | ~int64 | ~uint64](n T) string {
 		return fmt.Sprintf("%.1f KiB", v/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// machine describes where a measurement ran: Go, OS, CPU, GOMAXPROCS and,
+// on Linux, the load average when it was read.
+func machine() string {
+	s := fmt.Sprintf("%s %s/%s, GOMAXPROCS %d", runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				s += ", " + strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			s += fmt.Sprintf(", load average %s %s %s", f[0], f[1], f[2])
+		}
+	}
+	return s
 }

@@ -9,6 +9,8 @@
 //	go run ./part10-pprof serve                 # the leaky service on 127.0.0.1:8080, pprof on 127.0.0.1:6060, until Ctrl-C
 package main
 
+//go:generate go run . -mode gc -replay testdata/gc-runs.txt -chart gc-heap.svg
+
 import (
 	"cmp"
 	"context"
@@ -20,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sysdesign-masterclass/golang/internal/cli"
+	"github.com/sysdesign-masterclass/golang/part10-pprof/gclab"
 	"github.com/sysdesign-masterclass/golang/part10-pprof/leaky"
 	"github.com/sysdesign-masterclass/golang/part10-pprof/observe"
 )
@@ -28,6 +31,7 @@ import (
 var modes = cli.Modes[options]{
 	{Name: "endpoints", About: "the pprof grid: every endpoint of a loopback-only server, fetched; block and mutex empty until their rates are set", Run: endpointsDemo},
 	{Name: "diagnose", About: "the leaky service under load: heap and goroutine profiles diffed over HTTP, the planted functions named; the fixed one: nothing", Run: diagnoseDemo},
+	{Name: "gc", About: "one workload in child processes under GOGC and GOMEMLIMIT settings, GODEBUG=gctrace=1 parsed: cycles, GC CPU, heap, pauses", Run: gcDemo},
 }
 
 // options are the parsed flags.
@@ -38,6 +42,11 @@ type options struct {
 	requests      int
 	slow          int
 	queryBytes    int
+	gcAlloc       int
+	gcLive        int
+	record        string
+	replay        string
+	chart         string
 
 	// serve
 	addr, appAddr string
@@ -47,7 +56,12 @@ type options struct {
 	heap          leaky.Heap
 }
 
-func main() { cli.Main("part10-pprof", run) }
+// main becomes gclab's workload when the gc experiment starts this program
+// as its child, and is the demo otherwise.
+func main() {
+	gclab.MaybeChild()
+	cli.Main("part10-pprof", run)
+}
 
 // run is main without the process: tests call it with their own args, output
 // and context. -h prints the usage to w and returns flag.ErrHelp.
@@ -70,6 +84,11 @@ func flags(o *options) *flag.FlagSet {
 	fs.IntVar(&o.requests, "requests", 2000, "diagnose: requests sent to each service (100..1000000)")
 	fs.IntVar(&o.slow, "slow", 100, "diagnose: how many of them time out (0..-requests)")
 	fs.IntVar(&o.queryBytes, "query-bytes", 4096, "diagnose: each request's query length; the heap leak keeps it (16..65536)")
+	fs.IntVar(&o.gcAlloc, "gc-alloc", 256, "gc: MiB each child allocates (1..65536)")
+	fs.IntVar(&o.gcLive, "gc-live", 32, "gc: MiB each child keeps live (2..16384)")
+	fs.StringVar(&o.record, "record", "", "gc: also write the runs (their gctrace lines) to this file")
+	fs.StringVar(&o.replay, "replay", "", "gc: read the runs from a file -record wrote instead of running them")
+	fs.StringVar(&o.chart, "chart", "", "gc: also draw the heap over time (SVG) to this file")
 	return fs
 }
 
@@ -131,6 +150,9 @@ func parse(args []string) (o options, serving bool, err error) {
 		cli.InRange("requests", o.requests, 100, 1_000_000),
 		cli.InRange("slow", o.slow, 0, o.requests),
 		cli.InRange("query-bytes", o.queryBytes, 16, 65536),
+		cli.InRange("gc-alloc", o.gcAlloc, 1, 65536),
+		cli.InRange("gc-live", o.gcLive, 2, 16384),
+		gcFlags(o),
 	)
 }
 
@@ -154,6 +176,17 @@ func setHeap(h *leaky.Heap, v string) error {
 	return errors.New("want leak | fixed")
 }
 
+// gcFlags checks that -record, -replay and -chart go with a mode that runs gc.
+func gcFlags(o options) error {
+	switch {
+	case o.mode != "all" && o.mode != "gc" && (o.record != "" || o.replay != "" || o.chart != ""):
+		return fmt.Errorf("-record, -replay and -chart belong to -mode gc, not -mode %s", o.mode)
+	case o.record != "" && o.replay != "":
+		return errors.New("-record and -replay exclude each other: a replay records nothing new")
+	}
+	return nil
+}
+
 func checkRates(o options) error {
 	return cmp.Or(
 		cli.InRange("block-rate", o.blockRate, 0, 1_000_000_000),
@@ -164,6 +197,7 @@ func checkRates(o options) error {
 func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: go run ./part10-pprof [-mode M] [-block-rate N] [-mutex-fraction N] [-requests N] [-slow N] [-query-bytes N]\n")
+	b.WriteString("                             [-gc-alloc MiB] [-gc-live MiB] [-record FILE | -replay FILE] [-chart FILE]\n")
 	b.WriteString("       go run ./part10-pprof serve [-addr HOST:PORT] [-allow-remote] [-app-addr HOST:PORT] [-goroutines G] [-heap H] [-metrics-every D] [-block-rate N] [-mutex-fraction N]\n")
 	modes.WriteUsage(&b)
 	cli.WriteFlags(&b, "flags", flags(new(options)))

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -19,9 +21,14 @@ import (
 	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
+	"github.com/sysdesign-masterclass/golang/part10-pprof/gclab"
 )
 
-func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+// TestMain lets -mode gc run this test binary as its child workload.
+func TestMain(m *testing.M) {
+	gclab.MaybeChild()
+	leakcheck.VerifyTestMain(m)
+}
 
 func atoi(t *testing.T, s string) int {
 	t.Helper()
@@ -85,6 +92,51 @@ func rowsAfter(t *testing.T, out, header string) []string {
 	return strings.Split(strings.TrimSpace(body), "\n")
 }
 
+// -mode gc runs the workload in this test binary under every setting, and
+// -record/-replay reproduce the same table without running anything.
+func TestGCMode(t *testing.T) {
+	dir := t.TempDir()
+	record, chart := filepath.Join(dir, "runs.txt"), filepath.Join(dir, "heap.svg")
+	out := runMode(t, "-mode", "gc", "-gc-alloc", "64", "-gc-live", "8", "-record", record)
+	assert.Equal(t, 1, strings.Count("\n"+out, "\n== "), "one section")
+	def := clitest.Row(t, out, "GOGC=100 GOMEMLIMIT=off")
+	g200 := clitest.Row(t, out, "GOGC=200 GOMEMLIMIT=off")
+	require.Len(t, def, 10, "%q", def)
+	require.Len(t, g200, 10, "%q", g200)
+	assert.Less(t, atoi(t, g200[1]), atoi(t, def[1]), "GOGC=200 collects less often")
+	for _, s := range []string{"GOGC=50 GOMEMLIMIT=off", "GOGC=off GOMEMLIMIT=24MiB", "GOGC=100 GOMEMLIMIT=12MiB", "GOGC=100 GOMEMLIMIT=4MiB"} {
+		assert.Len(t, clitest.Row(t, out, s), 10, s)
+	}
+	assert.Contains(t, out, "GOMEMLIMIT is soft")
+	assert.Regexp(t, `the next line's goal, \d+ MB, is this live heap \+ 100%`, out)
+	assert.Contains(t, out, "wrote "+record)
+
+	replay := runMode(t, "-mode", "gc", "-replay", record, "-chart", chart)
+	assert.Equal(t, clitest.Row(t, out, "GOGC=100 GOMEMLIMIT=4MiB"), clitest.Row(t, replay, "GOGC=100 GOMEMLIMIT=4MiB"), "the replay prints the recorded run")
+	assert.Contains(t, replay, "recorded in "+record+": measured on go")
+	svg, err := os.ReadFile(chart)
+	require.NoError(t, err)
+	assert.True(t, bytes.HasPrefix(svg, []byte("<svg ")))
+	again := filepath.Join(dir, "again.svg")
+	runMode(t, "-mode", "gc", "-replay", record, "-chart", again)
+	svg2, err := os.ReadFile(again)
+	require.NoError(t, err)
+	assert.Equal(t, svg, svg2, "the chart is a function of the record")
+}
+
+// The committed chart is what go generate makes from the committed record:
+// make generate leaves no diff.
+func TestCommittedChartIsUpToDate(t *testing.T) {
+	chart := filepath.Join(t.TempDir(), "gc-heap.svg")
+	out := runMode(t, "-mode", "gc", "-replay", filepath.Join("testdata", "gc-runs.txt"), "-chart", chart)
+	want, err := os.ReadFile("gc-heap.svg")
+	require.NoError(t, err)
+	got, err := os.ReadFile(chart)
+	require.NoError(t, err)
+	assert.Equal(t, string(want), string(got), "run go generate ./part10-pprof")
+	assert.Contains(t, out, "GOMEMLIMIT is soft")
+}
+
 // Command-line mistakes are usage errors: a message and the usage on stderr,
 // nothing on stdout, exit status 2.
 func TestUsageErrors(t *testing.T) {
@@ -109,6 +161,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-requests", "99"}, "-requests 99 is out of range 100..1000000"},
 		{[]string{"-requests", "200", "-slow", "201"}, "-slow 201 is out of range 0..200"},
 		{[]string{"-query-bytes", "8"}, "-query-bytes 8 is out of range 16..65536"},
+		{[]string{"-gc-alloc", "0"}, "-gc-alloc 0 is out of range 1..65536"},
+		{[]string{"-gc-live", "1"}, "-gc-live 1 is out of range 2..16384"},
+		{[]string{"-mode", "diagnose", "-chart", "x.svg"}, "-record, -replay and -chart belong to -mode gc, not -mode diagnose"},
+		{[]string{"-mode", "gc", "-record", "a", "-replay", "b"}, "-record and -replay exclude each other"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			clitest.UsageError(t, "part10-pprof", run, tt.args, tt.msg)
@@ -127,7 +183,7 @@ func TestHelp(t *testing.T) {
 		for _, m := range modes {
 			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.Name)
 		}
-		for _, f := range []string{"-mode", "-block-rate", "-mutex-fraction", "-requests", "-slow", "-query-bytes", "-addr", "-allow-remote", "-app-addr", "-goroutines", "-heap", "serve flags:"} {
+		for _, f := range []string{"-mode", "-block-rate", "-mutex-fraction", "-requests", "-slow", "-query-bytes", "-gc-alloc", "-gc-live", "-record", "-replay", "-chart", "-addr", "-allow-remote", "-app-addr", "-goroutines", "-heap", "serve flags:"} {
 			assert.Contains(t, stdout.String(), f)
 		}
 	}
