@@ -32,6 +32,7 @@ var modes = cli.Modes[options]{
 	{Name: "endpoints", About: "the pprof grid: every endpoint of a loopback-only server, fetched; block and mutex empty until their rates are set", Run: endpointsDemo},
 	{Name: "diagnose", About: "the leaky service under load: heap and goroutine profiles diffed over HTTP, the planted functions named; the fixed one: nothing", Run: diagnoseDemo},
 	{Name: "gc", About: "one workload in child processes under GOGC and GOMEMLIMIT settings, GODEBUG=gctrace=1 parsed: cycles, GC CPU, heap, pauses", Run: gcDemo},
+	{Name: "overhead", About: "one workload's throughput with no profiler, CPU, heap and goroutine scrapes, block and mutex at several rates, a trace", Run: overheadDemo},
 }
 
 // options are the parsed flags.
@@ -47,6 +48,8 @@ type options struct {
 	record        string
 	replay        string
 	chart         string
+	overheadTime  time.Duration
+	rounds        int
 
 	// serve
 	addr, appAddr string
@@ -89,6 +92,8 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.record, "record", "", "gc: also write the runs (their gctrace lines) to this file")
 	fs.StringVar(&o.replay, "replay", "", "gc: read the runs from a file -record wrote instead of running them")
 	fs.StringVar(&o.chart, "chart", "", "gc: also draw the heap over time (SVG) to this file")
+	fs.DurationVar(&o.overheadTime, "overhead-time", 300*time.Millisecond, "overhead: how long each profiler runs per round (10ms..1m)")
+	fs.IntVar(&o.rounds, "rounds", 3, "overhead: rounds; each measures every profiler once (1..100)")
 	return fs
 }
 
@@ -132,8 +137,10 @@ func parse(args []string) (o options, serving bool, err error) {
 				return o, true, fmt.Errorf("serve: -addr: %w", err)
 			}
 		}
-		if o.metricsEvery != 0 && (o.metricsEvery < 100*time.Millisecond || o.metricsEvery > time.Hour) {
-			return o, true, fmt.Errorf("-metrics-every %v is out of range: 0 or 100ms..1h", o.metricsEvery)
+		if o.metricsEvery != 0 {
+			if err := durationIn("metrics-every", o.metricsEvery, 100*time.Millisecond, time.Hour); err != nil {
+				return o, true, fmt.Errorf("%w (or 0: never)", err)
+			}
 		}
 		return o, true, checkRates(o)
 	}
@@ -153,6 +160,8 @@ func parse(args []string) (o options, serving bool, err error) {
 		cli.InRange("gc-alloc", o.gcAlloc, 1, 65536),
 		cli.InRange("gc-live", o.gcLive, 2, 16384),
 		gcFlags(o),
+		cli.InRange("rounds", o.rounds, 1, 100),
+		durationIn("overhead-time", o.overheadTime, 10*time.Millisecond, time.Minute),
 	)
 }
 
@@ -176,6 +185,14 @@ func setHeap(h *leaky.Heap, v string) error {
 	return errors.New("want leak | fixed")
 }
 
+// durationIn returns nil if lo <= d <= hi, else the usage message.
+func durationIn(name string, d, lo, hi time.Duration) error {
+	if lo <= d && d <= hi {
+		return nil
+	}
+	return fmt.Errorf("-%s %v is out of range %v..%v", name, d, lo, hi)
+}
+
 // gcFlags checks that -record, -replay and -chart go with a mode that runs gc.
 func gcFlags(o options) error {
 	switch {
@@ -197,7 +214,7 @@ func checkRates(o options) error {
 func usageText() string {
 	var b strings.Builder
 	b.WriteString("usage: go run ./part10-pprof [-mode M] [-block-rate N] [-mutex-fraction N] [-requests N] [-slow N] [-query-bytes N]\n")
-	b.WriteString("                             [-gc-alloc MiB] [-gc-live MiB] [-record FILE | -replay FILE] [-chart FILE]\n")
+	b.WriteString("                             [-gc-alloc MiB] [-gc-live MiB] [-record FILE | -replay FILE] [-chart FILE] [-overhead-time D] [-rounds N]\n")
 	b.WriteString("       go run ./part10-pprof serve [-addr HOST:PORT] [-allow-remote] [-app-addr HOST:PORT] [-goroutines G] [-heap H] [-metrics-every D] [-block-rate N] [-mutex-fraction N]\n")
 	modes.WriteUsage(&b)
 	cli.WriteFlags(&b, "flags", flags(new(options)))

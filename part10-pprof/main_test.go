@@ -22,6 +22,7 @@ import (
 	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part10-pprof/gclab"
+	"github.com/sysdesign-masterclass/golang/part10-pprof/overhead"
 )
 
 // TestMain lets -mode gc run this test binary as its child workload.
@@ -137,6 +138,23 @@ func TestCommittedChartIsUpToDate(t *testing.T) {
 	assert.Contains(t, out, "GOMEMLIMIT is soft")
 }
 
+// -mode overhead measures every profiler; the test checks the table, not
+// the timings.
+func TestOverheadMode(t *testing.T) {
+	out := runMode(t, "-mode", "overhead", "-overhead-time", "20ms", "-rounds", "2")
+	assert.Equal(t, 1, strings.Count("\n"+out, "\n== "), "one section")
+	assert.Equal(t, []string{"-", "-", "-"}, clitest.Row(t, out, "none")[2:5])
+	for _, p := range overhead.Profilers[1:] {
+		r := clitest.Row(t, out, p.Name)
+		require.GreaterOrEqual(t, len(r), 6, "%q", r)
+		assert.Regexp(t, `^\d+\.\d$`, r[1], "%s: CPU µs per request", p.Name)
+		assert.Regexp(t, `^[-+]\d+\.\d%$`, r[2], p.Name)
+		assert.Regexp(t, `^[-+]\d+\.\d% \.\. [-+]\d+\.\d%$`, r[3], p.Name)
+		assert.Regexp(t, `^[-+]\d+\.\d%$`, r[4], p.Name)
+	}
+	assert.Contains(t, clitest.Row(t, out, "trace")[5], "~10–15%")
+}
+
 // Command-line mistakes are usage errors: a message and the usage on stderr,
 // nothing on stdout, exit status 2.
 func TestUsageErrors(t *testing.T) {
@@ -154,7 +172,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"serve", "-addr", "0.0.0.0:6060"}, `serve: -addr: pprof address "0.0.0.0:6060" (0.0.0.0): not a loopback address`},
 		{[]string{"serve", "-addr", ":6060"}, `serve: -addr: pprof address ":6060" (every interface): not a loopback address`},
 		{[]string{"serve", "-addr", "6060"}, `serve: -addr: pprof address "6060": address 6060: missing port in address`},
-		{[]string{"serve", "-metrics-every", "1ms"}, "-metrics-every 1ms is out of range: 0 or 100ms..1h"},
+		{[]string{"serve", "-metrics-every", "1ms"}, "-metrics-every 1ms is out of range 100ms..1h0m0s (or 0: never)"},
+		{[]string{"-overhead-time", "1ms"}, "-overhead-time 1ms is out of range 10ms..1m0s"},
+		{[]string{"-rounds", "0"}, "-rounds 0 is out of range 1..100"},
 		{[]string{"serve", "-mode", "diagnose"}, "flag provided but not defined: -mode"},
 		{[]string{"serve", "-goroutines", "sometimes"}, `invalid value "sometimes" for flag -goroutines: want leak | article-fix | fixed`},
 		{[]string{"serve", "-heap", "big"}, `invalid value "big" for flag -heap: want leak | fixed`},
@@ -183,7 +203,7 @@ func TestHelp(t *testing.T) {
 		for _, m := range modes {
 			assert.Regexp(t, `(?m)^  `+m.Name+` +\S`, stdout.String(), "-h lists mode %s with what it shows", m.Name)
 		}
-		for _, f := range []string{"-mode", "-block-rate", "-mutex-fraction", "-requests", "-slow", "-query-bytes", "-gc-alloc", "-gc-live", "-record", "-replay", "-chart", "-addr", "-allow-remote", "-app-addr", "-goroutines", "-heap", "serve flags:"} {
+		for _, f := range []string{"-mode", "-block-rate", "-mutex-fraction", "-requests", "-slow", "-query-bytes", "-gc-alloc", "-gc-live", "-record", "-replay", "-chart", "-overhead-time", "-rounds", "-addr", "-allow-remote", "-app-addr", "-goroutines", "-heap", "serve flags:"} {
 			assert.Contains(t, stdout.String(), f)
 		}
 	}

@@ -84,10 +84,15 @@ func TestArticleGrepForChanReceiveMissesTheLeak(t *testing.T) {
 	articleGrep := regexp.MustCompile(`goroutine [0-9]* \[chan receive`)
 	send := regexp.MustCompile(`goroutine [0-9]* \[chan send`)
 	var blocks []string
-	require.Eventually(t, func() bool { // each is blocked on its send once its backend call returns
+	deadline := time.Now().Add(30 * time.Second)
+	for { // each is blocked on its send once its backend call returns
 		blocks = goroutineBlocks(t, ppURL)
-		return countMatching(blocks, send, "lookupLeaky") == 40
-	}, 30*time.Second, 20*time.Millisecond)
+		if countMatching(blocks, send, "lookupLeaky") == 40 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "40 goroutines blocked sending within 30 s")
+		time.Sleep(20 * time.Millisecond)
+	}
 	assert.Zero(t, countMatching(blocks, articleGrep, "lookupLeaky"), "the article's grep")
 	assert.Equal(t, 40, countMatching(blocks, send, "lookupLeaky"))
 }

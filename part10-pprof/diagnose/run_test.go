@@ -168,3 +168,32 @@ func TestAllocSpaceShowsChurnInuseShowsNone(t *testing.T) {
 	}
 	assert.Contains(t, names, pkg+"(*Service).auditFixed", "500 requests × 8 KiB queries through a per-request Builder")
 }
+
+// BenchmarkDiagnose is the whole diagnosis of the leaky service, from the
+// first profile request to the named functions, under the tests' load (500
+// requests, 25 of them timing out, 8 KiB queries); capture-ns/op is the part
+// that is not the load: profiles, settling, diffs.
+func BenchmarkDiagnose(b *testing.B) {
+	var capture time.Duration
+	for b.Loop() {
+		svc := leaky.New(leaky.Config{Goroutines: leaky.GoroutineLeak, Heap: leaky.HeapLeak})
+		app := httptest.NewServer(svc.Handler())
+		pp := httptest.NewServer(observe.Handler(nil))
+		client := &http.Client{Timeout: 30 * time.Second}
+		r, err := Run(b.Context(), client, pp.URL, func(ctx context.Context) error {
+			_, err := leaky.Drive(ctx, client, app.URL, load)
+			return err
+		}, Options{})
+		app.Close()
+		pp.Close()
+		svc.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(r.Heap) == 0 || len(r.Goroutines) == 0 || !strings.HasSuffix(r.Heap[0].Func, ".(*Service).auditLeaky") {
+			b.Fatalf("the planted functions were not named first: %+v", r)
+		}
+		capture += r.Capture
+	}
+	b.ReportMetric(float64(capture)/float64(b.N), "capture-ns/op")
+}

@@ -121,3 +121,23 @@ func TestRunStopsWithItsContext(t *testing.T) {
 		<-done
 	})
 }
+
+// BenchmarkRead is one snapshot: the exporter's runtime/metrics read
+// (impl=ours) beside the article's runtime.ReadMemStats, which also stops
+// the world each time.
+func BenchmarkRead(b *testing.B) {
+	b.Run("impl=ours", func(b *testing.B) {
+		e := NewExporter()
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Read()
+		}
+	})
+	b.Run("impl=readmemstats", func(b *testing.B) {
+		var ms runtime.MemStats
+		b.ReportAllocs()
+		for b.Loop() {
+			runtime.ReadMemStats(&ms)
+		}
+	})
+}
