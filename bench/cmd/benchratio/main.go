@@ -183,14 +183,7 @@ func report(w io.Writer, cur, base *results) error {
 		if g["ours"] == nil {
 			continue
 		}
-		var impls []string
-		for impl := range g {
-			if impl != "ours" {
-				impls = append(impls, impl)
-			}
-		}
-		sort.Strings(impls)
-		for _, impl := range impls {
+		for _, impl := range anchors(g) {
 			row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", group, impl,
 				ns(g["ours"]), ns(g[impl]), ratio(g, impl, "sec/op"), pair(g, impl, "B/op"), pair(g, impl, "allocs/op"))
 			if base != nil {
@@ -211,6 +204,18 @@ func report(w io.Writer, cur, base *results) error {
 		return err
 	}
 	return reportCustom(w, cur, base)
+}
+
+// anchors lists a group's contenders other than ours, sorted.
+func anchors(g map[string]map[string][]float64) []string {
+	var impls []string
+	for impl := range g {
+		if impl != "ours" {
+			impls = append(impls, impl)
+		}
+	}
+	sort.Strings(impls)
+	return impls
 }
 
 // number prints a median with no exponent: whole above 100, three
@@ -243,15 +248,8 @@ func reportCustom(w io.Writer, cur, base *results) error {
 			}
 		}
 		sort.Strings(units)
-		var impls []string
-		for impl := range g {
-			if impl != "ours" {
-				impls = append(impls, impl)
-			}
-		}
-		sort.Strings(impls)
 		for _, u := range units {
-			for _, impl := range impls {
+			for _, impl := range anchors(g) {
 				if len(g[impl][u]) > 0 {
 					rows = append(rows, row{group, impl, u})
 				}
