@@ -200,3 +200,67 @@ func TestArticleGoroutineDetectorMisfires(t *testing.T) {
 		assert.Equal(t, int64(30), r.Goroutines[0].Growth)
 	})
 }
+
+// goTool runs go tool pprof with args and returns its output.
+func goTool(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := exec.Command("go", append([]string{"tool", "pprof"}, args...)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	return string(out)
+}
+
+// "Diff profiles — shows ONLY the increase": -base subtracts, so what shrank
+// shows too, with a negative flat figure. Diff reports only what grew.
+func TestArticleBaseDiffShowsDecreasesToo(t *testing.T) {
+	base := synth(Heap, map[string]int64{"leak": 1 << 20, "churn": 8 << 20}, stacks)
+	peak := synth(Heap, map[string]int64{"leak": 50 << 20, "churn": 2 << 20}, stacks)
+	out := goTool(t, "-top", "-base", writeProfile(t, base, "base.pb.gz"), writeProfile(t, peak, "peak.pb.gz"))
+	assert.Regexp(t, `(?m)^\s+49MB .* strings\.\(\*Builder\)\.WriteString$`, out)
+	assert.Regexp(t, `(?m)^\s+-6MB .* encoding/json\.Marshal$`, out, "the decrease is listed too")
+	f, err := Diff(base, peak, Heap, Options{})
+	require.NoError(t, err)
+	require.Len(t, f, 1)
+	assert.Equal(t, "example.com/svc.(*S).audit", f[0].Func)
+}
+
+// `(pprof) web` draws pprof's call graph with Graphviz (the same graph -dot
+// prints, nodes and edges), not a flame graph; the flame graph is in the
+// -http interface. `list` shows the leaking line with its bytes.
+func TestArticleWebIsACallGraphAndListShowsTheLine(t *testing.T) {
+	_, appURL, ppURL := target(t, leaky.Config{Heap: leaky.HeapLeak})
+	c := &http.Client{Timeout: 30 * time.Second}
+	base, err := Fetch(t.Context(), c, ppURL, Heap)
+	require.NoError(t, err)
+	_, err = leaky.Drive(t.Context(), c, appURL, load)
+	require.NoError(t, err)
+	peak, err := Fetch(t.Context(), c, ppURL, Heap)
+	require.NoError(t, err)
+	b, p := writeProfile(t, base, "base.pb.gz"), writeProfile(t, peak, "peak.pb.gz")
+
+	dot := goTool(t, "-dot", "-sample_index=inuse_space", "-base", b, p)
+	assert.True(t, strings.HasPrefix(dot, "digraph "), "a Graphviz graph: %.40q", dot)
+	assert.Contains(t, dot, "auditLeaky")
+	assert.Contains(t, dot, " -> ", "edges from caller to callee")
+
+	list := goTool(t, "-list", "auditLeaky", "-sample_index=inuse_space", "-base", b, p)
+	assert.Regexp(t, `(?m)^\s+\.\s+[\d.]+[kMG]B\s+\d+:\s+s\.buf\.WriteString\(r\.URL\.RequestURI\(\)\)$`, list, "the line that keeps the URLs, with its growth (cum; flat is in WriteString)")
+}
+
+// The article's commands, `go tool pprof -inuse_space URL`, `-alloc_space
+// URL` and the CPU profile URL, fetch from the loopback server as they are.
+func TestGoToolPprofFetchesFromTheServer(t *testing.T) {
+	_, _, ppURL := target(t, leaky.Config{})
+	for _, tt := range []struct {
+		args []string
+		typ  string
+	}{
+		{[]string{"-top", "-inuse_space", ppURL + "/debug/pprof/heap"}, "Type: inuse_space"},
+		{[]string{"-top", "-alloc_space", ppURL + "/debug/pprof/heap"}, "Type: alloc_space"},
+		{[]string{"-top", ppURL + "/debug/pprof/profile?seconds=1"}, "Type: cpu"},
+		{[]string{"-top", ppURL + "/debug/pprof/goroutine"}, "Type: goroutine"},
+	} {
+		out := goTool(t, tt.args...)
+		assert.Contains(t, out, "Fetching profile over HTTP from "+tt.args[len(tt.args)-1])
+		assert.Contains(t, out, tt.typ)
+	}
+}
