@@ -37,13 +37,17 @@ func gcDemo(ctx context.Context, w io.Writer, o options) error {
 			return err
 		}
 		wl := gclab.Workload{AllocMiB: o.gcAlloc, LiveMiB: o.gcLive}
+		fmt.Fprintf(w, "running %s in a child per setting:", wl)
 		for _, s := range gclab.Settings(o.gcLive) {
 			r, err := gclab.Exec(ctx, exe, s, wl)
 			if err != nil {
+				fmt.Fprintln(w)
 				return err
 			}
+			fmt.Fprintf(w, " %s (%d cycles);", s, len(r.Cycles))
 			runs = append(runs, r)
 		}
+		fmt.Fprintln(w)
 		source = "measured on " + machine()
 	}
 	if len(runs) == 0 {

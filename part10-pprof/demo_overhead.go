@@ -25,7 +25,9 @@ func overheadDemo(ctx context.Context, w io.Writer, o options) error {
 	cpu := map[string][]float64{}  // CPU per request ÷ the paired none's
 	wall := map[string][]float64{} // wall time per request ÷ the paired none's
 	perReq := map[string][]float64{}
-	for range o.rounds {
+	fmt.Fprint(w, "rounds:")
+	for i := range o.rounds {
+		fmt.Fprintf(w, " %d", i+1)
 		for _, p := range overhead.Profilers[1:] {
 			base, err := overhead.Measure(ctx, none, o.overheadTime)
 			if err != nil {
@@ -41,6 +43,7 @@ func overheadDemo(ctx context.Context, w io.Writer, o options) error {
 			wall[p.Name] = append(wall[p.Name], base.PerSecond()/r.PerSecond())
 		}
 	}
+	fmt.Fprintln(w)
 	pct := func(x float64) string { return fmt.Sprintf("%+.1f%%", 100*(x-1)) }
 	tw := table(w)
 	fmt.Fprintln(tw, "profiler\tCPU µs/request\tCPU vs none\trange over rounds\twall time vs none\tthe article")

@@ -92,7 +92,7 @@ func flags(o *options) *flag.FlagSet {
 	fs.StringVar(&o.record, "record", "", "gc: also write the runs (their gctrace lines) to this file")
 	fs.StringVar(&o.replay, "replay", "", "gc: read the runs from a file -record wrote instead of running them")
 	fs.StringVar(&o.chart, "chart", "", "gc: also draw the heap over time (SVG) to this file")
-	fs.DurationVar(&o.overheadTime, "overhead-time", 300*time.Millisecond, "overhead: how long each profiler runs per round (10ms..1m)")
+	fs.DurationVar(&o.overheadTime, "overhead-time", 200*time.Millisecond, "overhead: how long each profiler runs per round (10ms..1m)")
 	fs.IntVar(&o.rounds, "rounds", 3, "overhead: rounds; each measures every profiler once (1..100)")
 	return fs
 }

@@ -2,6 +2,7 @@ package overhead
 
 import (
 	"bytes"
+	"io"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -115,6 +116,30 @@ func BenchmarkOverhead(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			if cpu1, ok := processCPU(); ok {
+				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
+}
+
+// BenchmarkProfileWrite is one heap or goroutine profile written out, what a
+// scrape of /debug/pprof/heap or /debug/pprof/goroutine costs the process,
+// with the workload's service (and its idle goroutines) alive. A scrape
+// every minute costs this ÷ 60 s of CPU time.
+func BenchmarkProfileWrite(b *testing.B) {
+	for _, name := range []string{"heap", "goroutine"} {
+		b.Run("profile="+name, func(b *testing.B) {
+			s := NewService(Workers)
+			defer s.Close()
+			s.Handle(1)
+			b.ReportAllocs()
+			cpu0, _ := processCPU()
+			for b.Loop() {
+				if err := pprof.Lookup(name).WriteTo(io.Discard, 0); err != nil {
+					b.Fatal(err)
+				}
+			}
 			if cpu1, ok := processCPU(); ok {
 				b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
 			}
