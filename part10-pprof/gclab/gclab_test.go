@@ -211,3 +211,20 @@ func TestLimitMB(t *testing.T) {
 		assert.Equal(t, want, limitMB(Setting{GOMEMLIMIT: in}), in)
 	}
 }
+
+// A child that exits while the runtime prints a gctrace line leaves the line
+// cut short at the end of its output; the complete lines before it count.
+func TestCompleteLinesDropsALineCutByExit(t *testing.T) {
+	const full = "gc 1 @0.001s 1%: 0.010+0.20+0.003 ms clock, 0.020+0.10/0.10/0+0.006 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+	for in, want := range map[string]string{
+		full + "gc 2 @": full,
+		full:            full,
+		"gc 1 @0.0":     "",
+		"":              "",
+	} {
+		assert.Equal(t, want, string(completeLines([]byte(in))), "%q", in)
+	}
+	cycles, err := gctrace.Parse(bytes.NewReader(completeLines([]byte(full + "gc 2 @"))))
+	require.NoError(t, err)
+	assert.Len(t, cycles, 1)
+}

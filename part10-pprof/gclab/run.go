@@ -93,11 +93,19 @@ func Exec(ctx context.Context, exe string, s Setting, w Workload) (Run, error) {
 	if err := json.Unmarshal(stdout.Bytes(), &r.Stats); err != nil {
 		return Run{}, fmt.Errorf("%s, %s: the child's report %q: %w", s, w, firstWords(stdout.String()), err)
 	}
-	r.Cycles, err = gctrace.Parse(&stderr)
+	r.Cycles, err = gctrace.Parse(bytes.NewReader(completeLines(stderr.Bytes())))
 	if err != nil {
 		return r, fmt.Errorf("%s, %s: %w", s, w, err)
 	}
 	return r, nil
+}
+
+// completeLines is out up to its last newline. The runtime prints a gctrace
+// line piece by piece from the goroutine that ends the cycle; a child that
+// exits while a cycle ends leaves that line cut short ("gc 9 @"), and the
+// cut line is the output's last, with no newline.
+func completeLines(out []byte) []byte {
+	return out[:bytes.LastIndexByte(out, '\n')+1]
 }
 
 // firstWords is the first three lines of out that are not gctrace lines:
