@@ -227,14 +227,7 @@ func TestArticleBaseDiffShowsDecreasesToo(t *testing.T) {
 // prints, nodes and edges), not a flame graph; the flame graph is in the
 // -http interface. `list` shows the leaking line with its bytes.
 func TestArticleWebIsACallGraphAndListShowsTheLine(t *testing.T) {
-	_, appURL, ppURL := target(t, leaky.Config{Heap: leaky.HeapLeak})
-	c := &http.Client{Timeout: 30 * time.Second}
-	base, err := Fetch(t.Context(), c, ppURL, Heap)
-	require.NoError(t, err)
-	_, err = leaky.Drive(t.Context(), c, appURL, load)
-	require.NoError(t, err)
-	peak, err := Fetch(t.Context(), c, ppURL, Heap)
-	require.NoError(t, err)
+	base, peak := heapAround(t, leaky.Config{Heap: leaky.HeapLeak})
 	b, p := writeProfile(t, base, "base.pb.gz"), writeProfile(t, peak, "peak.pb.gz")
 
 	dot := goTool(t, "-dot", "-sample_index=inuse_space", "-base", b, p)

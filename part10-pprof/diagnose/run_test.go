@@ -149,14 +149,7 @@ func TestGoToolPprofTopAgrees(t *testing.T) {
 // diff lists what each request allocated and dropped, the per-request audit
 // Builder among it.
 func TestAllocSpaceShowsChurnInuseShowsNone(t *testing.T) {
-	_, appURL, ppURL := target(t, leaky.Config{})
-	c := &http.Client{Timeout: 30 * time.Second}
-	base, err := Fetch(t.Context(), c, ppURL, Heap)
-	require.NoError(t, err)
-	_, err = leaky.Drive(t.Context(), c, appURL, load)
-	require.NoError(t, err)
-	peak, err := Fetch(t.Context(), c, ppURL, Heap)
-	require.NoError(t, err)
+	base, peak := heapAround(t, leaky.Config{})
 	inuse, err := Diff(base, peak, Heap, Options{})
 	require.NoError(t, err)
 	assert.Empty(t, inuse)
@@ -167,6 +160,21 @@ func TestAllocSpaceShowsChurnInuseShowsNone(t *testing.T) {
 		names = append(names, f.Func)
 	}
 	assert.Contains(t, names, pkg+"(*Service).auditFixed", "500 requests × 8 KiB queries through a per-request Builder")
+}
+
+// heapAround starts the service with cfg and returns its heap profiles from
+// before and after the tests' load.
+func heapAround(t *testing.T, cfg leaky.Config) (base, peak *profile.Profile) {
+	t.Helper()
+	_, appURL, ppURL := target(t, cfg)
+	c := &http.Client{Timeout: 30 * time.Second}
+	base, err := Fetch(t.Context(), c, ppURL, Heap)
+	require.NoError(t, err)
+	_, err = leaky.Drive(t.Context(), c, appURL, load)
+	require.NoError(t, err)
+	peak, err = Fetch(t.Context(), c, ppURL, Heap)
+	require.NoError(t, err)
+	return base, peak
 }
 
 // BenchmarkDiagnose is the whole diagnosis of the leaky service, from the
