@@ -1,6 +1,7 @@
 package leaky
 
 import (
+	"context"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -10,6 +11,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,31 +53,44 @@ func TestArticleSharedBuilderIsADataRace(t *testing.T) {
 	assert.Contains(t, out, "strings.(*Builder).WriteString")
 }
 
-// stackInUse is the bytes of stack spans in use after a collection (which
-// returns the spans whose stacks are all free), and the size a new
-// goroutine's stack starts at.
-func stackInUse() (inUse, starting uint64) {
+// stacks collects, then returns the bytes of goroutine stack the collection
+// scanned (the used part of every live goroutine's stack) and the size a new
+// goroutine's stack starts at. Unlike the stack spans in use, the scanned
+// bytes do not depend on which freed stacks the runtime kept for reuse.
+func stacks() (scanned, starting uint64) {
 	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	s := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
+	s := []metrics.Sample{{Name: "/gc/scan/stack:bytes"}, {Name: "/gc/stack/starting-size:bytes"}}
 	metrics.Read(s)
-	return ms.StackInuse, s[0].Value.Uint64()
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
 
 // "Memory grows proportionally to the stack size of leaked goroutines": each
-// leaked lookup keeps its goroutine's stack, at least the starting size
-// (2 KiB here), until the process ends, and whatever the goroutine
-// references.
+// leaked lookup keeps its goroutine, with a stack of at least the starting
+// size, until the process ends, and every collection scans the part in use.
+// The scanned bytes grow with the number of leaked goroutines.
 func TestLeakedGoroutinesKeepTheirStacks(t *testing.T) {
 	const n = 500
-	s, url := serve(t, Config{Goroutines: GoroutineLeak, Timeout: 5 * time.Millisecond})
-	before, _ := stackInUse()
-	_, err := Drive(t.Context(), &http.Client{Timeout: 30 * time.Second}, url, Load{Requests: n, Slow: n, Concurrency: 50})
+	// A backend whose slow queries answer only at the end of the test: every
+	// one times out, however late the handler's select runs (a backend that
+	// answered first would leave the select a choice).
+	release := make(chan struct{})
+	hang := func(_ context.Context, q string) (Result, error) {
+		if strings.HasPrefix(q, SlowQuery) {
+			<-release
+		}
+		return Result{Query: q}, nil
+	}
+	s, url := serve(t, Config{Goroutines: GoroutineLeak, Timeout: time.Millisecond, Backend: hang})
+	t.Cleanup(func() { close(release) }) // runs before serve's cleanup, whose Close waits for the lookups
+	c := &http.Client{Timeout: 30 * time.Second}
+	_, err := Drive(t.Context(), c, url, Load{Requests: 1, Slow: 0}) // the connection's goroutines, before the baseline
+	require.NoError(t, err)
+	before, _ := stacks()
+	_, err = Drive(t.Context(), c, url, Load{Requests: n, Slow: n, Concurrency: 1})
 	require.NoError(t, err)
 	require.Equal(t, n, s.Leaked())
-	after, starting := stackInUse()
+	after, starting := stacks()
 	grew := int64(after) - int64(before)
-	t.Logf("stack spans in use grew by %d KiB for %d leaked goroutines (a stack starts at %d B)", grew>>10, n, starting)
-	assert.GreaterOrEqual(t, grew, int64(n*starting*9/10), "a starting stack or more per leaked goroutine")
+	t.Logf("%d leaked lookups: the stack a collection scans grew by %d KiB, %d B per leaked goroutine; each stack is at least %d B", n, grew>>10, grew/n, starting)
+	assert.GreaterOrEqual(t, grew, int64(n*256), "every leaked goroutine's stack in use is scanned by every collection")
 }
