@@ -77,10 +77,13 @@ func countMatching(blocks []string, header *regexp.Regexp, fn string) int {
 // handler's goroutines are blocked sending (ch <- result), so they show as
 // [chan send] and the grep finds none of them.
 func TestArticleGrepForChanReceiveMissesTheLeak(t *testing.T) {
-	svc, appURL, ppURL := target(t, leaky.Config{Goroutines: leaky.GoroutineLeak})
+	h := newHold() // every lookup times out: its backend answers only once all have
+	defer h.open()
+	svc, appURL, ppURL := target(t, leaky.Config{Goroutines: leaky.GoroutineLeak, Backend: h.backend})
 	_, err := leaky.Drive(t.Context(), &http.Client{Timeout: 30 * time.Second}, appURL, leaky.Load{Requests: 40, Slow: 40})
 	require.NoError(t, err)
 	require.Equal(t, 40, svc.Leaked())
+	h.open()
 	articleGrep := regexp.MustCompile(`goroutine [0-9]* \[chan receive`)
 	send := regexp.MustCompile(`goroutine [0-9]* \[chan send`)
 	var blocks []string
@@ -192,8 +195,10 @@ func TestArticleGoroutineDetectorMisfires(t *testing.T) {
 		assert.False(t, d.check(), "and the count is back under the threshold")
 	})
 	t.Run("a leak under the threshold", func(t *testing.T) {
+		h := newHold() // every lookup times out, however late its handler runs
+		defer h.open()
 		d := articleDetector{baseline: runtime.NumGoroutine(), threshold: 50}
-		r, _ := diagnoseLoad(t, leaky.Config{Goroutines: leaky.GoroutineLeak}, leaky.Load{Requests: 30, Slow: 30})
+		r, _ := diagnoseLoad(t, leaky.Config{Goroutines: leaky.GoroutineLeak, Backend: h.backend}, leaky.Load{Requests: 30, Slow: 30})
 		assert.False(t, d.check(), "30 leaked goroutines: under the threshold, no alert")
 		require.NotEmpty(t, r.Goroutines)
 		assert.Equal(t, pkg+"(*Service).lookupLeaky.func1", r.Goroutines[0].Func)
