@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,21 @@ func serve(t *testing.T, cfg Config) (*Service, string) {
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(func() { srv.Close(); s.Close() })
 	return s, srv.URL
+}
+
+// held is a backend that answers fast queries at once and slow ones only
+// once open is called: a slow query always times out, however late its
+// handler runs (a backend that had answered would leave the handler's select
+// a choice). Call open before the service's Close, which waits for them.
+func held() (b Backend, open func()) {
+	release := make(chan struct{})
+	var once sync.Once
+	return func(_ context.Context, q string) (Result, error) {
+		if strings.HasPrefix(q, SlowQuery) {
+			<-release
+		}
+		return Result{Query: q}, nil
+	}, func() { once.Do(func() { close(release) }) }
 }
 
 func TestAnswers(t *testing.T) {
@@ -45,7 +61,9 @@ func TestAnswers(t *testing.T) {
 // Drive's tally: slow queries time out, the rest are answered; the leaky
 // service keeps a goroutine per timeout and every URL in its audit Builder.
 func TestLeaksGrowWithTheLoad(t *testing.T) {
-	s, url := serve(t, Config{Goroutines: GoroutineLeak, Heap: HeapLeak, Timeout: 20 * time.Millisecond})
+	slow, open := held()
+	defer open()
+	s, url := serve(t, Config{Goroutines: GoroutineLeak, Heap: HeapLeak, Timeout: 20 * time.Millisecond, Backend: slow})
 	tally, err := Drive(t.Context(), &http.Client{Timeout: 30 * time.Second}, url, Load{Requests: 200, Slow: 20, QueryBytes: 100})
 	require.NoError(t, err)
 	// 20 slow queries time out; on a loaded machine a fast one may too.
