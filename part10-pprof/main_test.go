@@ -68,7 +68,10 @@ func TestDiagnoseMode(t *testing.T) {
 	fixed := clitest.Row(t, out, "fixed")
 	require.Len(t, leaks, 9, "%q", leaks)
 	require.Len(t, fixed, 9, "%q", fixed)
-	assert.GreaterOrEqual(t, atoi(t, leaks[2]), 30, "the slow requests time out")
+	// The 30 slow requests time out unless a handler runs 150 ms late, when
+	// its select may take the answer instead (TestLeaksGrowWithTheLoad holds
+	// the backend for an exact count); the leak is one goroutine per 504.
+	assert.Positive(t, atoi(t, leaks[2]), "the slow requests time out")
 	assert.Equal(t, "2", leaks[5], "two findings: the heap leak and the goroutine leak")
 	assert.Equal(t, "0", fixed[5], "none on the fixed service")
 	heap := rowsAfter(t, out, "growth    function to fix")
