@@ -28,6 +28,7 @@ SERVICES_06 := redis redlock redis-cluster etcd postgres
 SERVICES_07 := redis postgres
 SERVICES_08 := temporal postgres kafka
 SERVICES_09 := redis-cluster
+SERVICES_10 :=
 SERVICES_11 := redis redis-cluster
 SERVICES_12 := postgres
 
@@ -97,7 +98,7 @@ test-unit: ## unit tests only (no services needed), with -race
 define chapter_targets
 test-part$(1):
 	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
-	@$(MAKE) --no-print-directory up SERVICES="$(SERVICES_$(1))"
+	@$(if $(strip $(SERVICES_$(1))),$(MAKE) --no-print-directory up SERVICES="$(SERVICES_$(1))",echo "part$(1) needs no services")
 	@$$(call run_tests,./$(firstword $(wildcard part$(1)-*))/...)
 
 test-unit-part$(1):

@@ -21,6 +21,7 @@ import (
 	"path"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -182,14 +183,7 @@ func report(w io.Writer, cur, base *results) error {
 		if g["ours"] == nil {
 			continue
 		}
-		var impls []string
-		for impl := range g {
-			if impl != "ours" {
-				impls = append(impls, impl)
-			}
-		}
-		sort.Strings(impls)
-		for _, impl := range impls {
+		for _, impl := range anchors(g) {
 			row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", group, impl,
 				ns(g["ours"]), ns(g[impl]), ratio(g, impl, "sec/op"), pair(g, impl, "B/op"), pair(g, impl, "allocs/op"))
 			if base != nil {
@@ -205,6 +199,89 @@ func report(w io.Writer, cur, base *results) error {
 	}
 	if rows == 0 {
 		return errors.New("no benchmark has both impl=ours and an anchor (name contenders impl=NAME)")
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return reportCustom(w, cur, base)
+}
+
+// anchors lists a group's contenders other than ours, sorted.
+func anchors(g map[string]map[string][]float64) []string {
+	var impls []string
+	for impl := range g {
+		if impl != "ours" {
+			impls = append(impls, impl)
+		}
+	}
+	sort.Strings(impls)
+	return impls
+}
+
+// number prints a median with no exponent: whole above 100, three
+// significant digits below.
+func number(v float64) string {
+	if v >= 100 || v <= -100 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return strconv.FormatFloat(v, 'g', 3, 64)
+}
+
+// standard are the units every benchmark line has, or -benchmem adds.
+var standard = map[string]bool{"sec/op": true, "B/op": true, "allocs/op": true}
+
+// reportCustom prints, for units a benchmark reports itself (b.ReportMetric,
+// e.g. cpu-ns/op), each anchor's median ÷ ours, in a second table. It prints
+// nothing when no benchmark has such a unit on both sides.
+func reportCustom(w io.Writer, cur, base *results) error {
+	type row struct{ group, impl, unit string }
+	var rows []row
+	for _, group := range cur.order {
+		g := cur.groups[group]
+		if g["ours"] == nil {
+			continue
+		}
+		var units []string
+		for u := range g["ours"] {
+			if !standard[u] {
+				units = append(units, u)
+			}
+		}
+		sort.Strings(units)
+		for _, u := range units {
+			for _, impl := range anchors(g) {
+				if len(g[impl][u]) > 0 {
+					rows = append(rows, row{group, impl, u})
+				}
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nmetrics the benchmarks report themselves, medians; anchor÷ours as above")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	head := "benchmark\tanchor\tunit\tours\tanchor\tanchor÷ours"
+	if base != nil {
+		head += "\tbaseline anchor÷ours"
+	}
+	fmt.Fprintln(tw, head)
+	for _, r := range rows {
+		g := cur.groups[r.group]
+		unit, scale := r.unit, 1.0
+		if u, ok := strings.CutSuffix(unit, "sec/op"); ok { // benchfmt turned cpu-ns/op into cpu-sec/op
+			unit, scale = u+"ns/op", 1e9
+		}
+		line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", r.group, r.impl, unit,
+			number(scale*median(g["ours"][r.unit])), number(scale*median(g[r.impl][r.unit])), ratio(g, r.impl, r.unit))
+		if base != nil {
+			b := "-"
+			if bg := base.groups[r.group]; bg != nil {
+				b = ratio(bg, r.impl, r.unit)
+			}
+			line += "\t" + b
+		}
+		fmt.Fprintln(tw, line)
 	}
 	return tw.Flush()
 }

@@ -32,3 +32,23 @@ func TestReportNeedsOursAndAnAnchor(t *testing.T) {
 	_, err := load("testdata/missing.txt")
 	assert.Error(t, err)
 }
+
+// Units a benchmark reports itself get a second table; without them the
+// output is the one table above.
+func TestReportCustomUnits(t *testing.T) {
+	rs := &results{groups: map[string]map[string]map[string][]float64{}}
+	require.NoError(t, rs.read(strings.NewReader(`pkg: example
+BenchmarkW/impl=ours-2 10 100 ns/op 40 cpu-ns/op
+BenchmarkW/impl=ours-2 10 110 ns/op 44 cpu-ns/op
+BenchmarkW/impl=trace-2 10 130 ns/op 60 cpu-ns/op
+`), "x"))
+	var out bytes.Buffer
+	require.NoError(t, report(&out, rs, nil))
+	assert.Regexp(t, `(?m)^example\.W-2\s+trace\s+cpu-ns/op\s+42\s+60\s+1\.43×$`, out.String())
+
+	plain, err := load("testdata/sample.txt")
+	require.NoError(t, err)
+	out.Reset()
+	require.NoError(t, report(&out, plain, nil))
+	assert.NotContains(t, out.String(), "report themselves")
+}
