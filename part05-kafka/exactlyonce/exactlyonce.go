@@ -145,6 +145,29 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.As(err, &pg) && (pg.Code[:2] == "22" || pg.Code[:2] == "23")
 }
 
+// lockOffset reads the partition's stored next offset and holds its row
+// until the transaction ends, so a second consumer of the partition (a
+// zombie after a rebalance) waits and then sees what this one applied. A
+// partition's first batch finds no row to lock: it inserts one first (the
+// insert of a second transaction waits for this one's, on the primary key),
+// with next offset -1, which only a transaction that applies something
+// commits, overwritten by the batch's.
+func (s *Store) lockOffset(ctx context.Context, tx pgx.Tx, topic string, partition int) (int64, error) {
+	const lock = `SELECT next_offset FROM ` + Schema + `.kafka_offsets
+		WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`
+	var next int64
+	err := tx.QueryRow(ctx, lock, s.group, topic, partition).Scan(&next)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return next, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+Schema+`.kafka_offsets (group_id, topic, partition, next_offset)
+		VALUES ($1, $2, $3, -1) ON CONFLICT DO NOTHING`, s.group, topic, partition); err != nil {
+		return 0, err
+	}
+	err = tx.QueryRow(ctx, lock, s.group, topic, partition).Scan(&next)
+	return next, err
+}
+
 // Apply applies msgs, all from one partition of topic in offset order, in
 // one transaction that also stores the next offset. Messages below the
 // stored offset are skipped; messages whose offset is in dead are recorded
@@ -158,10 +181,8 @@ func (s *Store) Apply(ctx context.Context, topic string, partition int, msgs []k
 	}
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		res = Result{}
-		next := int64(-1)
-		err := tx.QueryRow(ctx, `SELECT next_offset FROM `+Schema+`.kafka_offsets
-			WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`, s.group, topic, partition).Scan(&next)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		next, err := s.lockOffset(ctx, tx, topic, partition)
+		if err != nil {
 			return err
 		}
 		b := &pgx.Batch{}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -160,6 +161,85 @@ func TestConcurrentAppliesOfOneBatchApplyOnce(t *testing.T) {
 	}
 	assert.Equal(t, 100, applied, "one Apply applied the batch, the others skipped it")
 	assert.Equal(t, 101, count())
+}
+
+// The same race on a partition's very first batch, when there is no offset
+// row yet for FOR UPDATE to lock: a zombie (its session expired while it
+// was paused inside the transaction) holds the batch open, the new owner
+// applies the partition from its start, then the zombie wakes up and
+// commits. Without a row to wait on, the owner did not wait: the zombie's
+// 10 messages were applied a second time and the stored offset moved back
+// from 20 to 10. Apply now creates the row before it locks it, so the
+// owner waits for the zombie and skips what it applied.
+func TestFirstBatchOfAPartitionAppliesOnceUnderTwoOwners(t *testing.T) {
+	db := kafkatest.DB(t)
+	_, h, count := effects(t, db)
+	group := kafkatest.Name("g")
+	app := kafkatest.Name("owner")
+	cfg, err := pgxpool.ParseConfig(db.Config().ConnString())
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	ownerDB, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(ownerDB.Close)
+
+	type outcome struct {
+		res exactlyonce.Result
+		err error
+	}
+	inside, release := make(chan struct{}), make(chan struct{})
+	zombie, owner := make(chan outcome, 1), make(chan outcome, 1)
+	go func() {
+		first := true
+		res, err := exactlyonce.New(db, group).Apply(context.Background(), "t", 0, msgs(0, 9), func(b *pgx.Batch, m kafka.Message) error {
+			if first {
+				first = false
+				close(inside)
+				<-release // paused here, inside the open transaction
+			}
+			return h(b, m)
+		}, nil)
+		zombie <- outcome{res, err}
+	}()
+	select {
+	case <-inside:
+	case <-time.After(time.Minute):
+		close(release)
+		require.FailNow(t, "the zombie's Apply never reached its handler")
+	}
+	go func() {
+		res, err := exactlyonce.New(ownerDB, group).Apply(context.Background(), "t", 0, msgs(0, 19), h, nil)
+		owner <- outcome{res, err}
+	}()
+	// The owner either finishes (it did not wait for the zombie) or waits
+	// for a lock the zombie holds; then the zombie wakes up.
+	var o outcome
+	ownerDone := false
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) {
+		select {
+		case o = <-owner:
+			ownerDone = true
+			return true, ""
+		default:
+		}
+		var waiting bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting)
+		return err == nil && waiting, fmt.Sprintf("the owner neither finished nor waits for a lock (%v)", err)
+	})
+	close(release)
+	z := <-zombie
+	if !ownerDone {
+		o = <-owner
+	}
+	require.NoError(t, z.err)
+	require.NoError(t, o.err)
+	t.Logf("zombie %+v, owner %+v (owner waited: %v)", z.res, o.res, !ownerDone)
+	assert.Equal(t, 20, z.res.Applied+o.res.Applied, "each of the 20 messages applied by one of them")
+	assert.Equal(t, 20, count(), "effects of 20 messages")
+	off, err := exactlyonce.New(db, group).Offsets(t.Context(), "t")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int64{0: 20}, off, "the stored offset never moves back")
 }
 
 // A failing statement names its message; a data error is permanent, and
