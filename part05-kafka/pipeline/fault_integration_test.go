@@ -11,9 +11,12 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -54,14 +57,6 @@ func TestFaultConsumerKilled(t *testing.T) {
 		require.NoError(t, w.WriteMessages(t.Context(), msgs...))
 	}
 
-	child := func(kill string) (*exec.Cmd, *lockedBuffer) {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childTopic+"="+topic, childGroup+"="+group, childKill+"="+kill)
-		out := &lockedBuffer{}
-		cmd.Stdout, cmd.Stderr = out, out
-		require.NoError(t, cmd.Start())
-		return cmd, out
-	}
 	points := map[string]int{}
 	for i := range kills {
 		produce(i*n/kills, (i+1)*n/kills)
@@ -72,9 +67,8 @@ func TestFaultConsumerKilled(t *testing.T) {
 		case 1:
 			kill = fmt.Sprintf("mid-batch:%d", 1+rand.IntN(n/kills/2))
 		}
-		cmd, out := child(kill)
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		ch := startChild(t, topic, group, kill)
+		cmd, out := ch.cmd, ch.out
 		by, point := "parent", "parent"
 		if kill == "" { // wait until it applies, then kill it within 300 ms
 			kafkatest.WaitFor(t, time.Minute, func() (bool, string) {
@@ -83,15 +77,15 @@ func TestFaultConsumerKilled(t *testing.T) {
 			time.Sleep(time.Duration(rand.IntN(300)) * time.Millisecond)
 		}
 		select {
-		case err := <-exited: // it killed itself
-			require.Error(t, err, "child exited on its own: %s", out)
-			require.Contains(t, err.Error(), "signal: killed", "%s", out)
+		case <-ch.exited: // it killed itself
+			require.Error(t, ch.err, "child exited on its own: %s", out)
+			require.Contains(t, ch.err.Error(), "signal: killed", "%s", out)
 			point, _, _ = strings.Cut(kill, ":")
 			by = kill
 		case <-time.After(map[bool]time.Duration{true: 0, false: 30 * time.Second}[kill == ""]):
 			require.NoError(t, cmd.Process.Kill())
-			err := <-exited
-			require.ErrorContains(t, err, "signal: killed")
+			<-ch.exited
+			require.ErrorContains(t, ch.err, "signal: killed")
 			if kill != "" {
 				by = "parent (the child's " + kill + " not reached)"
 			}
@@ -100,8 +94,9 @@ func TestFaultConsumerKilled(t *testing.T) {
 		e := kafkatest.Count(t, db, prefix)
 		t.Logf("kill %2d by %-40s applied so far %5d, replays %d", i+1, by, e.Distinct, e.Replays)
 	}
-	cmd, out := child("")
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	last := startChild(t, topic, group, "")
+	t.Cleanup(func() { _ = last.cmd.Process.Kill(); <-last.exited })
+	out := last.out
 	var e kafkatest.Effects
 	kafkatest.WaitFor(t, 3*time.Minute, func() (bool, string) {
 		e = kafkatest.Count(t, db, prefix)
@@ -248,4 +243,193 @@ func TestFaultPostgresPaused(t *testing.T) {
 		time.Sleep(5 * time.Second) // transactions hang meanwhile
 		stack.Resume(t, "postgres")
 	})
+}
+
+// child is a consumer process (see consumerChild) of the test binary.
+type child struct {
+	cmd    *exec.Cmd
+	out    *lockedBuffer
+	app    string        // application_name of its PostgreSQL sessions
+	exited chan struct{} // closed when it has exited, with err set
+	err    error         // cmd.Wait's
+}
+
+// startChild starts a consumer process of group on topic; kill is its
+// P05_KILL. The test's cleanup kills it if it is still running.
+func startChild(t *testing.T, topic, group, kill string) *child {
+	t.Helper()
+	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), out: &lockedBuffer{}, app: kafkatest.Name("p05-child"), exited: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), childTopic+"="+topic, childGroup+"="+group, childKill+"="+kill, childApp+"="+c.app)
+	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
+	require.NoError(t, c.cmd.Start())
+	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
+	return c
+}
+
+// waitFor waits until the child has printed line.
+func (c *child) waitFor(t *testing.T, line string) {
+	t.Helper()
+	kafkatest.WaitFor(t, 2*time.Minute, func() (bool, string) {
+		return strings.Contains(c.out.String(), line+"\n"), "the child has not printed " + line + ":\n" + c.out.String()
+	})
+}
+
+// leave sends the child SIGTERM, waits for it to leave the group and exit,
+// and returns what it applied and how many generations it saw.
+func (c *child) leave(t *testing.T) (applied, generations int64) {
+	t.Helper()
+	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-c.exited:
+		require.NoError(t, c.err, "%s", c.out)
+	case <-time.After(2 * time.Minute):
+		require.FailNow(t, "the child did not leave within 2 minutes", c.out.String())
+	}
+	var skipped int64
+	out := c.out.String()
+	i := strings.LastIndex(out, "left: ")
+	require.GreaterOrEqual(t, i, 0, "%s", out)
+	_, err := fmt.Sscanf(out[i:], childExit, &applied, &skipped, &generations)
+	require.NoError(t, err, "%s", out)
+	return applied, generations
+}
+
+// state is the child's process state from /proc: R, S, T (stopped), ...
+func (c *child) state() string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		return err.Error()
+	}
+	if i := bytes.LastIndexByte(b, ')'); i > 0 && i+2 < len(b) {
+		return string(b[i+2])
+	}
+	return string(b)
+}
+
+// feed produces events to topic in chunks of 100, a chunk every 20 ms, each
+// acknowledged before the next; fed says how many are acknowledged so far.
+// Errors come back on the returned channel, which closes when all are.
+func feed(t *testing.T, topic string, events []orders.Event, fed *atomic.Int64) <-chan error {
+	t.Helper()
+	done := make(chan error, 1)
+	ctx := t.Context()
+	go func() {
+		defer close(done)
+		w := pipeline.NewWriter(pipeline.WriterConfig{Brokers: stack.KafkaBrokers(), Topic: topic})
+		defer closeWriter(w)
+		for i := 0; i < len(events); i += 100 {
+			msgs := make([]kafka.Message, 0, 100)
+			for _, e := range events[i:min(i+100, len(events))] {
+				e.At = time.Now()
+				msgs = append(msgs, e.Message())
+			}
+			if err := w.WriteMessages(ctx, msgs...); err != nil {
+				done <- err
+				return
+			}
+			fed.Add(int64(len(msgs)))
+			select {
+			case <-time.After(20 * time.Millisecond):
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return done
+}
+
+func waitFed(t *testing.T, fed *atomic.Int64, n int) {
+	t.Helper()
+	kafkatest.WaitFor(t, 2*time.Minute, func() (bool, string) {
+		return fed.Load() >= int64(n), fmt.Sprintf("%d of %d events acknowledged", fed.Load(), n)
+	})
+}
+
+// checkAll waits until all n events are applied and asserts each once, each
+// order in sequence, and the stored offsets at the partitions' ends.
+func checkAll(t *testing.T, db *pgxpool.Pool, topic, group, prefix string, orderCount, n, partitions int) {
+	t.Helper()
+	e := waitApplied(t, db, prefix, n)
+	t.Logf("%d events: applied %d, distinct %d, replays (duplicated effects) %d, out of order %d", n, e.Applied, e.Distinct, e.Replays, e.OutOfOrder)
+	assert.Equal(t, kafkatest.Effects{Orders: orderCount, Applied: n, Distinct: n}, e, "every event once, each order in sequence")
+	stored, err := exactlyonce.New(db, group).Offsets(t.Context(), topic)
+	require.NoError(t, err)
+	ends, err := pipeline.EndOffsets(t.Context(), stack.KafkaBrokers(), topic, partitions)
+	require.NoError(t, err)
+	assert.Equal(t, ends, stored)
+}
+
+// TestFaultSecondConsumerJoinsMidRun: consumer process A applies a stream
+// of events alone; B joins the group mid-stream, so A's partitions are
+// revoked (its in-flight transactions cancelled) and split between the two;
+// then A leaves on SIGTERM and B takes them all, while events keep
+// arriving. Every event is applied once, each order in sequence, and both
+// processes applied some.
+func TestFaultSecondConsumerJoinsMidRun(t *testing.T) {
+	const partitions, orderCount, n = 4, 200, 6000
+	topic := kafkatest.Topic(t, partitions)
+	db := kafkatest.DB(t)
+	prefix, group := kafkatest.Name("ord"), kafkatest.Name("g")
+	var fed atomic.Int64
+	fedAll := feed(t, topic, kafkatest.Events(prefix, orderCount, n), &fed)
+
+	a := startChild(t, topic, group, "")
+	t.Cleanup(func() { _ = a.cmd.Process.Kill(); <-a.exited })
+	a.waitFor(t, "applied")
+	waitFed(t, &fed, n/3)
+	b := startChild(t, topic, group, "")
+	t.Cleanup(func() { _ = b.cmd.Process.Kill(); <-b.exited })
+	b.waitFor(t, "applied") // B has partitions: the group rebalanced
+	waitFed(t, &fed, 2*n/3)
+	appliedA, gensA := a.leave(t)
+	require.NoError(t, <-fedAll)
+	checkAll(t, db, topic, group, prefix, orderCount, n, partitions)
+	appliedB, gensB := b.leave(t)
+	t.Logf("A applied %d in %d generations, B %d in %d", appliedA, gensA, appliedB, gensB)
+	assert.Equal(t, int64(n), appliedA+appliedB, "each event applied by one of them")
+	assert.Positive(t, appliedA)
+	assert.Positive(t, appliedB)
+	assert.GreaterOrEqual(t, gensA, int64(2), "A's partitions were reassigned when B joined")
+}
+
+// TestFaultConsumerPausedWhileAnotherTakesOver: consumer process A stops
+// itself (SIGSTOP, as a long GC pause or a frozen VM would) inside its
+// first transaction, before the partition has a stored offset; its session
+// expires and B gets every partition. B applies what A does not hold and
+// waits on the rows A's open transactions hold; then A wakes up, finishes
+// or loses its transactions, learns it was replaced, and rejoins. Nothing
+// A had in flight is applied twice: its transaction and B's exclude each
+// other on the partition's offset row.
+func TestFaultConsumerPausedWhileAnotherTakesOver(t *testing.T) {
+	const partitions, orderCount, n = 4, 200, 4000
+	topic := kafkatest.Topic(t, partitions)
+	db := kafkatest.DB(t)
+	prefix, group := kafkatest.Name("ord"), kafkatest.Name("g")
+	var fed atomic.Int64
+	fedAll := feed(t, topic, kafkatest.Events(prefix, orderCount, n), &fed)
+	waitFed(t, &fed, n/2)
+
+	a := startChild(t, topic, group, "stop-mid-batch:1")
+	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT); _ = a.cmd.Process.Kill(); <-a.exited })
+	kafkatest.WaitFor(t, 2*time.Minute, func() (bool, string) {
+		return a.state() == "T", "A is not stopped (state " + a.state() + "):\n" + a.out.String()
+	})
+	b := startChild(t, topic, group, "")
+	t.Cleanup(func() { _ = b.cmd.Process.Kill(); <-b.exited })
+	kafkatest.WaitFor(t, 2*time.Minute, func() (bool, string) { // after A's 6 s session
+		if strings.Contains(b.out.String(), "applied\n") {
+			return true, ""
+		}
+		var waiting bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock')`, b.app).Scan(&waiting)
+		return err == nil && waiting, fmt.Sprintf("B neither applied nor waits for A's lock (%v):\n%s", err, b.out)
+	})
+	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
+	require.NoError(t, <-fedAll)
+	checkAll(t, db, topic, group, prefix, orderCount, n, partitions)
+	appliedA, gensA := a.leave(t)
+	appliedB, gensB := b.leave(t)
+	t.Logf("A applied %d in %d generations, B %d in %d", appliedA, gensA, appliedB, gensB)
+	assert.Equal(t, int64(n), appliedA+appliedB, "each event applied by one of them")
 }
