@@ -94,9 +94,7 @@ func TestFaultConsumerKilled(t *testing.T) {
 		e := kafkatest.Count(t, db, prefix)
 		t.Logf("kill %2d by %-40s applied so far %5d, replays %d", i+1, by, e.Distinct, e.Replays)
 	}
-	last := startChild(t, topic, group, "")
-	t.Cleanup(func() { _ = last.cmd.Process.Kill(); <-last.exited })
-	out := last.out
+	out := startChild(t, topic, group, "").out
 	var e kafkatest.Effects
 	kafkatest.WaitFor(t, 3*time.Minute, func() (bool, string) {
 		e = kafkatest.Count(t, db, prefix)
@@ -252,10 +250,14 @@ type child struct {
 	app    string        // application_name of its PostgreSQL sessions
 	exited chan struct{} // closed when it has exited, with err set
 	err    error         // cmd.Wait's
+
+	left                 bool // it left on SIGTERM, having applied and seen:
+	applied, generations int64
 }
 
 // startChild starts a consumer process of group on topic; kill is its
-// P05_KILL. The test's cleanup kills it if it is still running.
+// P05_KILL. The test's cleanup kills it (and continues it first, if it
+// stopped itself) if it is still running.
 func startChild(t *testing.T, topic, group, kill string) *child {
 	t.Helper()
 	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$"), out: &lockedBuffer{}, app: kafkatest.Name("p05-child"), exited: make(chan struct{})}
@@ -263,6 +265,7 @@ func startChild(t *testing.T, topic, group, kill string) *child {
 	c.cmd.Stdout, c.cmd.Stderr = c.out, c.out
 	require.NoError(t, c.cmd.Start())
 	go func() { c.err = c.cmd.Wait(); close(c.exited) }()
+	t.Cleanup(func() { _ = c.cmd.Process.Signal(syscall.SIGCONT); _ = c.cmd.Process.Kill(); <-c.exited })
 	return c
 }
 
@@ -275,9 +278,13 @@ func (c *child) waitFor(t *testing.T, line string) {
 }
 
 // leave sends the child SIGTERM, waits for it to leave the group and exit,
-// and returns what it applied and how many generations it saw.
-func (c *child) leave(t *testing.T) (applied, generations int64) {
+// and reads what it applied and how many generations it saw (once).
+func (c *child) leave(t *testing.T) {
 	t.Helper()
+	if c.left {
+		return
+	}
+	c.left = true
 	require.NoError(t, c.cmd.Process.Signal(syscall.SIGTERM))
 	select {
 	case <-c.exited:
@@ -289,9 +296,8 @@ func (c *child) leave(t *testing.T) (applied, generations int64) {
 	out := c.out.String()
 	i := strings.LastIndex(out, "left: ")
 	require.GreaterOrEqual(t, i, 0, "%s", out)
-	_, err := fmt.Sscanf(out[i:], childExit, &applied, &skipped, &generations)
+	_, err := fmt.Sscanf(out[i:], childExit, &c.applied, &skipped, &c.generations)
 	require.NoError(t, err, "%s", out)
-	return applied, generations
 }
 
 // state is the child's process state from /proc: R, S, T (stopped), ...
@@ -345,18 +351,47 @@ func waitFed(t *testing.T, fed *atomic.Int64, n int) {
 	})
 }
 
-// checkAll waits until all n events are applied and asserts each once, each
-// order in sequence, and the stored offsets at the partitions' ends.
-func checkAll(t *testing.T, db *pgxpool.Pool, topic, group, prefix string, orderCount, n, partitions int) {
+// stream is a topic that events are fed to while consumer processes of one
+// group apply them.
+type stream struct {
+	topic, group, prefix      string
+	partitions, orderCount, n int
+	db                        *pgxpool.Pool
+	fed                       atomic.Int64
+	fedAll                    <-chan error
+}
+
+// newStream creates the topic and starts feeding it n events of orderCount
+// orders.
+func newStream(t *testing.T, partitions, orderCount, n int) *stream {
+	s := &stream{topic: kafkatest.Topic(t, partitions), db: kafkatest.DB(t), prefix: kafkatest.Name("ord"), group: kafkatest.Name("g"),
+		partitions: partitions, orderCount: orderCount, n: n}
+	s.fedAll = feed(t, s.topic, kafkatest.Events(s.prefix, orderCount, n), &s.fed)
+	return s
+}
+
+// finish waits until every event is fed and applied, asserts each applied
+// once, each order in sequence, the stored offsets at the partitions' ends,
+// then makes the children leave and asserts that between them they applied
+// each event once.
+func (s *stream) finish(t *testing.T, children ...*child) {
 	t.Helper()
-	e := waitApplied(t, db, prefix, n)
-	t.Logf("%d events: applied %d, distinct %d, replays (duplicated effects) %d, out of order %d", n, e.Applied, e.Distinct, e.Replays, e.OutOfOrder)
-	assert.Equal(t, kafkatest.Effects{Orders: orderCount, Applied: n, Distinct: n}, e, "every event once, each order in sequence")
-	stored, err := exactlyonce.New(db, group).Offsets(t.Context(), topic)
+	require.NoError(t, <-s.fedAll)
+	e := waitApplied(t, s.db, s.prefix, s.n)
+	t.Logf("%d events: applied %d, distinct %d, replays (duplicated effects) %d, out of order %d", s.n, e.Applied, e.Distinct, e.Replays, e.OutOfOrder)
+	assert.Equal(t, kafkatest.Effects{Orders: s.orderCount, Applied: s.n, Distinct: s.n}, e, "every event once, each order in sequence")
+	stored, err := exactlyonce.New(s.db, s.group).Offsets(t.Context(), s.topic)
 	require.NoError(t, err)
-	ends, err := pipeline.EndOffsets(t.Context(), stack.KafkaBrokers(), topic, partitions)
+	ends, err := pipeline.EndOffsets(t.Context(), stack.KafkaBrokers(), s.topic, s.partitions)
 	require.NoError(t, err)
 	assert.Equal(t, ends, stored)
+	var sum int64
+	for i, c := range children {
+		c.leave(t)
+		t.Logf("consumer %c applied %d in %d generations", 'A'+i, c.applied, c.generations)
+		sum += c.applied
+	}
+	assert.Equal(t, int64(s.n), sum, "each event applied by one of them")
 }
 
 // TestFaultSecondConsumerJoinsMidRun: consumer process A applies a stream
@@ -366,30 +401,18 @@ func checkAll(t *testing.T, db *pgxpool.Pool, topic, group, prefix string, order
 // arriving. Every event is applied once, each order in sequence, and both
 // processes applied some.
 func TestFaultSecondConsumerJoinsMidRun(t *testing.T) {
-	const partitions, orderCount, n = 4, 200, 6000
-	topic := kafkatest.Topic(t, partitions)
-	db := kafkatest.DB(t)
-	prefix, group := kafkatest.Name("ord"), kafkatest.Name("g")
-	var fed atomic.Int64
-	fedAll := feed(t, topic, kafkatest.Events(prefix, orderCount, n), &fed)
-
-	a := startChild(t, topic, group, "")
-	t.Cleanup(func() { _ = a.cmd.Process.Kill(); <-a.exited })
+	s := newStream(t, 4, 200, 6000)
+	a := startChild(t, s.topic, s.group, "")
 	a.waitFor(t, "applied")
-	waitFed(t, &fed, n/3)
-	b := startChild(t, topic, group, "")
-	t.Cleanup(func() { _ = b.cmd.Process.Kill(); <-b.exited })
+	waitFed(t, &s.fed, s.n/3)
+	b := startChild(t, s.topic, s.group, "")
 	b.waitFor(t, "applied") // B has partitions: the group rebalanced
-	waitFed(t, &fed, 2*n/3)
-	appliedA, gensA := a.leave(t)
-	require.NoError(t, <-fedAll)
-	checkAll(t, db, topic, group, prefix, orderCount, n, partitions)
-	appliedB, gensB := b.leave(t)
-	t.Logf("A applied %d in %d generations, B %d in %d", appliedA, gensA, appliedB, gensB)
-	assert.Equal(t, int64(n), appliedA+appliedB, "each event applied by one of them")
-	assert.Positive(t, appliedA)
-	assert.Positive(t, appliedB)
-	assert.GreaterOrEqual(t, gensA, int64(2), "A's partitions were reassigned when B joined")
+	waitFed(t, &s.fed, 2*s.n/3)
+	a.leave(t)
+	s.finish(t, a, b)
+	assert.Positive(t, a.applied)
+	assert.Positive(t, b.applied)
+	assert.GreaterOrEqual(t, a.generations, int64(2), "A's partitions were reassigned when B joined")
 }
 
 // TestFaultConsumerPausedWhileAnotherTakesOver: consumer process A stops
@@ -401,35 +424,22 @@ func TestFaultSecondConsumerJoinsMidRun(t *testing.T) {
 // A had in flight is applied twice: its transaction and B's exclude each
 // other on the partition's offset row.
 func TestFaultConsumerPausedWhileAnotherTakesOver(t *testing.T) {
-	const partitions, orderCount, n = 4, 200, 4000
-	topic := kafkatest.Topic(t, partitions)
-	db := kafkatest.DB(t)
-	prefix, group := kafkatest.Name("ord"), kafkatest.Name("g")
-	var fed atomic.Int64
-	fedAll := feed(t, topic, kafkatest.Events(prefix, orderCount, n), &fed)
-	waitFed(t, &fed, n/2)
-
-	a := startChild(t, topic, group, "stop-mid-batch:1")
-	t.Cleanup(func() { _ = a.cmd.Process.Signal(syscall.SIGCONT); _ = a.cmd.Process.Kill(); <-a.exited })
+	s := newStream(t, 4, 200, 4000)
+	waitFed(t, &s.fed, s.n/2)
+	a := startChild(t, s.topic, s.group, "stop-mid-batch:1")
 	kafkatest.WaitFor(t, 2*time.Minute, func() (bool, string) {
 		return a.state() == "T", "A is not stopped (state " + a.state() + "):\n" + a.out.String()
 	})
-	b := startChild(t, topic, group, "")
-	t.Cleanup(func() { _ = b.cmd.Process.Kill(); <-b.exited })
+	b := startChild(t, s.topic, s.group, "")
 	kafkatest.WaitFor(t, 2*time.Minute, func() (bool, string) { // after A's 6 s session
 		if strings.Contains(b.out.String(), "applied\n") {
 			return true, ""
 		}
 		var waiting bool
-		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+		err := s.db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE application_name = $1 AND wait_event_type = 'Lock')`, b.app).Scan(&waiting)
 		return err == nil && waiting, fmt.Sprintf("B neither applied nor waits for A's lock (%v):\n%s", err, b.out)
 	})
 	require.NoError(t, a.cmd.Process.Signal(syscall.SIGCONT))
-	require.NoError(t, <-fedAll)
-	checkAll(t, db, topic, group, prefix, orderCount, n, partitions)
-	appliedA, gensA := a.leave(t)
-	appliedB, gensB := b.leave(t)
-	t.Logf("A applied %d in %d generations, B %d in %d", appliedA, gensA, appliedB, gensB)
-	assert.Equal(t, int64(n), appliedA+appliedB, "each event applied by one of them")
+	s.finish(t, a, b)
 }
