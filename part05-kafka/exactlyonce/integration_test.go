@@ -137,6 +137,42 @@ func TestArticleEqualityCheckReappliesAReplay(t *testing.T) {
 	})
 }
 
+// The article's check does not lock: two consumers of one partition (a
+// zombie whose session expired and the partition's new owner) both find
+// the offset unprocessed, both write, and both commit; the offset upsert
+// only serialises their last statement. Here the zombie is held between
+// its check and its write while the owner processes the same message.
+func TestArticleCheckDoesNotStopASecondConsumer(t *testing.T) {
+	db := kafkatest.DB(t)
+	offsets := exactlyonce.Schema + `."` + kafkatest.Name("kafka_offsets") + `"`
+	_, err := db.Exec(t.Context(), `CREATE TABLE `+offsets+` (topic text, partition int, "offset" bigint, PRIMARY KEY (topic, partition))`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP TABLE `+offsets) })
+	_, h, count := effects(t, db)
+	require.NoError(t, articleProcess(t.Context(), db, offsets, h, msgs(0, 0)[0], "="))
+
+	m := msgs(1, 1)[0]
+	checked, release := make(chan struct{}), make(chan struct{})
+	zombie := make(chan error, 1)
+	go func() {
+		zombie <- articleProcess(context.Background(), db, offsets, func(b *pgx.Batch, m kafka.Message) error {
+			close(checked) // the check passed
+			<-release
+			return h(b, m)
+		}, m, "=")
+	}()
+	select {
+	case <-checked:
+	case <-time.After(time.Minute):
+		close(release)
+		require.FailNow(t, "the zombie never passed its check")
+	}
+	require.NoError(t, articleProcess(t.Context(), db, offsets, h, m, "="), "the owner did not wait for the zombie")
+	close(release)
+	require.NoError(t, <-zombie)
+	assert.Equal(t, 3, count(), "offset 1 applied twice: 3 effects for 2 messages")
+}
+
 // Two consumers apply the same batch at once (a zombie and the new owner
 // after a rebalance): the offset row's lock makes the second wait and skip.
 func TestConcurrentAppliesOfOneBatchApplyOnce(t *testing.T) {
