@@ -340,9 +340,10 @@ func logOrder(t *testing.T, topic string, n int) []string {
 	return out
 }
 
-// One order's 300 events, the 51st too large for the topic: the batch that
-// holds it is refused as a whole (kafka-go sends a partition's messages in
-// batches of BatchSize, one after another, and goes on after a batch fails).
+// One order's 300 events, the 51st too large for the topic, through a
+// writer with BatchSize 100: the batch that holds it is refused as a whole
+// (kafka-go sends a partition's messages in batches of BatchSize, one after
+// another, and goes on after a batch fails).
 // Written in one call, events 101-300 are acknowledged while 1-100 are not:
 // the log holds them ahead of 1-100, and writing the failed ones again
 // (without the bad one) puts 1-100 behind them. Reordered names the
@@ -357,7 +358,7 @@ func TestRetryingFailedMessagesKeepsOrderOnlyWithinOneBatch(t *testing.T) {
 	}
 	events[50].Value = make([]byte, 20<<10) // over the topic's 16 KiB
 	write := func(t *testing.T, topic string, chunk int) (reordered []int) {
-		w := pipeline.NewWriter(pipeline.WriterConfig{Brokers: stack.KafkaBrokers(), Topic: topic})
+		w := pipeline.NewWriter(pipeline.WriterConfig{Brokers: stack.KafkaBrokers(), Topic: topic, BatchSize: 100})
 		defer closeWriter(w)
 		for from := 0; from < len(events); from += chunk {
 			call := events[from:min(from+chunk, len(events))]
