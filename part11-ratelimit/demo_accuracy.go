@@ -103,7 +103,7 @@ func accuracyDemo(_ context.Context, w io.Writer, _ options) error {
 		return err
 	}
 	defer mr.Close()
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	defer rdb.Close()
 	tw := table(w)
 	var header string

@@ -61,6 +61,10 @@ func openRedis(ctx context.Context, mode string) (*redisConn, error) {
 		return nil, err
 	}
 	opts.Addr = mr.Addr()
+	// The short timeouts are for a real Redis that stalls; the in-process
+	// stand-in does not, and on a loaded machine under -race a Lua call
+	// in miniredis can take longer than 250 ms.
+	opts.ReadTimeout, opts.WriteTimeout = 5*time.Second, 5*time.Second
 	c := redis.NewClient(opts)
 	name := "miniredis (no Redis at " + stack.RedisAddr() + "; `make up` or REDIS_ADDR for the real one)"
 	if mode != "auto" {

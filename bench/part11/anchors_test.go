@@ -140,7 +140,7 @@ func BenchmarkRedisAllow(b *testing.B) {
 	if err := stack.Reachable(stack.Redis, time.Second); err != nil {
 		b.Skip("needs the stack's Redis: ", err)
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr(), PoolSize: 64})
+	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr(), PoolSize: 64, MaxRetries: -1})
 	defer rdb.Close()
 	var rt trips
 	rdb.AddHook(&rt)

@@ -348,9 +348,15 @@ func TestStackStopsAPausedPostgres(t *testing.T) {
 		t.Run(verb, func(t *testing.T) {
 			s := newPrivateStack(t, "postgres")
 			s.mustRun("up", "postgres")
-			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
-			defer cancel()
-			conn, err := pgx.Connect(ctx, s.postgresURL()) // a backend of its own
+			// Each step has a bound of its own: one context shared by the
+			// connect, the restart and the reconnect left a slow restart's
+			// reconnect no time (a fresh-clone CI run on a busy machine).
+			step := func() context.Context {
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				t.Cleanup(cancel)
+				return ctx
+			}
+			conn, err := pgx.Connect(step(), s.postgresURL()) // a backend of its own
 			require.NoError(t, err)
 			defer conn.Close(context.Background())
 
@@ -372,11 +378,11 @@ func TestStackStopsAPausedPostgres(t *testing.T) {
 				return
 			}
 			s.requireTracked("postgres")
-			again, err := pgx.Connect(ctx, s.postgresURL())
+			again, err := pgx.Connect(step(), s.postgresURL())
 			require.NoError(t, err)
 			defer again.Close(context.Background())
 			var one int
-			require.NoError(t, again.QueryRow(ctx, "select 1").Scan(&one))
+			require.NoError(t, again.QueryRow(step(), "select 1").Scan(&one))
 		})
 	}
 }

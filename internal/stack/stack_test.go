@@ -22,6 +22,7 @@ func TestAddrsFromEnvAndDefaults(t *testing.T) {
 	t.Setenv(EnvEtcd, "http://e1:2379,e2:2379")
 	t.Setenv(EnvPostgres, "postgres://u:p@db.internal/x?sslmode=disable")
 	t.Setenv(EnvRedis, "")
+	t.Setenv(EnvKafka, "") // the shell may set it (a private stack's KAFKA_BROKERS): the default is asked for
 
 	cases := map[Service][]string{
 		Redlock:  {"a:1", "b:2", "c:3"},

@@ -35,7 +35,8 @@ type Backend struct {
 
 	inflight atomic.Int64
 	down     atomic.Bool // the health checker's verdict
-	ejected  atomic.Bool // a proxy's passive ejection, lifted by a timer
+	ejected  atomic.Bool // a proxy's passive ejection, lifted by a timer, a passing probe or a served request
+	ejection uint64      // counts ejections, so a timer lifts only its own; under Pool.mu
 	id       int         // position in its pool, for algorithms that keep per-backend state
 }
 
@@ -81,7 +82,15 @@ type Pool struct {
 
 	mu      sync.Mutex                 // serialises health changes
 	healthy atomic.Pointer[[]*Backend] // rebuilt on each change, read lock-free by Pick
+	ejected int                        // backends passively ejected now; under mu
 }
+
+// MaxEjectionPercent caps passive ejection as Envoy's outlier detection
+// does (max_ejection_percent, its default): at most this share of a pool's
+// backends is ejected at once, and at least one. A refused connection is a
+// guess about a backend's health; a pool that ejected every backend on such
+// guesses would refuse every request (a rolling restart did exactly that).
+const MaxEjectionPercent = 10
 
 // NewPool checks the backends (names unique and non-empty, weights ≥ 1) and
 // returns a pool with all of them healthy. A backend belongs to one pool.
@@ -130,16 +139,35 @@ func (p *Pool) Backend(name string) (*Backend, bool) {
 func (p *Pool) Healthy() []*Backend { return *p.healthy.Load() }
 
 // Pick asks the algorithm for a healthy backend other than those in tried
-// (the backends a retry must avoid). It returns ErrNoBackend when none is left.
+// (the backends a retry must avoid). When none is left it picks among the
+// passively ejected backends that the health checker has not ruled out
+// (Envoy's panic routing): an ejection is a guess from one failed
+// connection, and a backend back from a restart serves better than a 503.
+// It returns ErrNoBackend when no backend is left at all.
 func (p *Pool) Pick(key string, tried ...*Backend) (*Backend, error) {
 	c := p.Healthy()
 	if len(tried) > 0 {
 		c = without(c, tried)
 	}
 	if len(c) == 0 {
+		c = p.ejectedUp(tried)
+	}
+	if len(c) == 0 {
 		return nil, ErrNoBackend
 	}
 	return p.algo.Pick(c, key), nil
+}
+
+// ejectedUp returns the passively ejected backends the checker has not
+// marked down, minus tried.
+func (p *Pool) ejectedUp(tried []*Backend) []*Backend {
+	var c []*Backend
+	for _, b := range p.backends {
+		if b.ejected.Load() && !b.down.Load() {
+			c = append(c, b)
+		}
+	}
+	return without(c, tried)
 }
 
 // SetHealthy records the health checker's verdict on b: ejected (false) or
@@ -158,22 +186,61 @@ func (p *Pool) SetHealthy(b *Backend, healthy bool) bool {
 
 // Eject takes b out for d after a proxy saw it refuse a connection (passive
 // ejection, Envoy's outlier detection): the next requests go elsewhere at
-// once instead of waiting for the health checker's verdict, and b comes back
-// by itself after d even when no checker runs (a refusal under overload is
-// not death). It reports false if b was already ejected or d ≤ 0.
+// once instead of waiting for the health checker's verdict. It comes back
+// after d even when no checker runs (a refusal under overload is not death),
+// or earlier when a health probe passes or a request it is picked for
+// succeeds (Readmit). Eject reports false, and ejects nothing, if b is
+// already ejected, d ≤ 0, MaxEjectionPercent of the pool is ejected already,
+// or b is the last backend taking requests.
 func (p *Pool) Eject(b *Backend, d time.Duration) bool {
-	if d <= 0 || !b.ejected.CompareAndSwap(false, true) {
+	if d <= 0 || b.ejected.Load() {
 		return false
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
+	limit := max(1, len(p.backends)*MaxEjectionPercent/100)
+	switch {
+	case b.ejected.Load(), p.ejected >= limit:
+		return false
+	case len(*p.healthy.Load()) == 1 && b.Healthy(): // the last one
+		return false
+	}
+	b.ejected.Store(true)
+	b.ejection++
+	p.ejected++
 	p.rebuild()
-	p.mu.Unlock()
+	ejection := b.ejection
 	time.AfterFunc(d, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		b.ejected.Store(false)
-		p.rebuild()
+		if b.ejection == ejection { // not lifted and ejected again since
+			p.readmit(b)
+		}
 	})
+	return true
+}
+
+// Readmit lifts b's passive ejection now, if it has one: a health probe
+// passed, or a request sent to it anyway (Pick's last resort) succeeded. It
+// reports whether b was ejected. The checker's verdict is not touched.
+func (p *Pool) Readmit(b *Backend) bool {
+	if !b.ejected.Load() {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.readmit(b)
+}
+
+// readmit lifts b's passive ejection; callers hold mu.
+func (p *Pool) readmit(b *Backend) bool {
+	if !b.ejected.Load() {
+		return false
+	}
+	b.ejected.Store(false)
+	b.ejection++
+	p.ejected--
+	p.rebuild()
 	return true
 }
 

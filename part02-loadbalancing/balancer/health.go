@@ -12,7 +12,7 @@ import (
 // after Fall failed probes in a row and readmits it after Rise good ones
 // (HAProxy's "check inter 2s rise 2 fall 3"). Its verdict and a proxy's
 // passive ejection (Pool.Eject) are kept apart: a backend takes requests
-// only when neither holds it out.
+// only when neither holds it out. A passing probe lifts a passive ejection.
 type Checker struct {
 	Pool     *Pool
 	Probe    func(ctx context.Context, b *Backend) error // nil: HTTPProbe(http.DefaultClient, "/healthz")
@@ -101,6 +101,9 @@ func (c *Checker) Run(ctx context.Context) {
 				s.ok, s.bad = 0, s.bad+1
 			} else {
 				s.ok, s.bad = s.ok+1, 0
+				// A passing probe lifts a passive ejection (Envoy's
+				// successful_active_health_check_uneject_host).
+				c.Pool.Readmit(b)
 			}
 			switch {
 			case s.up && s.bad >= fall:

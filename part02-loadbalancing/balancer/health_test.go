@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,6 +135,74 @@ func TestPassiveEjection(t *testing.T) {
 		synctest.Wait()
 		assert.False(t, bs[0].Healthy(), "the ejection ended, the checker's verdict holds")
 		p.SetHealthy(bs[0], true)
+		assert.True(t, bs[0].Healthy())
+	})
+}
+
+// Passive ejection never empties the pool: at most MaxEjectionPercent of
+// the backends (at least one) is ejected at once, never the last one taking
+// requests, and when nothing else is left Pick falls back to the ejected
+// backends the checker has not ruled out.
+func TestEjectionNeverEmptiesThePool(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		one := backends(1)
+		assert.False(t, newPool(t, new(RoundRobin), one...).Eject(one[0], time.Hour), "the only backend")
+
+		two := backends(1, 1)
+		p := newPool(t, new(RoundRobin), two...)
+		require.True(t, p.Eject(two[0], time.Hour))
+		assert.False(t, p.Eject(two[1], time.Hour), "the last one taking requests")
+		got, err := p.Pick("", two[1])
+		require.NoError(t, err)
+		assert.Same(t, two[0], got, "a retry after b2 refused goes to the ejected b1 rather than fail")
+		p.SetHealthy(two[0], false)
+		_, err = p.Pick("", two[1])
+		assert.ErrorIs(t, err, ErrNoBackend, "not to a backend the checker ruled out")
+
+		twenty := backends(slices.Repeat([]int{1}, 20)...)
+		p = newPool(t, new(RoundRobin), twenty...)
+		ejected := 0
+		for _, b := range twenty {
+			if p.Eject(b, time.Hour) {
+				ejected++
+			}
+		}
+		assert.Equal(t, 20*MaxEjectionPercent/100, ejected, "MaxEjectionPercent of 20")
+		time.Sleep(time.Hour)
+		synctest.Wait()
+	})
+}
+
+// An ejection ends early when a health probe passes or a request to the
+// backend succeeds (Readmit); the timer of a lifted ejection does not end
+// a later one.
+func TestEjectionIsLiftedByAPassingProbe(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bs := backends(1, 1, 1)
+		p := newPool(t, new(RoundRobin), bs...)
+		require.True(t, p.Eject(bs[0], 10*time.Second))
+		ctx, cancel := context.WithCancel(t.Context())
+		f := &fakeProbe{down: map[string]bool{}, hang: map[string]bool{}}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			(&Checker{Pool: p, Probe: f.probe, Interval: time.Second}).Run(ctx)
+		}()
+		synctest.Wait()
+		assert.True(t, bs[0].Healthy(), "the first probe passed: back at once, not after 10 s")
+		cancel()
+		<-done
+
+		require.True(t, p.Eject(bs[0], 10*time.Second))
+		assert.True(t, p.Readmit(bs[0]))
+		assert.False(t, p.Readmit(bs[0]), "not ejected any more")
+		time.Sleep(5 * time.Second)
+		require.True(t, p.Eject(bs[0], 10*time.Second))
+		time.Sleep(6 * time.Second) // the first ejection's timer fires here
+		synctest.Wait()
+		assert.False(t, bs[0].Healthy(), "the second ejection lasts its own 10 s")
+		time.Sleep(5 * time.Second)
+		synctest.Wait()
 		assert.True(t, bs[0].Healthy())
 	})
 }

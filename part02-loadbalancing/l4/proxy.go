@@ -215,6 +215,7 @@ func (p *Proxy) dial(client net.Addr) (net.Conn, *balancer.Backend, error) {
 		c, err := (&net.Dialer{}).DialContext(ctx, "tcp", b.Addr)
 		cancel()
 		if err == nil {
+			p.Pool.Readmit(b) // it accepted: if it was ejected (picked as a last resort), it is back
 			return c, b, nil
 		}
 		b.Done()

@@ -258,3 +258,37 @@ func selfSigned(t *testing.T) tls.Certificate {
 	require.NoError(t, err)
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
 }
+
+// A rolling restart of a two-backend pool through the L4 proxy: b1 restarts
+// (refused, ejected), comes back, then b2 restarts. Passive ejection must not
+// leave the proxy with nothing: every connection reaches whichever backend is
+// up. It used to eject both for 10 s and refuse every connection meanwhile.
+func TestRollingRestartNeverEmptiesThePool(t *testing.T) {
+	fl, err := fleet.StartN(2, fleet.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.CloseAll(fl) })
+	_, _, addr := serve(t, rr, []string{fl[0].Addr(), fl[1].Addr()}, nil)
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	served := func(want string) {
+		t.Helper()
+		for range 6 {
+			resp, err := client.Get("http://" + addr + "/")
+			if !assert.NoError(t, err) {
+				continue
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			assert.Equal(t, http.StatusOK, resp.StatusCode)
+			if want != "" {
+				assert.Equal(t, want, resp.Header.Get(fleet.Header))
+			}
+		}
+	}
+	fl[0].Kill()
+	served("b2")
+	require.NoError(t, fl[0].Restart())
+	fl[1].Kill()
+	served("b1")
+	require.NoError(t, fl[1].Restart())
+	served("")
+}

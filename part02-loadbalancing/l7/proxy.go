@@ -12,6 +12,9 @@
 //     was written) is retried only if its method is idempotent (GET, HEAD,
 //     OPTIONS, TRACE, PUT, DELETE: RFC 9110 §9.2.2) and its body, if any, was
 //     small enough to keep (RetryBodyLimit). A POST is never sent twice.
+//   - A backend that sends no response headers within TryTimeout (30 s by
+//     default) counts as a failure after the request was written: the
+//     request is retried only under the rule above, else answered 504.
 //   - Once the backend's response headers arrive nothing is retried.
 //   - Every retry needs room in a RetryBudget (Envoy's retry_budget: retries
 //     in flight ≤ 20% of requests in flight, at least 3), so a failing fleet
@@ -51,6 +54,12 @@ type Config struct {
 	EjectFor time.Duration
 	// MaxAttempts bounds the backends one request tries (0: 3).
 	MaxAttempts int
+	// TryTimeout bounds each attempt's wait for the backend's response
+	// headers (0: DefaultTryTimeout; negative: no bound). A backend that
+	// takes a request and never answers then costs one TryTimeout: the
+	// request is retried elsewhere if it may be (idempotent, body kept),
+	// else answered 504. The body that follows the headers is not bounded.
+	TryTimeout time.Duration
 	// Budget caps retries fleet-wide (nil: NewRetryBudget(20, 3)).
 	Budget *RetryBudget
 	// RetryBodyLimit is the largest request body kept in memory so that the
@@ -93,6 +102,9 @@ func New(cfg Config) (*Proxy, error) {
 	}
 	if cfg.EjectFor == 0 {
 		cfg.EjectFor = 10 * time.Second
+	}
+	if cfg.TryTimeout == 0 {
+		cfg.TryTimeout = DefaultTryTimeout
 	}
 	if cfg.Budget == nil {
 		cfg.Budget = NewRetryBudget(20, 3)
@@ -245,10 +257,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		out.URL.Host = b.Addr // the Host header stays the client's
 		b.Begin()
-		resp, err := p.cfg.Transport.RoundTrip(out)
+		resp, cancel, err := p.try(out)
 		if err == nil {
+			p.cfg.Pool.Readmit(b) // it answered: if it was ejected (picked as a last resort), it is back
 			c.served = b
-			body := &doneBody{ReadCloser: resp.Body, b: b}
+			body := &doneBody{ReadCloser: resp.Body, b: b, cancel: cancel}
 			resp.Body = body
 			if w, ok := body.ReadCloser.(io.Writer); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 				resp.Body = upgraded{body, w} // ReverseProxy splices the client to it: it must stay writable
@@ -268,6 +281,44 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 	return nil, lastErr
 }
 
+// ErrTryTimeout is an attempt that got no response headers within
+// Config.TryTimeout; the proxy answers 504 when it is the last.
+var ErrTryTimeout = errors.New("l7: no response headers within TryTimeout")
+
+// DefaultTryTimeout is Config.TryTimeout's default.
+const DefaultTryTimeout = 30 * time.Second
+
+// try sends one attempt, bounded by TryTimeout until the response headers
+// arrive. On success the caller must call cancel once the body is done.
+func (p *Proxy) try(out *http.Request) (*http.Response, context.CancelCauseFunc, error) {
+	if p.cfg.TryTimeout < 0 {
+		resp, err := p.cfg.Transport.RoundTrip(out)
+		return resp, func(error) {}, err
+	}
+	ctx, cancel := context.WithCancelCause(out.Context())
+	// Whichever comes first, the headers or the timer, wins.
+	const waiting, answered, timedOut = 0, 1, 2
+	var state atomic.Int32
+	timer := time.AfterFunc(p.cfg.TryTimeout, func() {
+		if state.CompareAndSwap(waiting, timedOut) {
+			cancel(ErrTryTimeout)
+		}
+	})
+	resp, err := p.cfg.Transport.RoundTrip(out.WithContext(ctx))
+	timer.Stop()
+	if state.CompareAndSwap(waiting, answered) {
+		if err != nil {
+			cancel(nil)
+		}
+		return resp, cancel, err
+	}
+	if err == nil {
+		resp.Body.Close() // the headers came as the timer fired: too late
+	}
+	cancel(nil)
+	return nil, nil, fmt.Errorf("%w (%v)", ErrTryTimeout, p.cfg.TryTimeout)
+}
+
 // dialFailed reports an error from connecting to the backend: the request
 // was not sent, so any method may go elsewhere.
 func dialFailed(err error) bool {
@@ -280,15 +331,18 @@ func dialFailed(err error) bool {
 // large download as load.
 type doneBody struct {
 	io.ReadCloser
-	b    *balancer.Backend
-	once atomic.Bool
+	b      *balancer.Backend
+	cancel context.CancelCauseFunc // the attempt's context
+	once   atomic.Bool
 }
 
 func (d *doneBody) Close() error {
+	err := d.ReadCloser.Close()
 	if d.once.CompareAndSwap(false, true) {
 		d.b.Done()
+		d.cancel(nil)
 	}
-	return d.ReadCloser.Close()
+	return err
 }
 
 // upgraded is doneBody for a 101 response, whose body is the backend
@@ -319,9 +373,12 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	p.stats.failed.Add(1)
 	p.cfg.ErrorLog.Printf("l7: %s %s: %v", r.Method, r.URL.Path, err)
 	status := http.StatusBadGateway
-	if errors.Is(err, balancer.ErrNoBackend) {
+	switch {
+	case errors.Is(err, balancer.ErrNoBackend):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
+	case errors.Is(err, ErrTryTimeout):
+		status = http.StatusGatewayTimeout
 	}
 	http.Error(w, http.StatusText(status), status)
 }

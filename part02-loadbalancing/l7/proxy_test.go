@@ -464,3 +464,98 @@ func TestKilledBackendIsEjectedAndNoIdempotentRequestIsLost(t *testing.T) {
 	assert.Zero(t, st.Failed)
 	t.Logf("answers: %v; proxy: %+v", byStatus, st)
 }
+
+// A rolling restart of a two-backend pool: b1 restarts (refused, ejected),
+// comes back, then b2 restarts. Passive ejection must not leave the proxy
+// with nothing: every request is answered by whichever backend is up. It used
+// to eject both for EjectFor (10 s) and answer 503 to every request while
+// both backends answered directly.
+func TestRollingRestartNeverEmptiesThePool(t *testing.T) {
+	s := start(t, 2, rr, Config{})
+	served := func(want string) {
+		t.Helper()
+		for range 6 {
+			status, backend, _ := s.do(t, "GET", "/", "")
+			assert.Equal(t, http.StatusOK, status)
+			if want != "" {
+				assert.Equal(t, want, backend)
+			}
+		}
+	}
+	s.fleet[0].Kill()
+	served("b2")
+	require.NoError(t, s.fleet[0].Restart())
+	s.fleet[1].Kill()
+	served("b1")
+	require.NoError(t, s.fleet[1].Restart())
+	served("")
+	assert.Zero(t, s.proxy.Stats().Failed)
+}
+
+// silentBackend accepts connections and reads the request, then never
+// answers, like a backend stuck on a lock.
+func silentBackend(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	t.Cleanup(func() { close(stop); ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Go(func() {
+				defer c.Close()
+				_, _ = http.ReadRequest(bufio.NewReader(c))
+				<-stop
+			})
+		}
+	})
+	return ln.Addr().String()
+}
+
+// A backend that takes a request and never answers costs one TryTimeout:
+// an idempotent request is retried on another backend, anything else gets
+// a 504, and the silent backend's in-flight count goes back to zero. The
+// proxy used to wait forever (no 504, no retry, Inflight stuck at 1).
+func TestSilentBackendTimesOut(t *testing.T) {
+	fl, err := fleet.StartN(1, fleet.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.CloseAll(fl) })
+	silent, healthy := balancer.NewBackend("silent", silentBackend(t), 1), balancer.NewBackend("b1", fl[0].Addr(), 1)
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), silent, healthy)
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool, TryTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.CloseIdleConnections() })
+	client := &http.Client{Timeout: 10 * time.Second}
+	send := func(method string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+"/orders", strings.NewReader("{}"))
+		require.NoError(t, err)
+		resp, err := client.Do(req)
+		require.NoError(t, err, "the proxy answers")
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, resp.Header.Get(fleet.Header)
+	}
+	for range 2 { // round robin: one of the two starts on the silent backend
+		status, backend := send("GET")
+		assert.Equal(t, http.StatusOK, status)
+		assert.Equal(t, "b1", backend)
+	}
+	retries := p.Stats().Retries
+	assert.Positive(t, retries, "a GET that met the silent backend went on to b1")
+	statuses := map[int]int{}
+	for range 2 {
+		status, _ := send("POST")
+		statuses[status]++
+	}
+	assert.Equal(t, map[int]int{http.StatusOK: 1, http.StatusGatewayTimeout: 1}, statuses, "a POST is not sent twice: 504")
+	assert.Equal(t, retries, p.Stats().Retries, "no POST retried")
+	assert.Zero(t, silent.Inflight())
+}

@@ -17,9 +17,9 @@
 //     MaxClients caps it; at the cap the least recently seen of a few
 //     sampled clients is evicted (Redis's approximated LRU).
 //   - The cleanup goroutine never stops, and a TTL under 2 ns panics it
-//     (time.NewTicker). Here Close stops it and New rejects a TTL shorter
-//     than the time the bucket takes to refill, the one TTL below which
-//     eviction would hand a busy client a fresh burst.
+//     (time.NewTicker). Here Close stops it, and New rejects a TTL under
+//     1 ms or shorter than the time the bucket takes to refill, the one TTL
+//     below which eviction would hand a busy client a fresh burst.
 //   - Retry-After is always 1 and X-RateLimit-Limit is the rate rounded to
 //     an integer (0.5/s prints "0"). Here Retry-After is the time until the
 //     next token, and the limit is the bucket's capacity.
@@ -80,8 +80,8 @@ type PerClientConfig struct {
 	Burst int        // bucket capacity, ≥ 1
 	// TTL forgets a client idle this long. It must be at least Burst/Rate,
 	// the time an empty bucket takes to refill: a client idle that long has
-	// a full bucket, so forgetting it changes nothing. 0: 2 × Burst/Rate,
-	// at least a minute.
+	// a full bucket, so forgetting it changes nothing; and at least 1 ms.
+	// 0: 2 × Burst/Rate, at least a minute.
 	TTL time.Duration
 	// MaxClients caps the clients remembered at once (0: 1,000,000).
 	MaxClients int
@@ -103,6 +103,9 @@ func NewPerClient(c PerClientConfig) (*PerClient, error) {
 	refill := time.Duration(refillNS)
 	if c.TTL == 0 {
 		c.TTL = max(2*refill, time.Minute)
+	}
+	if c.TTL < time.Millisecond { // the sweeper runs every TTL/2; time.NewTicker panics at 0
+		return nil, fmt.Errorf("ratelimit: TTL %v is under 1ms (the sweeper runs every TTL/2)", c.TTL)
 	}
 	if c.TTL < refill {
 		return nil, fmt.Errorf("ratelimit: TTL %v is shorter than the %v a bucket takes to refill; an evicted client would get a fresh burst", c.TTL, refill)

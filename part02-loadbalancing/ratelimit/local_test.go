@@ -171,6 +171,10 @@ func TestNewPerClientRejectsBadConfig(t *testing.T) {
 		{PerClientConfig{Rate: 1, Burst: 0}, "burst 0"},
 		{PerClientConfig{Rate: 1, Burst: 20, TTL: 10 * time.Second}, "TTL 10s is shorter than the 20s"},
 		{PerClientConfig{Rate: 1, Burst: 1, MaxClients: -1}, "MaxClients -1"},
+		// A bucket that refills in half a nanosecond passed the TTL check
+		// with TTL 1 ns, and the sweeper panicked in time.NewTicker(0).
+		{PerClientConfig{Rate: 2e9, Burst: 1, TTL: time.Nanosecond}, "TTL 1ns is under 1ms"},
+		{PerClientConfig{Rate: 1, Burst: 1, TTL: -time.Second}, "TTL -1s is under 1ms"},
 		// 20 tokens at 1e-9/s take 634 years to refill, more than a
 		// time.Duration holds: the TTL check overflowed and let a 1-minute
 		// TTL through (a fresh burst every minute), and at 1e-10/s a denied

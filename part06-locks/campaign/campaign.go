@@ -49,8 +49,11 @@ func (r Result) String() string {
 	return "Result(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Campaign is one campaign's state in Redis: Name+":left" (prizes left) and
-// Name+":winners" (a set of user IDs).
+// Campaign is one campaign's state in Redis: "{Name}:left" (prizes left) and
+// "{Name}:winners" (a set of user IDs). The braces are a Redis Cluster hash
+// tag: both keys hash to one slot, so the MULTI in Open and ClaimNoLock and
+// the claim script, which touch both, also run on a cluster (without it they
+// fail with CROSSSLOT).
 type Campaign struct {
 	rdb  redis.Cmdable
 	name string
@@ -71,8 +74,8 @@ func New(rdb redis.Cmdable, name string) (*Campaign, error) {
 // Name is the campaign's key prefix and lock resource.
 func (c *Campaign) Name() string { return c.name }
 
-func (c *Campaign) left() string    { return c.name + ":left" }
-func (c *Campaign) winners() string { return c.name + ":winners" }
+func (c *Campaign) left() string    { return "{" + c.name + "}:left" }
+func (c *Campaign) winners() string { return "{" + c.name + "}:winners" }
 
 // Open starts the campaign with prizes prizes and no winners.
 func (c *Campaign) Open(ctx context.Context, prizes int) error {

@@ -24,7 +24,10 @@
 //     Session.Done can fire up to a second after that.
 //   - Renewal. The lock is extended (Redlock) or kept alive (etcd) every third
 //     of its TTL while fn runs, so a slow fn keeps its lock and only a frozen
-//     or cut-off process loses it.
+//     or cut-off process loses it. Renewal goes on until fn returns, also after
+//     the caller's context is cancelled (fn sees that cancellation and may
+//     still be inside its critical section), and a Redlock renewal counts as
+//     soon as a quorum of masters renewed, so one paused master costs nothing.
 //   - Release with a context of its own, so a cancelled caller context does not
 //     leave the lock held until its TTL runs out.
 //   - Explicit TTL rules. etcd leases are whole seconds: a TTL under one second

@@ -151,7 +151,7 @@ func (e *Etcd) renewNow(ctx context.Context, id clientv3.LeaseID, granted time.D
 // before. Only "lease not found" ends the lock early; an unreachable cluster
 // leaves it to the deadline.
 func (e *Etcd) keepAlive(g *guard, id clientv3.LeaseID) {
-	ctx, cancel := context.WithDeadline(g.ctx, g.deadline())
+	ctx, cancel := context.WithDeadline(g.held, g.deadline())
 	defer cancel()
 	sent := time.Now()
 	resp, err := e.client.KeepAliveOnce(ctx, id)

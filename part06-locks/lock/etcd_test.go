@@ -191,6 +191,32 @@ func TestEtcdLossIsReported(t *testing.T) {
 	})
 }
 
+// A caller that gives up while fn is still inside its critical section does
+// not end the lock under fn: the lease is renewed until fn returns, nobody
+// else gets the lock, and no loss is reported. (Renewal used to stop with the
+// caller's context: the session kept the lease, but the validity deadline
+// ran out and ExecuteWithLock reported a false "lock lost".)
+func TestEtcdKeepsTheLockUntilFnReturnsAfterTheCallerGaveUp(t *testing.T) {
+	e, other := newEtcd(t, etcdClient(t)), newEtcd(t, etcdClient(t))
+	res := uniqueName(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	err := e.ExecuteWithLock(ctx, res, 2*time.Second, func(ctx context.Context, _ int64) error {
+		cancel()
+		for end := time.Now().Add(4 * time.Second); time.Now().Before(end); { // past the lease TTL
+			wctx, wcancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+			err := other.ExecuteWithLock(wctx, res, 2*time.Second, func(context.Context, int64) error {
+				t.Error("a second holder while the first is still inside")
+				return nil
+			})
+			wcancel()
+			assert.ErrorIs(t, err, ErrNotAcquired)
+		}
+		assert.Equal(t, context.Canceled, context.Cause(ctx), "fn sees the caller's cancellation, not a loss")
+		return nil
+	})
+	assert.NoError(t, err)
+}
+
 // A waiter that gives up returns ErrNotAcquired and leaves no key behind; a
 // holder whose caller gave up still releases at once.
 func TestEtcdCancelledCallers(t *testing.T) {

@@ -77,6 +77,38 @@ func TestFaultRedlockMastersKilled(t *testing.T) {
 	require.NoError(t, lockOnce())
 }
 
+// TestFaultRedlockMasterPaused: one master of three stops answering (paused:
+// its port still accepts connections, nothing replies, as in a long GC pause
+// or a frozen VM) while the lock is held. The two others renew the lock
+// within a millisecond, so the holder keeps it through several renewals;
+// redsync's extend used to wait for the paused master until the validity
+// deadline, and the holder lost the lock at its first renewal. A lock taken
+// while the master is paused holds the same way.
+func TestFaultRedlockMasterPaused(t *testing.T) {
+	stack.Require(t, stack.Redlock)
+	r := redlockOnStack(t, 3)
+	resource := fmt.Sprintf("fault-pause-master-%d", time.Now().UnixNano())
+	const ttl = time.Second
+	hold := func(ctx context.Context, pause bool) error {
+		if pause {
+			stack.Pause(t, "redlock-1")
+		}
+		start := time.Now()
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("after %v: %w", time.Since(start).Round(time.Millisecond), context.Cause(ctx))
+		case <-time.After(4 * ttl): // about twelve renewals, each with a master that does not answer
+			return nil
+		}
+	}
+	require.NoError(t, r.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, _ int64) error { return hold(ctx, true) }),
+		"paused while held: two of three masters renew")
+	require.NoError(t, r.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, _ int64) error { return hold(ctx, false) }),
+		"taken while paused")
+	stack.Resume(t, "redlock-1")
+	require.NoError(t, r.ExecuteWithLock(t.Context(), resource, ttl, func(context.Context, int64) error { return nil }), "back to three")
+}
+
 // TestFaultRedlockMastersRestartedEmpty is Redlock's known hole: while A
 // holds the lock, two masters crash and come back without their data (the
 // stack's Redis keeps none). B then wins the two empty masters and holds the

@@ -10,9 +10,10 @@ import (
 
 // Locker runs fn while holding the lock on resource. The lock's TTL bounds how
 // long a crashed holder blocks the others; a live holder keeps the lock for as
-// long as fn runs. fn's context is cancelled with cause ErrLockLost if the lock
-// is lost before fn returns, and then ExecuteWithLock returns an error that
-// wraps ErrLockLost (joined with fn's own error, if any).
+// long as fn runs, also after ctx is cancelled (fn's context is, but fn may
+// still be inside its critical section). fn's context is cancelled with cause
+// ErrLockLost if the lock is lost before fn returns, and then ExecuteWithLock
+// returns an error that wraps ErrLockLost (joined with fn's own error, if any).
 type Locker interface {
 	ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error
 }
@@ -66,9 +67,18 @@ func errInvalidf(format string, args ...any) error {
 
 // guard holds a lock's validity deadline and cancels the holder's context when
 // it passes, or at once when a renewal reports the lock gone.
+//
+// Two contexts: held lives as long as the lock (until stop, or its loss) and
+// is what the renewals run under; ctx is fn's, cancelled by the caller's
+// context or by the loss. A caller that gives up does not stop the renewals:
+// fn may still be inside its critical section, and the lock must not lapse
+// under it.
 type guard struct {
-	ctx    context.Context
+	ctx    context.Context // fn's: the caller's context, cancelled too on loss
 	cancel context.CancelCauseFunc
+	held   context.Context // the lock's: ends on loss or stop, not with the caller
+	drop   context.CancelCauseFunc
+	unlink func() bool // stops the loss from reaching ctx
 
 	mu    sync.Mutex
 	until time.Time
@@ -78,6 +88,8 @@ type guard struct {
 func newGuard(parent context.Context, until time.Time) *guard {
 	g := &guard{until: until}
 	g.ctx, g.cancel = context.WithCancelCause(parent)
+	g.held, g.drop = context.WithCancelCause(context.WithoutCancel(parent))
+	g.unlink = context.AfterFunc(g.held, func() { g.cancel(context.Cause(g.held)) })
 	g.timer = time.AfterFunc(time.Until(until), g.expire)
 	return g
 }
@@ -91,21 +103,21 @@ func (g *guard) expire() {
 		g.timer.Reset(left)
 		return
 	}
-	g.cancel(fmt.Errorf("%w: validity ended at %s without a successful renewal", ErrLockLost, g.until.Format("15:04:05.000")))
+	g.drop(fmt.Errorf("%w: validity ended at %s without a successful renewal", ErrLockLost, g.until.Format("15:04:05.000")))
 }
 
 // extend moves the deadline to until (a renewal succeeded).
 func (g *guard) extend(until time.Time) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.ctx.Err() != nil || !until.After(g.until) {
+	if g.held.Err() != nil || !until.After(g.until) {
 		return
 	}
 	g.until = until
 }
 
-// lose cancels the holder's context at once: the lock is known to be gone.
-func (g *guard) lose(why error) { g.cancel(fmt.Errorf("%w: %w", ErrLockLost, why)) }
+// lose ends the lock at once: it is known to be gone.
+func (g *guard) lose(why error) { g.drop(fmt.Errorf("%w: %w", ErrLockLost, why)) }
 
 // deadline is the current validity deadline.
 func (g *guard) deadline() time.Time {
@@ -116,7 +128,7 @@ func (g *guard) deadline() time.Time {
 
 // lost returns the ErrLockLost cause if the lock was lost, else nil.
 func (g *guard) lost() error {
-	if cause := context.Cause(g.ctx); errors.Is(cause, ErrLockLost) {
+	if cause := context.Cause(g.held); errors.Is(cause, ErrLockLost) {
 		return cause
 	}
 	return nil
@@ -125,15 +137,17 @@ func (g *guard) lost() error {
 // stop ends the guard once fn has returned; it returns the loss, if any.
 func (g *guard) stop() error {
 	g.timer.Stop()
+	g.unlink()
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	defer g.cancel(context.Canceled)
 	if err := g.lost(); err != nil {
 		return err
 	}
 	if !time.Now().Before(g.until) { // fn returned after the deadline, before the timer ran
 		return fmt.Errorf("%w: fn returned after the validity ended", ErrLockLost)
 	}
-	g.cancel(context.Canceled)
+	g.drop(context.Canceled)
 	return nil
 }
 
@@ -150,7 +164,7 @@ func renew(done <-chan struct{}, g *guard, ttl time.Duration, f func()) {
 		select {
 		case <-done:
 			return
-		case <-g.ctx.Done():
+		case <-g.held.Done(): // lost; not the caller's cancellation
 			return
 		case <-t.C:
 			f()

@@ -99,13 +99,21 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 		return errInvalidf("redlock: ttl %v is under Redis's 1ms resolution", ttl)
 	}
 	ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
-	m := r.rs.NewMutex(r.cfg.Prefix+"lock:"+resource,
-		redsync.WithExpiry(ttl), redsync.WithTries(r.cfg.Tries),
+	name := r.cfg.Prefix + "lock:" + resource
+	opts := []redsync.Option{redsync.WithExpiry(ttl), redsync.WithTries(r.cfg.Tries),
 		redsync.WithRetryDelayFunc(redsync.DelayFunc(r.cfg.RetryDelay)),
-		redsync.WithDriftFactor(r.cfg.DriftFactor), redsync.WithTimeoutFactor(r.cfg.TimeoutFactor))
+		redsync.WithDriftFactor(r.cfg.DriftFactor), redsync.WithTimeoutFactor(r.cfg.TimeoutFactor)}
+	m := r.rs.NewMutex(name, opts...)
 	if err := m.LockContext(ctx); err != nil {
 		return r.acquireError(ctx, resource, err)
 	}
+	// The renewals' handle on the same lock returns as soon as a quorum
+	// renewed. redsync otherwise waits for every master, bounded only by
+	// the validity deadline, so with one master paused the holder lost a lock
+	// that two of three masters had renewed (TestFaultRedlockMasterPaused).
+	// Taking and releasing the lock still wait for every master, bounded by
+	// the attempt timeout, so a lock is set and cleared on all that answer.
+	renewal := r.rs.NewMutex(name, append(opts, redsync.WithValue(m.Value()), redsync.WithFailFast(true))...)
 	g := newGuard(ctx, m.Until())
 	defer func() {
 		// A context of its own: a caller that gave up must not leave the lock
@@ -124,7 +132,7 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 	}
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, g, ttl, func() { r.extend(g, m) }) })
+	wg.Go(func() { renew(done, g, ttl, func() { r.extend(g, renewal) }) })
 	fnErr := fn(g.ctx, token)
 	close(done)
 	wg.Wait()
@@ -133,10 +141,13 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 
 // extend renews the lock; only a definite answer (the lock is someone else's
 // or gone on too many masters) ends it early, an unreachable master leaves it
-// to the validity deadline.
+// to the validity deadline. ExtendContext returns once a quorum renewed; the
+// other masters' renewals go on until the deadline, not cancelled on return,
+// so a master that is merely slow still renews.
 func (r *Redlock) extend(g *guard, m *redsync.Mutex) {
-	ctx, cancel := context.WithDeadline(g.ctx, g.deadline())
-	defer cancel()
+	deadline := g.deadline()
+	ctx, cancel := context.WithDeadline(g.held, deadline)
+	time.AfterFunc(time.Until(deadline), cancel)
 	ok, err := m.ExtendContext(ctx)
 	switch {
 	case ok:

@@ -160,6 +160,35 @@ func TestRedlockUnlocksAfterTheCallerGaveUp(t *testing.T) {
 	})
 }
 
+// A caller that gives up (its context cancelled) while fn is still inside
+// its critical section does not end the lock under fn: the renewals go on
+// until fn returns, and nobody else gets the lock meanwhile. fn sees the
+// caller's cancellation, and ExecuteWithLock reports no loss. (Renewal used
+// to stop with the caller's context: the lock lapsed at its TTL and another
+// holder took it while fn ran.)
+func TestRedlockKeepsTheLockUntilFnReturnsAfterTheCallerGaveUp(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		_, clients := masters(t, 3)
+		r := newRedlock(t, clients, RedlockConfig{})
+		other := newRedlock(t, clients, RedlockConfig{Tries: 1})
+		ctx, cancel := context.WithCancel(t.Context())
+		err := r.ExecuteWithLock(ctx, "res", time.Second, func(ctx context.Context, _ int64) error {
+			cancel()
+			for range 5 { // fn takes five TTLs to wind down
+				time.Sleep(time.Second)
+				err := other.ExecuteWithLock(t.Context(), "res", time.Second, func(context.Context, int64) error {
+					t.Error("a second holder while the first is still inside")
+					return nil
+				})
+				assert.ErrorIs(t, err, ErrNotAcquired)
+			}
+			assert.Equal(t, context.Canceled, context.Cause(ctx), "fn sees the caller's cancellation, not a loss")
+			return nil
+		})
+		assert.NoError(t, err)
+	})
+}
+
 // The article's ExecuteWithLock unlocks with the caller's context: once that
 // is cancelled the unlock fails and the lock stays for its whole TTL.
 func TestArticleUnlockWithCancelledContextLeavesTheLock(t *testing.T) {

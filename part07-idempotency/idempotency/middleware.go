@@ -278,8 +278,9 @@ func (m *Middleware) execute(next http.Handler, w http.ResponseWriter, r *http.R
 			return
 		}
 		// The handler panicked (or called runtime.Goexit): nothing has been
-		// written yet, or part of a streamed body. Free the key so the retry runs, then let the panic go
-		// on to net/http, which logs it and drops the connection.
+		// written yet, or part of a streamed body. Free the key so the retry
+		// runs, then let the panic go on to net/http, which logs it and drops
+		// the connection.
 		m.release(key, claim.Token, stopLease())
 		if v := recover(); v != nil {
 			panic(v)

@@ -11,9 +11,13 @@
 //     (a new bucket starts full), so dropping it changes no decision. Each
 //     insert samples a few entries of its shard and drops the refilled ones;
 //     these are the idle keys.
-//   - MaxKeys is a hard cap. When a shard is full and no sampled entry has
+//   - MaxKeys is a hard cap on the whole table, kept by one atomic count of
+//     the keys held (touched only when a key is added or dropped, never on
+//     the check of a known key). When the table is full, a sample drawn
+//     across shards is searched for a refilled entry first; if none has
 //     refilled, WhenFull decides: EvictFullest drops the sampled entry with
-//     the most tokens (the smallest change to any client's limit), DenyNew
+//     the most tokens (the smallest change to any client's limit: a drained
+//     client is dropped only if every sampled one is as drained), DenyNew
 //     refuses the new key with ErrFull, so no tracked client ever gets a
 //     fresh quota it did not earn.
 //
@@ -27,8 +31,10 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,8 +59,8 @@ const (
 // Config configures a Keyed limiter.
 type Config struct {
 	Policy quota.Policy // Limit per Window refills the bucket; Burst (or Limit) is its size
-	// MaxKeys caps the keys held across all shards (required). Each shard
-	// holds MaxKeys/Shards, so the total may stop up to Shards−1 short of it.
+	// MaxKeys caps the keys held across all shards (required); any shard
+	// may hold any share of them.
 	MaxKeys int
 	// Shards is the number of independently locked maps, rounded up to a
 	// power of two; 0 means 64. 1 is a single-mutex map.
@@ -63,10 +69,13 @@ type Config struct {
 }
 
 // sample is how many entries an insert looks at: enough to find a refilled
-// one quickly when most are, cheap when none is.
+// one quickly when most are, cheap when none is. A full table samples
+// sampleWhenFull entries from its shard and, while it has seen fewer, from
+// up to reclaimShards others.
 const (
 	sampleOnInsert = 2
 	sampleWhenFull = 8
+	reclaimShards  = 8
 )
 
 // Keyed is one token bucket per key. It is safe for concurrent use.
@@ -77,8 +86,13 @@ type Keyed struct {
 	policy   quota.Policy
 	limit    rate.Limit
 	burst    int
-	perShard int
+	maxKeys  int64
 	whenFull Full
+
+	// keys is written on every insert and delete; the padding keeps it off
+	// the cache line of the read-only fields every check reads.
+	_    [64]byte
+	keys atomic.Int64 // held across all shards; at most maxKeys
 }
 
 type shard struct {
@@ -105,9 +119,6 @@ func New(cfg Config) (*Keyed, error) {
 			n <<= 1
 		}
 	}
-	for n > cfg.MaxKeys { // every shard holds at least one key
-		n >>= 1
-	}
 	k := &Keyed{
 		shards:   make([]shard, n),
 		mask:     uint64(n - 1),
@@ -115,7 +126,7 @@ func New(cfg Config) (*Keyed, error) {
 		policy:   cfg.Policy,
 		limit:    rate.Limit(float64(cfg.Policy.Limit) / cfg.Policy.Window.Seconds()),
 		burst:    cfg.Policy.BurstSize(),
-		perShard: cfg.MaxKeys / n, // never more than MaxKeys in all
+		maxKeys:  int64(cfg.MaxKeys),
 		whenFull: cfg.WhenFull,
 	}
 	for i := range k.shards {
@@ -141,8 +152,8 @@ func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
 	defer s.mu.Unlock()
 	lim := s.m[key]
 	if lim == nil {
-		if !k.makeRoom(s, now) {
-			return quota.Decision{Limit: k.policy.Limit, RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: now}, ErrFull
+		if !k.admit(s, now) {
+			return quota.Decision{Limit: max(k.policy.Limit, k.burst), RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: now}, ErrFull
 		}
 		lim = rate.NewLimiter(k.limit, k.burst)
 		s.m[strings.Clone(key)] = lim // the caller's key may share a larger buffer
@@ -153,7 +164,7 @@ func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
 
 // decide turns a bucket's state into a Decision.
 func (k *Keyed) decide(ok bool, tokens float64, now time.Time) quota.Decision {
-	d := quota.Decision{Allowed: ok, Limit: k.policy.Limit, Remaining: int(math.Floor(tokens)), At: now}
+	d := quota.Decision{Allowed: ok, Limit: max(k.policy.Limit, k.burst), Remaining: int(math.Floor(tokens)), At: now}
 	perToken := float64(time.Second) / float64(k.limit)
 	// Using every whole token now leaves tokens-Remaining; the next one
 	// arrives after the missing fraction refills.
@@ -164,46 +175,93 @@ func (k *Keyed) decide(ok bool, tokens float64, now time.Time) quota.Decision {
 	return d
 }
 
-// makeRoom drops refilled entries among a few sampled ones and, if the shard
-// is still full, applies WhenFull. It reports whether there is room.
-func (k *Keyed) makeRoom(s *shard, now time.Time) bool {
-	sample := sampleOnInsert
-	if len(s.m) >= k.perShard {
-		sample = sampleWhenFull
-	}
-	var fullest string
-	most := -1.0
+// admit counts one more key for shard s (whose lock the caller holds),
+// after dropping the refilled entries among a few of s's. If the table is
+// full it reclaims a slot first; it reports whether there is room.
+func (k *Keyed) admit(s *shard, now time.Time) bool {
+	n := sampleOnInsert
 	for key, lim := range s.m { // Go starts a map range at a random entry
-		if sample--; sample < 0 {
+		if n--; n < 0 {
 			break
 		}
-		t := lim.TokensAt(now)
-		if t >= float64(k.burst) {
+		if lim.TokensAt(now) >= float64(k.burst) {
 			delete(s.m, key)
-			continue
-		}
-		if t > most {
-			fullest, most = key, t
+			k.keys.Add(-1)
 		}
 	}
-	if len(s.m) < k.perShard {
+	for range 3 { // other inserts may take the reclaimed slot first
+		if k.keys.Add(1) <= k.maxKeys {
+			return true
+		}
+		k.keys.Add(-1)
+		if !k.reclaim(s, now) {
+			return false
+		}
+	}
+	return false
+}
+
+// victim is an entry reclaim may drop.
+type victim struct {
+	s      *shard
+	key    string
+	tokens float64
+}
+
+// reclaim frees at least one slot of a full table: it samples
+// sampleWhenFull entries of s and, while it has seen fewer, of other shards,
+// and drops the refilled ones it finds (nothing lost); if there are none,
+// with EvictFullest, the one with the most tokens. Other shards are locked with TryLock and skipped when busy:
+// the caller holds s, and two callers waiting for each other's shard would
+// deadlock.
+func (k *Keyed) reclaim(s *shard, now time.Time) bool {
+	locked := make([]*shard, 0, reclaimShards)
+	defer func() {
+		for _, o := range locked {
+			o.mu.Unlock()
+		}
+	}()
+	best, seen, dropped := victim{tokens: -1}, 0, false
+	look := func(o *shard) bool { // true: dropped a refilled entry
+		for key, lim := range o.m {
+			if seen >= sampleWhenFull {
+				break
+			}
+			seen++
+			t := lim.TokensAt(now)
+			if t >= float64(k.burst) { // every refilled one seen: room for the next inserts too
+				delete(o.m, key)
+				k.keys.Add(-1)
+				dropped = true
+				continue
+			}
+			if t > best.tokens {
+				best = victim{o, key, t}
+			}
+		}
+		return dropped
+	}
+	if look(s) {
 		return true
 	}
-	if k.whenFull == DenyNew || most < 0 {
+	start := rand.Uint64()
+	for i := uint64(0); i < reclaimShards && i < uint64(len(k.shards)) && seen < sampleWhenFull; i++ {
+		o := &k.shards[(start+i)&k.mask]
+		if o == s || !o.mu.TryLock() {
+			continue
+		}
+		locked = append(locked, o)
+		if look(o) {
+			return true
+		}
+	}
+	if k.whenFull == DenyNew || best.s == nil {
 		return false
 	}
-	delete(s.m, fullest)
+	delete(best.s.m, best.key)
+	k.keys.Add(-1)
 	return true
 }
 
 // Len returns the number of keys held.
-func (k *Keyed) Len() int {
-	n := 0
-	for i := range k.shards {
-		s := &k.shards[i]
-		s.mu.Lock()
-		n += len(s.m)
-		s.mu.Unlock()
-	}
-	return n
-}
+func (k *Keyed) Len() int { return int(k.keys.Load()) }

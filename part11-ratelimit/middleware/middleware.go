@@ -67,8 +67,10 @@ type Rule struct {
 	Name    string
 	Limiter quota.Limiter
 	OnError OnError
-	// Timeout bounds one check; 0 leaves it to the limiter's client (a
-	// Redis client's own read timeout).
+	// Timeout bounds one check, whether or not the limiter honours its
+	// context (a go-redis client without ContextTimeoutEnabled waits out its
+	// own ReadTimeout): past it the check counts as failed and OnError
+	// decides. 0 leaves it to the limiter.
 	Timeout time.Duration
 }
 
@@ -122,16 +124,16 @@ func (m *Middleware) Limit(rule Rule, next http.Handler) http.Handler {
 	if p.Window%time.Second == 0 {
 		policy += ";w=" + strconv.FormatInt(int64(p.Window/time.Second), 10)
 	}
-	h := &handler{m: m, rule: rule, next: next, policy: policy, limit: strconv.Itoa(p.Limit), name: strconv.Quote(rule.Name)}
+	h := &handler{m: m, rule: rule, next: next, policy: policy, name: strconv.Quote(rule.Name)}
 	return h
 }
 
 type handler struct {
-	m                   *Middleware
-	rule                Rule
-	next                http.Handler
-	policy, limit, name string
-	lastLog             atomic.Int64 // unix seconds of the last failure logged
+	m            *Middleware
+	rule         Rule
+	next         http.Handler
+	policy, name string
+	lastLog      atomic.Int64 // unix seconds of the last failure logged
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -140,13 +142,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "cannot determine the client address: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	ctx := r.Context()
-	if h.rule.Timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, h.rule.Timeout)
-		defer cancel()
-	}
-	d, err := h.rule.Limiter.Allow(ctx, h.rule.Name+":"+clientip.Group(ip, h.m.v6Bits).String())
+	d, err := h.check(r.Context(), h.rule.Name+":"+clientip.Group(ip, h.m.v6Bits).String())
 	if err != nil {
 		if r.Context().Err() != nil {
 			return // the client left; nobody to answer
@@ -161,7 +157,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	hd := w.Header()
-	hd.Set("X-RateLimit-Limit", h.limit)
+	hd.Set("X-RateLimit-Limit", strconv.Itoa(max(d.Limit, d.Remaining)))
 	hd.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
 	hd.Set("RateLimit-Policy", h.policy)
 	if !d.Allowed {
@@ -176,6 +172,33 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	hd.Set("RateLimit", h.name+";r="+strconv.Itoa(d.Remaining)+";t="+seconds(d.Reset))
 	h.next.ServeHTTP(w, r)
+}
+
+// check asks the limiter, within the rule's Timeout. The limiter runs on
+// its own goroutine so that one which does not honour its context still
+// answers at the deadline; it finishes in the background (bounded by its own
+// client's timeouts) and its answer is dropped.
+func (h *handler) check(ctx context.Context, key string) (quota.Decision, error) {
+	if h.rule.Timeout <= 0 {
+		return h.rule.Limiter.Allow(ctx, key)
+	}
+	ctx, cancel := context.WithTimeout(ctx, h.rule.Timeout)
+	defer cancel()
+	type answer struct {
+		d   quota.Decision
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		d, err := h.rule.Limiter.Allow(ctx, key)
+		done <- answer{d, err}
+	}()
+	select {
+	case a := <-done:
+		return a.d, a.err
+	case <-ctx.Done():
+		return quota.Decision{}, fmt.Errorf("limiter did not answer within %v: %w", h.rule.Timeout, ctx.Err())
+	}
 }
 
 // seconds is d as delay-seconds: whole seconds, rounded up, at least 1 (a

@@ -168,3 +168,47 @@ func TestPolicyWithoutWholeSeconds(t *testing.T) {
 	h := mw.Limit(middleware.Rule{Name: "a", Limiter: keyed(t, quota.Policy{Limit: 5, Window: 1500 * time.Millisecond}), OnError: middleware.FailOpen}, ok)
 	assert.Equal(t, `"a";q=5`, do(h, "203.0.113.7:1").Header().Get("RateLimit-Policy"))
 }
+
+// deaf is a limiter that ignores its context: a Redis client without
+// ContextTimeoutEnabled waits out its own ReadTimeout whatever the deadline.
+type deaf struct {
+	quota.Limiter
+	release chan struct{}
+}
+
+func (d deaf) Allow(context.Context, string) (quota.Decision, error) {
+	<-d.release
+	return quota.Decision{}, errors.New("read tcp: i/o timeout")
+}
+
+// The rule's Timeout holds even when the limiter does not honour its
+// context: the check is answered (503 or served, by the rule) at the
+// deadline. It used to wait for the limiter (5 s with a default go-redis
+// client and a paused Redis, for a 100 ms Timeout).
+func TestTimeoutHoldsForALimiterThatIgnoresItsContext(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		d := deaf{Limiter: keyed(t, quota.Policy{Limit: 3, Window: time.Minute}), release: make(chan struct{})}
+		defer close(d.release)
+		mw := middleware.New(nil, nil)
+		for _, onErr := range []middleware.OnError{middleware.FailClosed, middleware.FailOpen} {
+			h := mw.Limit(middleware.Rule{Name: "hello", Limiter: d, OnError: onErr, Timeout: 100 * time.Millisecond}, ok)
+			start := time.Now()
+			got := do(h, "203.0.113.7:1000")
+			assert.Equal(t, map[middleware.OnError]int{middleware.FailClosed: 503, middleware.FailOpen: 200}[onErr], got.Code, "%v", onErr)
+			assert.Equal(t, 100*time.Millisecond, time.Since(start), "%v: answered at the Timeout", onErr)
+		}
+	})
+}
+
+// With Burst above Limit a client may hold more than Limit requests:
+// X-RateLimit-Limit is the bucket's size, never below Remaining. It used to
+// say Remaining 19 of a limit of 10.
+func TestLimitHeaderCoversTheBurst(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mw := middleware.New(nil, nil)
+		h := mw.Limit(middleware.Rule{Name: "hello", Limiter: keyed(t, quota.Policy{Limit: 10, Window: time.Minute, Burst: 20}), OnError: middleware.FailClosed}, ok)
+		got := do(h, "203.0.113.7:1000")
+		assert.Equal(t, "19", got.Header().Get("X-RateLimit-Remaining"))
+		assert.Equal(t, "20", got.Header().Get("X-RateLimit-Limit"))
+	})
+}

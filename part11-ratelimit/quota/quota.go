@@ -64,7 +64,9 @@ func (p Policy) String() string {
 // Decision is one check's answer.
 type Decision struct {
 	Allowed bool
-	// Limit is the policy's Limit (X-RateLimit-Limit, RateLimit-Policy q).
+	// Limit is the most requests a client can have admitted at once
+	// (X-RateLimit-Limit): the policy's Limit, or its Burst when that is
+	// larger (token bucket, GCRA), so it is never below Remaining.
 	Limit int
 	// Remaining is how many more requests would be admitted right now.
 	Remaining int

@@ -31,7 +31,7 @@ func targets(t *testing.T) []target {
 	t.Helper()
 	stack.Require(t, stack.Redis, stack.RedisCluster)
 	single := &roundTrips{}
-	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr()})
+	rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr(), MaxRetries: -1, ContextTimeoutEnabled: true})
 	rdb.AddHook(single)
 	clustered := &roundTrips{}
 	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: stack.RedisClusterAddrs()})

@@ -79,12 +79,17 @@ type Limiter struct {
 	prefix string
 	script *redis.Script
 	args   []any // the script's fixed arguments, formatted once
+	limit  int   // Decision.Limit: the policy's Limit, or GCRA's larger Burst
 }
 
 // New returns a limiter for p on rdb (a *redis.Client, *redis.ClusterClient
-// or *redis.Ring). Keys are prefix + "{" + id + "}"; prefix must not contain
+// or *redis.Ring) that does not retry commands (MaxRetries: -1; New refuses
+// one that does). Keys are prefix + "{" + id + "}"; prefix must not contain
 // braces, or the hash tag would come from it and every client would share one
-// cluster slot.
+// cluster slot. A client should also apply context deadlines
+// (ContextTimeoutEnabled), so a stalled Redis holds a check no longer than
+// the caller's deadline; the middleware's Rule.Timeout answers on time
+// either way.
 func New(rdb redis.Scripter, algo Algorithm, p quota.Policy, prefix string) (*Limiter, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -96,8 +101,11 @@ func New(rdb redis.Scripter, algo Algorithm, p quota.Policy, prefix string) (*Li
 	if float64(p.Limit)*float64(window) > 1<<53 {
 		return nil, fmt.Errorf("redislimit: limit × window in µs exceeds 2^53 (%v)", p)
 	}
+	if err := retries(rdb); err != nil {
+		return nil, err
+	}
 	ms := func(us int64) string { return strconv.FormatInt((us+999)/1000, 10) }
-	l := &Limiter{rdb: rdb, algo: algo, policy: p, prefix: prefix}
+	l := &Limiter{rdb: rdb, algo: algo, policy: p, prefix: prefix, limit: p.Limit}
 	w, n := strconv.FormatInt(window, 10), strconv.Itoa(p.Limit)
 	switch algo {
 	case SlidingLog:
@@ -110,10 +118,36 @@ func New(rdb redis.Scripter, algo Algorithm, p quota.Policy, prefix string) (*Li
 		interval := (window + int64(p.Limit) - 1) / int64(p.Limit) // rounded up: never faster than the policy
 		tolerance := interval * int64(p.BurstSize())
 		l.script, l.args = gcraScript, []any{strconv.FormatInt(interval, 10), strconv.FormatInt(tolerance, 10), ms(tolerance + 1)}
+		l.limit = max(p.Limit, p.BurstSize())
 	default:
 		return nil, fmt.Errorf("redislimit: unknown algorithm %d", algo)
 	}
 	return l, nil
+}
+
+// retries refuses a client that resends commands: a check whose reply is
+// lost or late has already run (or will, when a stalled Redis wakes), and
+// running it again counts one request twice. go-redis retries a command up
+// to MaxRetries times (3 by default for a Client or a Ring; a ClusterClient's
+// node clients do not retry by default) after a network error or a read
+// timeout. Set MaxRetries: -1. Other Scripters are taken as they are. A
+// ClusterClient also resends after such an error within MaxRedirects, the
+// budget that follows MOVED too; with ContextTimeoutEnabled and no shorter
+// ReadTimeout, a check that timed out has no deadline left to be resent in.
+func retries(rdb redis.Scripter) error {
+	var n int
+	switch c := rdb.(type) {
+	case *redis.Client:
+		n = c.Options().MaxRetries
+	case *redis.Ring:
+		n = c.Options().MaxRetries
+	case *redis.ClusterClient:
+		n = c.Options().MaxRetries
+	}
+	if n > 0 {
+		return fmt.Errorf("redislimit: the client retries commands (MaxRetries %d): a retried check counts one request twice; set MaxRetries: -1", n)
+	}
+	return nil
 }
 
 // Algorithm returns the limiter's algorithm.
@@ -150,7 +184,7 @@ func (l *Limiter) Allow(ctx context.Context, id string) (quota.Decision, error) 
 	}
 	return quota.Decision{
 		Allowed:    v[0] == 1,
-		Limit:      l.policy.Limit,
+		Limit:      l.limit,
 		Remaining:  int(v[1]),
 		RetryAfter: time.Duration(v[2]) * time.Microsecond,
 		Reset:      time.Duration(v[3]) * time.Microsecond,

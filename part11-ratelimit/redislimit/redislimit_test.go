@@ -36,7 +36,7 @@ func (s stopped) AllowAt(key string, at time.Time) (quota.Decision, error) {
 func newStopped(t *testing.T, algo redislimit.Algorithm, p quota.Policy) stopped {
 	t.Helper()
 	mr := miniredis.RunT(t)
-	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 	t.Cleanup(func() { _ = rdb.Close() })
 	l, err := redislimit.New(rdb, algo, p, "rl:test:")
 	require.NoError(t, err)
@@ -188,7 +188,7 @@ func TestOneRoundTripPerCheck(t *testing.T) {
 	for _, algo := range redislimit.Algorithms {
 		t.Run(algo.String(), func(t *testing.T) {
 			mr := miniredis.RunT(t)
-			rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+			rdb := redis.NewClient(&redis.Options{Addr: mr.Addr(), MaxRetries: -1})
 			defer rdb.Close()
 			var rt roundTrips
 			rdb.AddHook(&rt)
@@ -222,7 +222,7 @@ func TestOneRoundTripPerCheck(t *testing.T) {
 }
 
 func TestNewRefusesBadInput(t *testing.T) {
-	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 	defer rdb.Close()
 	for _, tt := range []struct {
 		algo   redislimit.Algorithm
@@ -239,7 +239,11 @@ func TestNewRefusesBadInput(t *testing.T) {
 		_, err := redislimit.New(rdb, tt.algo, tt.p, tt.prefix)
 		assert.ErrorContains(t, err, tt.msg)
 	}
-	_, err := redislimit.ParseAlgorithm("leaky")
+	retrying := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // go-redis's default: 3 retries
+	defer retrying.Close()
+	_, err := redislimit.New(retrying, redislimit.GCRA, policy, "rl:")
+	assert.ErrorContains(t, err, "retries commands (MaxRetries 3)")
+	_, err = redislimit.ParseAlgorithm("leaky")
 	assert.ErrorContains(t, err, `unknown algorithm "leaky"`)
 	for _, a := range redislimit.Algorithms {
 		got, err := redislimit.ParseAlgorithm(a.String())
