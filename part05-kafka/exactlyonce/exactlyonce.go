@@ -17,6 +17,8 @@
 //   - The check and the write race with a second consumer of the partition
 //     (a zombie after a rebalance): the offset row is read FOR UPDATE, so the
 //     second transaction waits for the first and then skips what it applied.
+//     On a partition's first batch there is no row yet to lock; Apply
+//     inserts it first, so the second transaction waits on its key.
 //
 // Kafka's offsets only cover consumer replays. A producer that retried a send
 // whose acknowledgement it lost (kafka-go has no idempotent producer) writes
