@@ -243,6 +243,58 @@ func TestFaultPostgresPaused(t *testing.T) {
 	})
 }
 
+// A PostgreSQL restart quicker than pgxpool's one-second ping threshold
+// leaves the consumer's pool holding dead idle connections that it hands out
+// without a ping (CI restarts PostgreSQL in well under a second). The
+// consumer's pool here never pings, which makes that window certain: the
+// partitions' next transactions begin on dead connections, fail, and are
+// retried on new ones (a transaction either committed with its offset or
+// not at all, so retrying it is safe). Every event is applied once, the
+// first batch after the restart retried at least once.
+func TestFaultPostgresRestartedUnderIdleConnections(t *testing.T) {
+	const partitions, orderCount, n = 4, 40, 800
+	topic := kafkatest.Topic(t, partitions)
+	db := kafkatest.DB(t)
+	prefix := kafkatest.Name("ord")
+	group := kafkatest.Name("g")
+	events := kafkatest.Events(prefix, orderCount, n)
+
+	cfg, err := pgxpool.ParseConfig(stack.DatabaseURL())
+	require.NoError(t, err)
+	cfg.MaxConns = partitions
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close) // after the consumer stops (cleanups run last first)
+	c := &pipeline.Consumer{Brokers: stack.KafkaBrokers(), Group: group, Topic: topic, Store: exactlyonce.New(pool, group), Handler: orders.Apply}
+	start(t, c)
+
+	produce(t, topic, events[:n/2])
+	waitApplied(t, db, prefix, n/2)
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) { // every partition waits in FetchMessage
+		s := pool.Stat()
+		return s.AcquiredConns() == 0 && s.IdleConns() > 0, fmt.Sprintf("acquired %d, idle %d", s.AcquiredConns(), s.IdleConns())
+	})
+	idle, retries := pool.Stat().IdleConns(), c.Stats().Retries.Load()
+
+	stack.Kill(t, "postgres")
+	stack.Restart(t, "postgres")
+	db.Reset() // the test's own pool, which reads the counts, lost its connections too
+
+	produce(t, topic, events[n/2:])
+	e := waitApplied(t, db, prefix, n)
+	t.Logf("%d idle connections killed under the consumer's pool; transactions retried after the restart: %d; applied %d, distinct %d, replays %d, out of order %d",
+		idle, c.Stats().Retries.Load()-retries, e.Applied, e.Distinct, e.Replays, e.OutOfOrder)
+	assert.Equal(t, kafkatest.Effects{Orders: orderCount, Applied: n, Distinct: n}, e, "every event once, each order in sequence")
+	assert.Greater(t, c.Stats().Retries.Load(), retries, "a transaction began on a dead connection and was retried")
+	assert.Zero(t, c.Stats().Dead.Load(), "a dead connection is not the messages' fault: nothing dead-lettered")
+	stored, err := exactlyonce.New(db, group).Offsets(t.Context(), topic)
+	require.NoError(t, err)
+	ends, err := pipeline.EndOffsets(t.Context(), stack.KafkaBrokers(), topic, partitions)
+	require.NoError(t, err)
+	assert.Equal(t, ends, stored)
+}
+
 // child is a consumer process (see consumerChild) of the test binary.
 type child struct {
 	cmd    *exec.Cmd
