@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -39,6 +40,26 @@ func effects(t *testing.T, db *pgxpool.Pool) (table string, h exactlyonce.Handle
 		return n
 	}
 	return table, h, count
+}
+
+// namedPool is a pool to db's database whose sessions carry
+// application_name app, so the test can see in pg_stat_activity what they
+// wait for.
+func namedPool(t *testing.T, db *pgxpool.Pool, app string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(db.Config().ConnString())
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// outcome is what an Apply run in a goroutine returned.
+type outcome struct {
+	res exactlyonce.Result
+	err error
 }
 
 func msgs(from, to int64) []kafka.Message {
@@ -212,17 +233,7 @@ func TestFirstBatchOfAPartitionAppliesOnceUnderTwoOwners(t *testing.T) {
 	_, h, count := effects(t, db)
 	group := kafkatest.Name("g")
 	app := kafkatest.Name("owner")
-	cfg, err := pgxpool.ParseConfig(db.Config().ConnString())
-	require.NoError(t, err)
-	cfg.ConnConfig.RuntimeParams["application_name"] = app
-	ownerDB, err := pgxpool.NewWithConfig(t.Context(), cfg)
-	require.NoError(t, err)
-	t.Cleanup(ownerDB.Close)
-
-	type outcome struct {
-		res exactlyonce.Result
-		err error
-	}
+	ownerDB := namedPool(t, db, app)
 	inside, release := make(chan struct{}), make(chan struct{})
 	zombie, owner := make(chan outcome, 1), make(chan outcome, 1)
 	go func() {
@@ -338,4 +349,72 @@ func TestLostConnectionIsNotTheMessages(t *testing.T) {
 	res, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), h, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 6, res.Applied)
+}
+
+// A context that ends while a COMMIT is on its way leaves the caller not
+// knowing whether the batch committed: PostgreSQL finishes a COMMIT it has
+// received whatever the client does meanwhile. A consumer whose partition is
+// revoked (or which is told to stop) mid-commit would count the batch as
+// not applied while it was. Apply waits for the answer to the COMMIT it sent
+// (up to CommitWait) even after its context ends, so what it reports is what
+// PostgreSQL did. Here a deferred trigger holds the COMMIT on an advisory
+// lock the test holds; the test cancels Apply's context while the COMMIT
+// waits on the lock, then releases it.
+func TestApplyReportsTheCommitItsContextEndedDuring(t *testing.T) {
+	db := kafkatest.DB(t)
+	table, h, count := effects(t, db)
+	key := time.Now().UnixNano()
+	fn := exactlyonce.Schema + `."` + kafkatest.Name("gate") + `"`
+	_, err := db.Exec(t.Context(), `CREATE FUNCTION `+fn+`() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_advisory_xact_lock(`+strconv.FormatInt(key, 10)+`); RETURN NULL; END $$`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP FUNCTION `+fn+` CASCADE`) })
+	_, err = db.Exec(t.Context(), `CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON `+table+`
+		DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION `+fn+`()`)
+	require.NoError(t, err)
+
+	gate, err := db.Acquire(t.Context())
+	require.NoError(t, err)
+	defer gate.Release()
+	_, err = gate.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, key)
+	require.NoError(t, err)
+
+	app := kafkatest.Name("committer")
+	appDB := namedPool(t, db, app)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan outcome, 1)
+	s := exactlyonce.New(appDB, kafkatest.Name("g"))
+	go func() {
+		res, err := s.Apply(ctx, "t", 0, msgs(0, 9), h, nil)
+		done <- outcome{res, err}
+	}()
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) {
+		var waiting bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'commit')`, app).Scan(&waiting)
+		return err == nil && waiting, fmt.Sprintf("Apply's COMMIT does not wait on the gate (%v)", err)
+	})
+	cancel() // Apply's context ends while PostgreSQL holds its COMMIT
+	_, err = gate.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, key)
+	require.NoError(t, err)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(time.Minute):
+		require.FailNow(t, "Apply did not return within a minute of the COMMIT's release")
+	}
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) { // the COMMIT's backend is done, whatever Apply said
+		var busy bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND state <> 'idle')`, app).Scan(&busy)
+		return err == nil && !busy, fmt.Sprintf("Apply's backend is still busy (%v)", err)
+	})
+	t.Logf("Apply returned %+v, %v; effects in the table: %d", o.res, o.err, count())
+	assert.NoError(t, o.err, "the COMMIT went through: Apply says so")
+	assert.Equal(t, exactlyonce.Result{Applied: 10, Next: 10}, o.res)
+	assert.Equal(t, 10, count(), "committed")
+	off, err := s.Offsets(t.Context(), "t")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int64{0: 10}, off)
 }

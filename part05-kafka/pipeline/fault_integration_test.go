@@ -448,7 +448,9 @@ func (s *stream) finish(t *testing.T, children ...*child) {
 
 // TestFaultSecondConsumerJoinsMidRun: consumer process A applies a stream
 // of events alone; B joins the group mid-stream, so A's partitions are
-// revoked (its in-flight transactions cancelled) and split between the two;
+// revoked (its in-flight transactions cancelled, or finished if their
+// COMMIT was sent: what each counts applied is what committed) and split
+// between the two;
 // then A leaves on SIGTERM and B takes them all, while events keep
 // arriving. Every event is applied once, each order in sequence, and both
 // processes applied some.
