@@ -162,10 +162,11 @@ type contender struct {
 }
 
 func kafkaGoContender(name string, w *kafka.Writer) contender {
-	var pool = sync.Pool{New: func() any { return make([]kafka.Message, chunk) }}
+	var pool = sync.Pool{New: func() any { msgs := make([]kafka.Message, chunk); return &msgs }}
 	return contender{name: name, close: func() { closeWriter(w) }, write: func(ctx context.Context, from int) error {
-		msgs := pool.Get().([]kafka.Message)
-		defer pool.Put(msgs)
+		p := pool.Get().(*[]kafka.Message)
+		defer pool.Put(p)
+		msgs := *p
 		for i := range msgs {
 			msgs[i] = kafka.Message{Key: key(from + i), Value: value}
 		}
@@ -179,10 +180,11 @@ func franzContender(b *testing.B, topic string) contender {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var pool = sync.Pool{New: func() any { return make([]*kgo.Record, chunk) }}
+	var pool = sync.Pool{New: func() any { recs := make([]*kgo.Record, chunk); return &recs }}
 	return contender{name: "franz", close: cl.Close, write: func(ctx context.Context, from int) error {
-		recs := pool.Get().([]*kgo.Record)
-		defer pool.Put(recs)
+		p := pool.Get().(*[]*kgo.Record)
+		defer pool.Put(p)
+		recs := *p
 		for i := range recs {
 			recs[i] = &kgo.Record{Key: key(from + i), Value: value}
 		}
