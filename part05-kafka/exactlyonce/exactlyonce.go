@@ -17,6 +17,8 @@
 //   - The check and the write race with a second consumer of the partition
 //     (a zombie after a rebalance): the offset row is read FOR UPDATE, so the
 //     second transaction waits for the first and then skips what it applied.
+//     On a partition's first batch there is no row yet to lock; Apply
+//     inserts it first, so the second transaction waits on its key.
 //
 // Kafka's offsets only cover consumer replays. A producer that retried a send
 // whose acknowledgement it lost (kafka-go has no idempotent producer) writes
@@ -28,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -145,70 +148,119 @@ func IsPermanent(err error) bool {
 	return errors.As(err, &p) || errors.As(err, &pg) && (pg.Code[:2] == "22" || pg.Code[:2] == "23")
 }
 
+// lockOffset reads the partition's stored next offset and holds its row
+// until the transaction ends, so a second consumer of the partition (a
+// zombie after a rebalance) waits and then sees what this one applied. A
+// partition's first batch finds no row to lock: it inserts one first (the
+// insert of a second transaction waits for this one's, on the primary key),
+// with next offset -1, which only a transaction that applies something
+// commits, overwritten by the batch's.
+func (s *Store) lockOffset(ctx context.Context, tx pgx.Tx, topic string, partition int) (int64, error) {
+	const lock = `SELECT next_offset FROM ` + Schema + `.kafka_offsets
+		WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`
+	var next int64
+	err := tx.QueryRow(ctx, lock, s.group, topic, partition).Scan(&next)
+	if !errors.Is(err, pgx.ErrNoRows) {
+		return next, err
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO `+Schema+`.kafka_offsets (group_id, topic, partition, next_offset)
+		VALUES ($1, $2, $3, -1) ON CONFLICT DO NOTHING`, s.group, topic, partition); err != nil {
+		return 0, err
+	}
+	err = tx.QueryRow(ctx, lock, s.group, topic, partition).Scan(&next)
+	return next, err
+}
+
+// CommitWait is how long Apply waits for the answer to its COMMIT, even
+// after its context has ended.
+const CommitWait = 10 * time.Second
+
 // Apply applies msgs, all from one partition of topic in offset order, in
 // one transaction that also stores the next offset. Messages below the
 // stored offset are skipped; messages whose offset is in dead are recorded
 // in dead_letters with the reason instead of being handled. The business
 // writes go to PostgreSQL as one pipelined batch.
+//
+// ctx ending stops Apply until it sends COMMIT, and not after: PostgreSQL
+// finishes a COMMIT it has received whatever the client does, so an answer
+// cut off by ctx would leave the caller counting as not applied a batch
+// that was. Apply waits for the answer (up to CommitWait), and what it
+// returns is what PostgreSQL did; only an error on the COMMIT itself (the
+// connection lost, CommitWait passed) leaves it unknown, and the offset
+// check makes a retry safe either way.
 func (s *Store) Apply(ctx context.Context, topic string, partition int, msgs []kafka.Message,
 	h Handler, dead map[int64]string) (Result, error) {
-	var res Result
 	if len(msgs) == 0 {
+		return Result{}, nil
+	}
+	tx, err := s.db.Begin(ctx)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // does nothing after the commit
+	res, err := s.apply(ctx, tx, topic, partition, msgs, h, dead)
+	if err != nil {
+		return Result{}, err
+	}
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), CommitWait)
+	defer cancel()
+	if err := tx.Commit(cctx); err != nil {
+		return Result{}, err
+	}
+	return res, nil
+}
+
+// apply runs Apply's statements in tx.
+func (s *Store) apply(ctx context.Context, tx pgx.Tx, topic string, partition int, msgs []kafka.Message,
+	h Handler, dead map[int64]string) (Result, error) {
+	var res Result
+	next, err := s.lockOffset(ctx, tx, topic, partition)
+	if err != nil {
+		return res, err
+	}
+	b := &pgx.Batch{}
+	owner := []int{} // owner[i]: index in msgs of the message that queued statement i
+	for i, m := range msgs {
+		if m.Offset < next {
+			res.Skipped++
+			continue
+		}
+		before := b.Len()
+		if reason, ok := dead[m.Offset]; ok {
+			b.Queue(`INSERT INTO `+Schema+`.dead_letters (group_id, topic, partition, "offset", reason)
+				VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, s.group, topic, partition, m.Offset, reason)
+			res.Dead++
+		} else {
+			if err := h(b, m); err != nil {
+				return res, &MessageError{Message: m, Err: err, Permanent: IsPermanent(err)}
+			}
+			res.Applied++
+		}
+		for range b.Len() - before {
+			owner = append(owner, i)
+		}
+	}
+	if res.Applied+res.Dead == 0 {
+		res.Next = next
 		return res, nil
 	}
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		res = Result{}
-		next := int64(-1)
-		err := tx.QueryRow(ctx, `SELECT next_offset FROM `+Schema+`.kafka_offsets
-			WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`, s.group, topic, partition).Scan(&next)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
-		b := &pgx.Batch{}
-		owner := []int{} // owner[i]: index in msgs of the message that queued statement i
-		for i, m := range msgs {
-			if m.Offset < next {
-				res.Skipped++
-				continue
+	res.Next = msgs[len(msgs)-1].Offset + 1
+	b.Queue(`INSERT INTO `+Schema+`.kafka_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
+		s.group, topic, partition, res.Next)
+	br := tx.SendBatch(ctx, b)
+	for i := range b.Len() {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			// Only a data error or integrity violation is the message's;
+			// a lost connection, a deadlock, a server shutting down are
+			// the database's, are retried, and must not push healthy
+			// messages toward the dead-letter topic.
+			if i < len(owner) && IsPermanent(err) {
+				return res, &MessageError{Message: msgs[owner[i]], Err: err, Permanent: true}
 			}
-			before := b.Len()
-			if reason, ok := dead[m.Offset]; ok {
-				b.Queue(`INSERT INTO `+Schema+`.dead_letters (group_id, topic, partition, "offset", reason)
-					VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`, s.group, topic, partition, m.Offset, reason)
-				res.Dead++
-			} else {
-				if err := h(b, m); err != nil {
-					return &MessageError{Message: m, Err: err, Permanent: IsPermanent(err)}
-				}
-				res.Applied++
-			}
-			for range b.Len() - before {
-				owner = append(owner, i)
-			}
+			return res, err
 		}
-		if res.Applied+res.Dead == 0 {
-			res.Next = next
-			return nil
-		}
-		res.Next = msgs[len(msgs)-1].Offset + 1
-		b.Queue(`INSERT INTO `+Schema+`.kafka_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
-			ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset`,
-			s.group, topic, partition, res.Next)
-		br := tx.SendBatch(ctx, b)
-		for i := range b.Len() {
-			if _, err := br.Exec(); err != nil {
-				_ = br.Close()
-				// Only a data error or integrity violation is the message's;
-				// a lost connection, a deadlock, a server shutting down are
-				// the database's, are retried, and must not push healthy
-				// messages toward the dead-letter topic.
-				if i < len(owner) && IsPermanent(err) {
-					return &MessageError{Message: msgs[owner[i]], Err: err, Permanent: true}
-				}
-				return err
-			}
-		}
-		return br.Close()
-	})
-	return res, err
+	}
+	return res, br.Close()
 }

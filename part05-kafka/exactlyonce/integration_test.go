@@ -6,8 +6,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -38,6 +40,26 @@ func effects(t *testing.T, db *pgxpool.Pool) (table string, h exactlyonce.Handle
 		return n
 	}
 	return table, h, count
+}
+
+// namedPool is a pool to db's database whose sessions carry
+// application_name app, so the test can see in pg_stat_activity what they
+// wait for.
+func namedPool(t *testing.T, db *pgxpool.Pool, app string) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(db.Config().ConnString())
+	require.NoError(t, err)
+	cfg.ConnConfig.RuntimeParams["application_name"] = app
+	p, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(p.Close)
+	return p
+}
+
+// outcome is what an Apply run in a goroutine returned.
+type outcome struct {
+	res exactlyonce.Result
+	err error
 }
 
 func msgs(from, to int64) []kafka.Message {
@@ -136,6 +158,42 @@ func TestArticleEqualityCheckReappliesAReplay(t *testing.T) {
 	})
 }
 
+// The article's check does not lock: two consumers of one partition (a
+// zombie whose session expired and the partition's new owner) both find
+// the offset unprocessed, both write, and both commit; the offset upsert
+// only serialises their last statement. Here the zombie is held between
+// its check and its write while the owner processes the same message.
+func TestArticleCheckDoesNotStopASecondConsumer(t *testing.T) {
+	db := kafkatest.DB(t)
+	offsets := exactlyonce.Schema + `."` + kafkatest.Name("kafka_offsets") + `"`
+	_, err := db.Exec(t.Context(), `CREATE TABLE `+offsets+` (topic text, partition int, "offset" bigint, PRIMARY KEY (topic, partition))`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP TABLE `+offsets) })
+	_, h, count := effects(t, db)
+	require.NoError(t, articleProcess(t.Context(), db, offsets, h, msgs(0, 0)[0], "="))
+
+	m := msgs(1, 1)[0]
+	checked, release := make(chan struct{}), make(chan struct{})
+	zombie := make(chan error, 1)
+	go func() {
+		zombie <- articleProcess(context.Background(), db, offsets, func(b *pgx.Batch, m kafka.Message) error {
+			close(checked) // the check passed
+			<-release
+			return h(b, m)
+		}, m, "=")
+	}()
+	select {
+	case <-checked:
+	case <-time.After(time.Minute):
+		close(release)
+		require.FailNow(t, "the zombie never passed its check")
+	}
+	require.NoError(t, articleProcess(t.Context(), db, offsets, h, m, "="), "the owner did not wait for the zombie")
+	close(release)
+	require.NoError(t, <-zombie)
+	assert.Equal(t, 3, count(), "offset 1 applied twice: 3 effects for 2 messages")
+}
+
 // Two consumers apply the same batch at once (a zombie and the new owner
 // after a rebalance): the offset row's lock makes the second wait and skip.
 func TestConcurrentAppliesOfOneBatchApplyOnce(t *testing.T) {
@@ -160,6 +218,75 @@ func TestConcurrentAppliesOfOneBatchApplyOnce(t *testing.T) {
 	}
 	assert.Equal(t, 100, applied, "one Apply applied the batch, the others skipped it")
 	assert.Equal(t, 101, count())
+}
+
+// The same race on a partition's very first batch, when there is no offset
+// row yet for FOR UPDATE to lock: a zombie (its session expired while it
+// was paused inside the transaction) holds the batch open, the new owner
+// applies the partition from its start, then the zombie wakes up and
+// commits. Without a row to wait on, the owner did not wait: the zombie's
+// 10 messages were applied a second time and the stored offset moved back
+// from 20 to 10. Apply now creates the row before it locks it, so the
+// owner waits for the zombie and skips what it applied.
+func TestFirstBatchOfAPartitionAppliesOnceUnderTwoOwners(t *testing.T) {
+	db := kafkatest.DB(t)
+	_, h, count := effects(t, db)
+	group := kafkatest.Name("g")
+	app := kafkatest.Name("owner")
+	ownerDB := namedPool(t, db, app)
+	inside, release := make(chan struct{}), make(chan struct{})
+	zombie, owner := make(chan outcome, 1), make(chan outcome, 1)
+	go func() {
+		first := true
+		res, err := exactlyonce.New(db, group).Apply(context.Background(), "t", 0, msgs(0, 9), func(b *pgx.Batch, m kafka.Message) error {
+			if first {
+				first = false
+				close(inside)
+				<-release // paused here, inside the open transaction
+			}
+			return h(b, m)
+		}, nil)
+		zombie <- outcome{res, err}
+	}()
+	select {
+	case <-inside:
+	case <-time.After(time.Minute):
+		close(release)
+		require.FailNow(t, "the zombie's Apply never reached its handler")
+	}
+	go func() {
+		res, err := exactlyonce.New(ownerDB, group).Apply(context.Background(), "t", 0, msgs(0, 19), h, nil)
+		owner <- outcome{res, err}
+	}()
+	// The owner either finishes (it did not wait for the zombie) or waits
+	// for a lock the zombie holds; then the zombie wakes up.
+	var o outcome
+	ownerDone := false
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) {
+		select {
+		case o = <-owner:
+			ownerDone = true
+			return true, ""
+		default:
+		}
+		var waiting bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock')`, app).Scan(&waiting)
+		return err == nil && waiting, fmt.Sprintf("the owner neither finished nor waits for a lock (%v)", err)
+	})
+	close(release)
+	z := <-zombie
+	if !ownerDone {
+		o = <-owner
+	}
+	require.NoError(t, z.err)
+	require.NoError(t, o.err)
+	t.Logf("zombie %+v, owner %+v (owner waited: %v)", z.res, o.res, !ownerDone)
+	assert.Equal(t, 20, z.res.Applied+o.res.Applied, "each of the 20 messages applied by one of them")
+	assert.Equal(t, 20, count(), "effects of 20 messages")
+	off, err := exactlyonce.New(db, group).Offsets(t.Context(), "t")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int64{0: 20}, off, "the stored offset never moves back")
 }
 
 // A failing statement names its message; a data error is permanent, and
@@ -222,4 +349,72 @@ func TestLostConnectionIsNotTheMessages(t *testing.T) {
 	res, err := s.Apply(t.Context(), "t", 0, msgs(0, 5), h, nil)
 	require.NoError(t, err)
 	assert.Equal(t, 6, res.Applied)
+}
+
+// A context that ends while a COMMIT is on its way leaves the caller not
+// knowing whether the batch committed: PostgreSQL finishes a COMMIT it has
+// received whatever the client does meanwhile. A consumer whose partition is
+// revoked (or which is told to stop) mid-commit would count the batch as
+// not applied while it was. Apply waits for the answer to the COMMIT it sent
+// (up to CommitWait) even after its context ends, so what it reports is what
+// PostgreSQL did. Here a deferred trigger holds the COMMIT on an advisory
+// lock the test holds; the test cancels Apply's context while the COMMIT
+// waits on the lock, then releases it.
+func TestApplyReportsTheCommitItsContextEndedDuring(t *testing.T) {
+	db := kafkatest.DB(t)
+	table, h, count := effects(t, db)
+	key := time.Now().UnixNano()
+	fn := exactlyonce.Schema + `."` + kafkatest.Name("gate") + `"`
+	_, err := db.Exec(t.Context(), `CREATE FUNCTION `+fn+`() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN PERFORM pg_advisory_xact_lock(`+strconv.FormatInt(key, 10)+`); RETURN NULL; END $$`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = db.Exec(context.Background(), `DROP FUNCTION `+fn+` CASCADE`) })
+	_, err = db.Exec(t.Context(), `CREATE CONSTRAINT TRIGGER gate AFTER INSERT ON `+table+`
+		DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION `+fn+`()`)
+	require.NoError(t, err)
+
+	gate, err := db.Acquire(t.Context())
+	require.NoError(t, err)
+	defer gate.Release()
+	_, err = gate.Exec(t.Context(), `SELECT pg_advisory_lock($1)`, key)
+	require.NoError(t, err)
+
+	app := kafkatest.Name("committer")
+	appDB := namedPool(t, db, app)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	done := make(chan outcome, 1)
+	s := exactlyonce.New(appDB, kafkatest.Name("g"))
+	go func() {
+		res, err := s.Apply(ctx, "t", 0, msgs(0, 9), h, nil)
+		done <- outcome{res, err}
+	}()
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) {
+		var waiting bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND wait_event_type = 'Lock' AND query ILIKE 'commit')`, app).Scan(&waiting)
+		return err == nil && waiting, fmt.Sprintf("Apply's COMMIT does not wait on the gate (%v)", err)
+	})
+	cancel() // Apply's context ends while PostgreSQL holds its COMMIT
+	_, err = gate.Exec(t.Context(), `SELECT pg_advisory_unlock($1)`, key)
+	require.NoError(t, err)
+	var o outcome
+	select {
+	case o = <-done:
+	case <-time.After(time.Minute):
+		require.FailNow(t, "Apply did not return within a minute of the COMMIT's release")
+	}
+	kafkatest.WaitFor(t, time.Minute, func() (bool, string) { // the COMMIT's backend is done, whatever Apply said
+		var busy bool
+		err := db.QueryRow(t.Context(), `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+			WHERE application_name = $1 AND state <> 'idle')`, app).Scan(&busy)
+		return err == nil && !busy, fmt.Sprintf("Apply's backend is still busy (%v)", err)
+	})
+	t.Logf("Apply returned %+v, %v; effects in the table: %d", o.res, o.err, count())
+	assert.NoError(t, o.err, "the COMMIT went through: Apply says so")
+	assert.Equal(t, exactlyonce.Result{Applied: 10, Next: 10}, o.res)
+	assert.Equal(t, 10, count(), "committed")
+	off, err := s.Offsets(t.Context(), "t")
+	require.NoError(t, err)
+	assert.Equal(t, map[int]int64{0: 10}, off)
 }

@@ -95,8 +95,10 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	c.dlt = NewWriter(WriterConfig{Brokers: c.Brokers, Topic: DeadLetterTopic(c.Topic), BatchSize: 1, MaxAttempts: 3})
+	var running sync.WaitGroup
 	defer func() {
-		_ = g.Close() // ends the generation and waits for its partition goroutines
+		_ = g.Close()  // ends the generation and waits for its partition goroutines
+		running.Wait() // and those of a generation that ended before they started, which it does not
 		_ = c.dlt.Close()
 		c.dlt.Transport.(*kafka.Transport).CloseIdleConnections()
 	}()
@@ -119,7 +121,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 			if off, ok := stored[a.ID]; ok {
 				start = off // PostgreSQL, not the group, knows what was applied
 			}
-			gen.Start(func(gctx context.Context) { c.partition(ctx, gctx, gen, a.ID, start) })
+			running.Add(1)
+			gen.Start(func(gctx context.Context) {
+				defer running.Done()
+				if gctx.Err() == nil { // the generation may have ended while the offsets were read
+					c.partition(ctx, gctx, gen, a.ID, start)
+				}
+			})
 		}
 	}
 }

@@ -5,6 +5,7 @@ package pipeline_test
 import (
 	"context"
 	"fmt"
+	"net"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -300,4 +301,98 @@ func TestSlowConsumerKeepsItsPartitions(t *testing.T) {
 	stop()
 	assert.Equal(t, 200, e.Applied)
 	assert.Equal(t, int64(1), c.Stats().Generations.Load(), "no rebalance while the handler was stuck")
+}
+
+// topicWithMaxMessageBytes creates a one-partition topic whose batches may
+// not exceed limit bytes, deleted when the test ends.
+func topicWithMaxMessageBytes(t *testing.T, limit int) string {
+	t.Helper()
+	stack.Require(t, stack.Kafka)
+	topic := kafkatest.Name("p05-max")
+	cl := &kafka.Client{Addr: kafka.TCP(stack.KafkaBrokers()...), Timeout: 10 * time.Second,
+		Transport: &kafka.Transport{Dial: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}}
+	res, err := cl.CreateTopics(t.Context(), &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: topic, NumPartitions: 1, ReplicationFactor: 1,
+		ConfigEntries: []kafka.ConfigEntry{{ConfigName: "max.message.bytes", ConfigValue: strconv.Itoa(limit)}}}}})
+	cl.Transport.(*kafka.Transport).CloseIdleConnections()
+	require.NoError(t, err)
+	require.NoError(t, res.Errors[topic])
+	t.Cleanup(func() { _ = pipeline.DeleteTopics(context.Background(), stack.KafkaBrokers(), topic) })
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	require.NoError(t, pipeline.CreateTopic(ctx, stack.KafkaBrokers(), topic, 1), "wait for its leader")
+	return topic
+}
+
+// logOrder reads n messages of topic's partition 0 and returns their values.
+func logOrder(t *testing.T, topic string, n int) []string {
+	t.Helper()
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: stack.KafkaBrokers(), Topic: topic, Partition: 0, MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	var out []string
+	for len(out) < n {
+		m, err := r.ReadMessage(ctx)
+		require.NoError(t, err, "read %d of %d", len(out), n)
+		out = append(out, string(m.Value))
+	}
+	return out
+}
+
+// One order's 300 events, the 51st too large for the topic, through a
+// writer with BatchSize 100: the batch that holds it is refused as a whole
+// (kafka-go sends a partition's messages in batches of BatchSize, one after
+// another, and goes on after a batch fails).
+// Written in one call, events 101-300 are acknowledged while 1-100 are not:
+// the log holds them ahead of 1-100, and writing the failed ones again
+// (without the bad one) puts 1-100 behind them. Reordered names the
+// acknowledged messages that overtook a failed one of their key. Written in
+// calls of at most BatchSize messages, a partition's share of a call is one
+// batch, acknowledged or refused whole, and writing a call's failures again
+// before the next call keeps the order.
+func TestRetryingFailedMessagesKeepsOrderOnlyWithinOneBatch(t *testing.T) {
+	events := make([]kafka.Message, 300)
+	for i := range events {
+		events[i] = kafka.Message{Key: []byte("order-1"), Value: fmt.Appendf(nil, "%03d", i+1)}
+	}
+	events[50].Value = make([]byte, 20<<10) // over the topic's 16 KiB
+	write := func(t *testing.T, topic string, chunk int) (reordered []int) {
+		w := pipeline.NewWriter(pipeline.WriterConfig{Brokers: stack.KafkaBrokers(), Topic: topic, BatchSize: 100})
+		defer closeWriter(w)
+		for from := 0; from < len(events); from += chunk {
+			call := events[from:min(from+chunk, len(events))]
+			err := w.WriteMessages(t.Context(), call...)
+			for _, i := range pipeline.Reordered(call, err) {
+				reordered = append(reordered, from+i)
+			}
+			var again []kafka.Message
+			for _, i := range pipeline.Unacked(len(call), err) {
+				if from+i != 50 { // the producer's dead letter: the rest is written again
+					again = append(again, call[i])
+				}
+			}
+			require.NoError(t, w.WriteMessages(t.Context(), again...))
+		}
+		return reordered
+	}
+	want := make([]string, 0, 299)
+	for i, m := range events {
+		if i != 50 {
+			want = append(want, string(m.Value))
+		}
+	}
+	t.Run("one call of 300", func(t *testing.T) {
+		topic := topicWithMaxMessageBytes(t, 16<<10)
+		reordered := write(t, topic, 300)
+		got := logOrder(t, topic, 299)
+		assert.NotEqual(t, want, got)
+		assert.Equal(t, "101", got[0], "the second batch went first")
+		assert.Len(t, reordered, 200, "every acknowledged event overtook a failed one")
+	})
+	t.Run("calls of BatchSize", func(t *testing.T) {
+		topic := topicWithMaxMessageBytes(t, 16<<10)
+		assert.Empty(t, write(t, topic, 100))
+		assert.Equal(t, want, logOrder(t, topic, 299), "in order")
+	})
 }

@@ -50,12 +50,18 @@ func (o *Ordered[K, T]) Submit(ctx context.Context, key K, item T) error {
 	return o.lanes[o.Lane(key)].Submit(ctx, item)
 }
 
-// Shutdown drains every lane (see Pool.Shutdown) and joins their errors.
+// Shutdown stops every lane's intake at once, then drains them all (see
+// Pool.Shutdown) and joins their errors.
 func (o *Ordered[K, T]) Shutdown(ctx context.Context) error {
+	for _, l := range o.lanes {
+		if l != nil {
+			l.stop()
+		}
+	}
 	var errs []error
 	for _, l := range o.lanes {
 		if l != nil {
-			errs = append(errs, l.Shutdown(ctx))
+			errs = append(errs, l.wait(ctx))
 		}
 	}
 	return errors.Join(errs...)

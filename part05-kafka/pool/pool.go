@@ -182,6 +182,13 @@ func (p *Pool[T]) TrySubmit(item T) bool {
 // first processing error if there was no OnError, else nil. Calling it again
 // waits again and returns the same kind of answer.
 func (p *Pool[T]) Shutdown(ctx context.Context) error {
+	p.stop()
+	return p.wait(ctx)
+}
+
+// stop ends intake: blocked Submits give up, later ones get ErrClosed, and
+// the workers return once the buffer is empty.
+func (p *Pool[T]) stop() {
 	p.quitOnce.Do(func() { close(p.quit) })
 	p.mu.Lock()
 	if !p.closed {
@@ -189,6 +196,10 @@ func (p *Pool[T]) Shutdown(ctx context.Context) error {
 		close(p.jobs)
 	}
 	p.mu.Unlock()
+}
+
+// wait is Shutdown after stop.
+func (p *Pool[T]) wait(ctx context.Context) error {
 	select {
 	case <-p.done:
 	case <-ctx.Done():

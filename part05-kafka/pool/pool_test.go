@@ -257,3 +257,28 @@ func TestSubmitAfterThePoolsContextEnds(t *testing.T) {
 		assert.Equal(t, Stats{Submitted: 1, Processed: 1}, withoutGauges(p.Stats()))
 	})
 }
+
+// Ordered.Shutdown stops every lane's intake at once: while one lane is
+// still draining, a Submit to another lane is refused, not accepted after
+// the shutdown began (and then abandoned if the drain runs out of time).
+func TestOrderedShutdownStopsEveryLaneAtOnce(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		o, err := NewOrdered[string](t.Context(), 2, 4, nil, func(_ context.Context, d time.Duration) error {
+			time.Sleep(d)
+			return nil
+		})
+		require.NoError(t, err)
+		keys := map[int]string{}
+		for i := 0; len(keys) < 2; i++ {
+			k := fmt.Sprintf("order-%d", i)
+			keys[o.Lane(k)] = k
+		}
+		require.NoError(t, o.Submit(t.Context(), keys[0], time.Second)) // lane 0 drains for a second
+		done := make(chan error, 1)
+		go func() { done <- o.Shutdown(t.Context()) }()
+		synctest.Wait() // Shutdown has begun: lane 0 is draining
+		assert.ErrorIs(t, o.Submit(t.Context(), keys[1], time.Millisecond), ErrClosed, "lane 1 refuses")
+		require.NoError(t, <-done)
+		assert.Equal(t, int64(1), o.Stats().Processed)
+	})
+}

@@ -39,15 +39,25 @@ const BufferSize = 32 << 10
 
 // Send writes the whole file at path to conn and returns the bytes sent.
 func Send(conn net.Conn, path string, m Mode) (int64, error) {
+	if m == Sendfile {
+		f, err := os.Open(path)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		return io.Copy(conn, f) // *net.TCPConn.ReadFrom(*os.File): sendfile
+	}
+	return SendBuffer(conn, path, make([]byte, BufferSize))
+}
+
+// SendBuffer writes the whole file at path to conn through buf: a read
+// into it, a write out of it, until the end of the file.
+func SendBuffer(conn net.Conn, path string, buf []byte) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, err
 	}
 	defer f.Close()
-	if m == Sendfile {
-		return io.Copy(conn, f) // *net.TCPConn.ReadFrom(*os.File): sendfile
-	}
-	buf := make([]byte, BufferSize)
 	var n int64
 	for {
 		r, err := f.Read(buf)

@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -63,36 +62,4 @@ func TestBothModesSendTheWholeFile(t *testing.T) {
 	}
 	_, err := Send(nil, filepath.Join(t.TempDir(), "missing"), Sendfile)
 	assert.ErrorIs(t, err, os.ErrNotExist)
-}
-
-// cpu is the process's user + system CPU time so far, in ns: server and
-// client together, the client's share being the same in both modes.
-func cpu() int64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return ru.Utime.Nano() + ru.Stime.Nano()
-}
-
-// BenchmarkServeFile sends a 64 MiB file (in the page cache after the first
-// run) over loopback to a client that discards it. impl=ours is sendfile,
-// impl=readwrite the user-space loop; benchratio prints readwrite ÷ ours.
-func BenchmarkServeFile(b *testing.B) {
-	const size = 64 << 20
-	path, _ := file(b, size)
-	for _, c := range []struct {
-		name string
-		m    Mode
-	}{{"impl=ours/size=64MiB", Sendfile}, {"impl=readwrite/size=64MiB", ReadWrite}} {
-		b.Run(c.name, func(b *testing.B) {
-			addr := serve(b, path, c.m)
-			b.SetBytes(size)
-			before := cpu()
-			for b.Loop() {
-				if n := fetch(b, addr, io.Discard); n != size {
-					b.Fatalf("got %d bytes", n)
-				}
-			}
-			b.ReportMetric(float64(cpu()-before)/float64(b.N), "cpu-ns/op")
-		})
-	}
 }
