@@ -232,6 +232,28 @@ func (p *Pool) Readmit(b *Backend) bool {
 	return p.readmit(b)
 }
 
+// generation returns b's ejection counter, which changes at every ejection
+// and readmission: a probe records it when it is sent.
+func (p *Pool) generation(b *Backend) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return b.ejection
+}
+
+// readmitSince lifts b's passive ejection if it is the one in force at
+// generation gen: a probe sent before an ejection says nothing about the
+// failure that caused it.
+func (p *Pool) readmitSince(b *Backend, gen uint64) {
+	if !b.ejected.Load() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b.ejection == gen {
+		p.readmit(b)
+	}
+}
+
 // readmit lifts b's passive ejection; callers hold mu.
 func (p *Pool) readmit(b *Backend) bool {
 	if !b.ejected.Load() {
