@@ -64,8 +64,9 @@ func (b *Backend) String() string { return b.Name }
 
 // Algorithm chooses a backend for one request.
 type Algorithm interface {
-	// Pick returns one of candidates, which is never empty and holds only
-	// healthy backends. key is the request's affinity key (a header, a client
+	// Pick returns one of candidates, which is never empty, holds only
+	// backends of the algorithm's pool that may take the request, and keeps
+	// the pool's order. key is the request's affinity key (a header, a client
 	// IP); algorithms that do not hash ignore it. Pick is called concurrently.
 	Pick(candidates []*Backend, key string) *Backend
 }

@@ -168,7 +168,7 @@ func (d latency) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Proce
 // with 30 ms per round trip.
 func TestFixedWindowOnASlowRedis(t *testing.T) {
 	rdb := stackRedis(t)
-	require.NoError(t, fixedWindow.Load(t.Context(), rdb).Err()) // one round trip per check, inside FixedWindow's 100 ms
+	require.NoError(t, fixedWindow.Load(t.Context(), rdb).Err()) // one round trip per check
 	rdb.AddHook(latency(30 * time.Millisecond))
 	prefix := runPrefix(t)
 	fixedWindowContract(t, rdb, prefix, time.Minute, expireBy(rdb, prefix))
