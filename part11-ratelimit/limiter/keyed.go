@@ -93,7 +93,7 @@ type Keyed struct {
 	policy   quota.Policy
 	interval int64 // ns per token, rounded up: never faster than the policy
 	slack    int64 // (burst − 1) × interval: how far ahead of now a bucket may be full and still admit
-	full     int64 // burst × interval: a bucket that far ahead is empty
+	burst    int   // the bucket's size in tokens
 	limit    int   // Decision.Limit
 	maxKeys  int64
 	whenFull Full
@@ -146,7 +146,7 @@ func New(cfg Config) (*Keyed, error) {
 		policy:   p,
 		interval: interval,
 		slack:    (burst - 1) * interval,
-		full:     burst * interval,
+		burst:    int(burst),
 		limit:    max(p.Limit, int(burst)),
 		maxKeys:  int64(cfg.MaxKeys),
 		whenFull: cfg.WhenFull,
@@ -198,12 +198,12 @@ func (k *Keyed) allow(key string, now int64, at time.Time) (quota.Decision, erro
 // decide turns a bucket that is debt ns short of full into a Decision:
 // it holds burst − debt/interval tokens.
 func (k *Keyed) decide(ok bool, debt int64, at time.Time) quota.Decision {
-	d := quota.Decision{Allowed: ok, Limit: k.limit, At: at}
-	d.Remaining = int((k.full - debt) / k.interval) // whole tokens left
+	owed := debt / k.interval // whole tokens owed; one division per check
+	d := quota.Decision{Allowed: ok, Limit: k.limit, Remaining: k.burst - int(owed), Reset: time.Duration(k.interval), At: at}
 	// Using every whole token now leaves a fraction; the next whole token
 	// arrives when the part owed refills (a whole interval if none is).
-	d.Reset = time.Duration(k.interval)
-	if part := debt % k.interval; part > 0 {
+	if part := debt - owed*k.interval; part > 0 {
+		d.Remaining--
 		d.Reset = time.Duration(part)
 	}
 	if !ok {
