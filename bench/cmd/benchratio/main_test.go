@@ -32,3 +32,21 @@ func TestReportNeedsOursAndAnAnchor(t *testing.T) {
 	_, err := load("testdata/missing.txt")
 	assert.Error(t, err)
 }
+
+// A CPU-time metric (cpu-ns/op, or cpu-µs/req from the HAProxy comparison)
+// adds a column with its ratio; runs without one keep the table as it was.
+func TestReportCPUColumn(t *testing.T) {
+	rs := &results{groups: map[string]map[string]map[string][]float64{}}
+	require.NoError(t, rs.read(strings.NewReader(`BenchmarkL7/impl=ours-2 1 100000 ns/op 60 cpu-µs/req
+BenchmarkL7/impl=haproxy-2 1 40000 ns/op 12 cpu-µs/req
+BenchmarkKeyed/impl=ours-2 10 100 ns/op
+BenchmarkKeyed/impl=other-2 10 50 ns/op
+`), "x"))
+	var out bytes.Buffer
+	require.NoError(t, report(&out, rs, nil))
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 5)
+	assert.Contains(t, lines[2], "CPU anchor÷ours")
+	assert.Regexp(t, `^L7-2\s+haproxy\s+100000\.0\s+40000\.0\s+0\.40×\s+-\s+-\s+0\.20×$`, lines[3])
+	assert.Regexp(t, `^Keyed-2\s+other\s+100\.0\s+50\.0\s+0\.50×\s+-\s+-\s+-$`, lines[4])
+}
