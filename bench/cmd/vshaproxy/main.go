@@ -26,6 +26,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -227,6 +229,9 @@ func childProxy(args []string) error {
 				pr.SetXForwarded()
 			},
 			Transport: &http.Transport{MaxIdleConnsPerHost: 256},
+			// wrk closes its connections mid-request when its time is up;
+			// each would log "proxy error: context canceled".
+			ErrorLog: log.New(io.Discard, "", 0),
 		}
 		return serveUntilInterrupt(addr, rp, "")
 	}
