@@ -157,8 +157,10 @@ func ratio(g map[string]map[string][]float64, impl, unit string) string {
 
 // cpuUnits are the CPU-time-per-operation metrics benchmarks may report
 // (the process's CPU time, which waits for a core on a busy machine do not
-// inflate as they inflate ns/op).
-var cpuUnits = []string{"cpu-ns/op", "cpu-µs/req"}
+// inflate as they inflate ns/op), as benchfmt's reader tidies them: it
+// turns cpu-ns/op into cpu-sec/op, as it turns ns/op into sec/op, and
+// leaves cpu-µs/req alone.
+var cpuUnits = []string{"cpu-sec/op", "cpu-µs/req"}
 
 // hasCPU reports whether any result carries a CPU unit: only then does the
 // report have its CPU column.
