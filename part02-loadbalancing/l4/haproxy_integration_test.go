@@ -61,6 +61,26 @@ func haproxyConfig(t *testing.T, servers ...string) (cfg, addr string) {
 	return strings.Join(out, "\n"), addr
 }
 
+// lineBackend serves on a loopback port until the test ends: it writes
+// line(conn) and a newline to each connection and closes it.
+func lineBackend(t *testing.T, line func(net.Conn) string) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			fmt.Fprintln(c, line(c))
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
 // requireHAProxy returns the haproxy binary, or skips (fails with
 // STACK_REQUIRED=1) when it is not installed.
 func requireHAProxy(t *testing.T) string {
@@ -104,20 +124,8 @@ func startHAProxy(t *testing.T, cfg, addr string) {
 // config is the article's with maxconn 1000: 500000 needs a million file
 // descriptors (TestArticleHAProxyMaxconnNeedsAMillionFDs).
 func TestArticleHAProxyTCPIsAFullProxy(t *testing.T) {
-	backend, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	t.Cleanup(func() { backend.Close() })
-	go func() {
-		for {
-			c, err := backend.Accept()
-			if err != nil {
-				return
-			}
-			fmt.Fprintf(c, "my peer is %s\n", c.RemoteAddr())
-			c.Close()
-		}
-	}()
-	cfg, addr := haproxyConfig(t, backend.Addr().String())
+	backend := lineBackend(t, func(c net.Conn) string { return fmt.Sprintf("my peer is %s", c.RemoteAddr()) })
+	cfg, addr := haproxyConfig(t, backend)
 	cfg = strings.Replace(cfg, "maxconn 500000", "maxconn 1000", 1)
 	startHAProxy(t, cfg, addr)
 
@@ -230,4 +238,58 @@ func TestArticleProcSysWriteNeedsRoot(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	require.Error(t, err)
 	assert.Contains(t, string(out), "cannot create /proc/sys/net/ipv4/conf/lo/arp_ignore: Permission denied")
+}
+
+// The article's config has "log /dev/log local0" in global and no "log
+// global" in defaults, so none of its proxies logs: HAProxy sends a proxy's
+// logs only to the targets that proxy names. Two HAProxies with the chapter's
+// config, each logging to a syslog socket of the test's: the article's (the
+// "log global" line removed) and the chapter's. A connection goes through
+// the article's and ends, then one through the chapter's (each HAProxy has
+// also had startHAProxy's readiness probe). The chapter's HAProxy logs a
+// connection; the article's has sent nothing by then, nor a second later
+// (with "log global" kept in both, it logs too: the test then fails).
+func TestArticleHAProxyWithoutLogGlobalLogsNothing(t *testing.T) {
+	backend := lineBackend(t, func(net.Conn) string { return "hello" })
+	start := func(logGlobal bool) (addr string, syslog net.PacketConn) {
+		syslog, err := net.ListenPacket("udp", "127.0.0.1:0")
+		require.NoError(t, err)
+		t.Cleanup(func() { syslog.Close() })
+		cfg, addr := haproxyConfig(t, backend)
+		cfg = strings.Replace(cfg, "maxconn 500000", "maxconn 1000", 1)
+		cfg = strings.Replace(cfg, "global\n", "global\n    log "+syslog.LocalAddr().String()+" local0\n", 1)
+		if !logGlobal {
+			require.Regexp(t, `(?m)^\s+log global`, cfg)
+			cfg = regexp.MustCompile(`(?m)^\s+log global.*\n`).ReplaceAllString(cfg, "")
+		}
+		startHAProxy(t, cfg, addr)
+		return addr, syslog
+	}
+	articleAddr, articleLog := start(false)
+	chapterAddr, chapterLog := start(true)
+	through := func(addr string) {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		require.NoError(t, err)
+		defer c.Close()
+		require.NoError(t, c.SetDeadline(time.Now().Add(30*time.Second)))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		require.NoError(t, err)
+		require.Equal(t, "hello\n", line)
+	}
+	through(articleAddr)
+	through(chapterAddr)
+
+	buf := make([]byte, 4096)
+	require.NoError(t, chapterLog.SetReadDeadline(time.Now().Add(30*time.Second)))
+	n, _, err := chapterLog.ReadFrom(buf)
+	require.NoError(t, err, "the chapter's HAProxy (log global) logs its connections")
+	t.Logf("the chapter's HAProxy logged: %s", bytes.TrimSpace(buf[:n]))
+	assert.Contains(t, string(buf[:n]), "tcp_front")
+
+	require.NoError(t, articleLog.SetReadDeadline(time.Now().Add(time.Second)))
+	n, _, err = articleLog.ReadFrom(buf)
+	var ne net.Error
+	if assert.ErrorAs(t, err, &ne, "the article's HAProxy logged %q", buf[:n]) {
+		assert.True(t, ne.Timeout())
+	}
 }
