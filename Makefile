@@ -117,6 +117,7 @@ bench-part$(1):
 	@mkdir -p bench/out
 	@{ $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./$(firstword $(wildcard part$(1)-*))/...; \
 	   if [ -d bench/part$(1) ]; then cd bench && $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./part$(1)/...; fi; \
+	   if [ -x $$(CURDIR)/bench/part$(1)/extra.sh ]; then $$(CURDIR)/bench/part$(1)/extra.sh $$(COUNT); fi; \
 	 } | tee bench/out/part$(1).txt
 	@echo
 	@cd bench && if [ -f results/part$(1).txt ]; then $(GO) run ./cmd/benchratio -baseline results/part$(1).txt out/part$(1).txt; \

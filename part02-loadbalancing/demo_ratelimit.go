@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -24,7 +25,11 @@ import (
 // fixed window with both failure policies.
 func rateLimitDemo(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintln(w, "== Per-client token bucket (x/time/rate) in front of the L7 proxy: 5 tokens/s, burst 10 ==")
-	pc, err := ratelimit.NewPerClient(ratelimit.PerClientConfig{Rate: 5, Burst: 10})
+	// The limiter's clock stands still while the 15 requests go out, then
+	// moves 250 ms: on the wall clock a busy machine took more than the
+	// 200 ms a token takes, and the burst printed a refill it did not mean.
+	clock := &stoppedClock{t: time.Now()}
+	pc, err := ratelimit.NewPerClient(ratelimit.PerClientConfig{Rate: 5, Burst: 10, Now: clock.now})
 	if err != nil {
 		return err
 	}
@@ -53,7 +58,7 @@ func rateLimitDemo(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "the first 429: Retry-After: %s, X-RateLimit-Limit: %s, X-RateLimit-Remaining: %s, Content-Type: %s\n  %s\n",
 		first429.header.Get("Retry-After"), first429.header.Get("X-RateLimit-Limit"), first429.header.Get("X-RateLimit-Remaining"),
 		first429.header.Get("Content-Type"), first429.body)
-	time.Sleep(250 * time.Millisecond) // one token at 5/s
+	clock.advance(250 * time.Millisecond) // one token at 5/s
 	a, err := send(ctx, l.client, "GET", l.l7URL+"/", "")
 	if err != nil {
 		return err
@@ -67,6 +72,24 @@ func rateLimitDemo(ctx context.Context, w io.Writer, o options) error {
 }
 
 func rr([]*balancer.Backend) balancer.Algorithm { return new(balancer.RoundRobin) }
+
+// stoppedClock is a clock that moves only when told.
+type stoppedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stoppedClock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stoppedClock) advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
 
 // keyDemo sends 50 requests per row from one client that changes what the
 // article's key depends on, to a limiter keyed like the article (the raw
@@ -163,7 +186,9 @@ func redisDemo(ctx context.Context, w io.Writer, o options) error {
 	}
 	defer client.Close()
 	fmt.Fprintf(w, "== Redis fixed window (INCR, then PEXPIRE on the first hit, in one script): 5 requests per second per client ==\nRedis: %s\n", which)
-	f := &ratelimit.FixedWindow{Client: client, Limit: 5, Window: time.Second, Prefix: fmt.Sprintf("part02:demo:%d:", time.Now().UnixNano())}
+	// A generous Timeout: this section counts; the 100 ms default, a budget
+	// for a request path, made the demo fail on a busy machine.
+	f := &ratelimit.FixedWindow{Client: client, Limit: 5, Window: time.Second, Prefix: fmt.Sprintf("part02:demo:%d:", time.Now().UnixNano()), Timeout: 5 * time.Second}
 	var codes []string
 	for range 8 {
 		d, err := f.Allow(ctx, "client-a")

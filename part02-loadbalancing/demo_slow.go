@@ -67,13 +67,13 @@ func slowDemo(ctx context.Context, w io.Writer, o options) error {
 
 	fmt.Fprintf(w, "on loopback through the L7 proxy (the same fleet for real: backends that sleep, Poisson arrivals, %s requests per algorithm):\n", thousands(o.requests))
 	tw = table(w)
-	fmt.Fprintln(tw, "algorithm\tp50\tp99\tshare to the slow backend")
+	fmt.Fprintln(tw, "algorithm\tp50\tp99\tshare to the slow backend\tretried")
 	for _, a := range sim.Algorithms {
-		lat, share, err := loopbackSlow(ctx, cfg, a, o.requests)
+		lat, share, retried, err := loopbackSlow(ctx, cfg, a, o.requests)
 		if err != nil {
 			return fmt.Errorf("%s: %w", a.Name, err)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", a.Name, ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99)), percent(share))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", a.Name, ms(quantile(lat, 0.5)), ms(quantile(lat, 0.99)), percent(share), retried)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -83,8 +83,11 @@ func slowDemo(ctx context.Context, w io.Writer, o options) error {
 }
 
 // loopbackSlow starts the simulated fleet for real (sleeping backends with
-// a worker limit) and offers it Poisson traffic through the L7 proxy.
-func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) ([]time.Duration, float64, error) {
+// a worker limit) and offers it Poisson traffic through the L7 proxy. It
+// returns the latencies, the share the slow backend served and the
+// requests the proxy retried on another backend (a failed connect, which
+// also ejects: each moves a request off its algorithm's choice).
+func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) ([]time.Duration, float64, int64, error) {
 	opts := fleetOf(cfg.Backends, fleet.Options{Delay: cfg.Service, Workers: cfg.Workers, Exponential: true})
 	weights := make([]int, cfg.Backends)
 	capacity := 0.0
@@ -100,7 +103,7 @@ func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) (
 	pickRng, arrivals := rand.New(rand.NewPCG(cfg.Seed, 2)), rand.New(rand.NewPCG(cfg.Seed, 3))
 	l, err := startLab(labConfig{opts: opts, weights: weights, algo: func(bs []*balancer.Backend) balancer.Algorithm { return a.New(pickRng, bs) }})
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	defer l.close()
 	// Enough idle connections for the deepest queue, so that no connection
@@ -140,11 +143,11 @@ func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) (
 	wg.Wait()
 	select {
 	case err := <-errs:
-		return nil, 0, err
+		return nil, 0, 0, err
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, 0, err
+		return nil, 0, 0, err
 	}
 	slow := 0
 	for _, b := range served {
@@ -152,5 +155,5 @@ func loopbackSlow(ctx context.Context, cfg sim.Config, a sim.Algorithm, n int) (
 			slow++
 		}
 	}
-	return sorted(lat), float64(slow) / float64(n), nil
+	return sorted(lat), float64(slow) / float64(n), l.l7.Stats().Retries, nil
 }

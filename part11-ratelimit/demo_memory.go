@@ -35,14 +35,14 @@ func floodKey(buf []byte, i int) string {
 
 func memoryDemo(ctx context.Context, w io.Writer, o options) error {
 	p := quota.Policy{Limit: 100, Window: time.Minute}
-	fmt.Fprintf(w, "== Memory per key: in process (%v, x/time/rate), then in Redis ==\n", p)
+	fmt.Fprintf(w, "== Memory per key: in process (%v, a token bucket per key), then in Redis ==\n", p)
 	tw := table(w)
 	fmt.Fprintf(tw, "limiter\tkeys held after %s distinct keys\theap\tper key\n", thousands(o.flood))
 	var buf []byte
 	for _, bounded := range []bool{true, false} {
 		h0 := heap()
 		var held int
-		name := "the article's map (never evicts)"
+		name := "the article's ShardedLimiter (never evicts)"
 		if bounded {
 			k, err := limiter.New(limiter.Config{Policy: p, MaxKeys: maxKeys})
 			if err != nil {
@@ -56,15 +56,12 @@ func memoryDemo(ctx context.Context, w io.Writer, o options) error {
 			name = fmt.Sprintf("limiter.Keyed, MaxKeys %s", thousands(maxKeys))
 			defer runtime.KeepAlive(k)
 		} else {
-			m := map[string]*rate.Limiter{}
+			m := limiter.NewSharded(64) // the article's ShardedLimiter
+			r := rate.Limit(float64(p.Limit) / p.Window.Seconds())
 			for i := range o.flood {
-				key := floodKey(buf, i)
-				if m[key] == nil {
-					m[key] = rate.NewLimiter(rate.Limit(float64(p.Limit)/p.Window.Seconds()), p.Limit)
-				}
-				m[key].Allow()
+				m.Allow(floodKey(buf, i), r, p.Limit)
 			}
-			held = len(m)
+			held = m.Len()
 			defer runtime.KeepAlive(m)
 		}
 		used := heap() - h0

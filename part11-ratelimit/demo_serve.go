@@ -13,8 +13,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/sysdesign-masterclass/golang/internal/cli"
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/clientip"
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/limiter"
@@ -101,7 +99,7 @@ func (o serveOptions) extractor() (clientip.Extractor, string) {
 }
 
 // newLimiter builds the chosen algorithm for p under prefix.
-func newLimiter(algo string, p quota.Policy, rdb redis.Scripter, prefix string) (quota.Limiter, error) {
+func newLimiter(algo string, p quota.Policy, rdb redislimit.Client, prefix string) (quota.Limiter, error) {
 	if algo == "token" {
 		return limiter.New(limiter.Config{Policy: p, MaxKeys: 100_000})
 	}
@@ -113,7 +111,7 @@ func newLimiter(algo string, p quota.Policy, rdb redis.Scripter, prefix string) 
 }
 
 // newAPI wires the routes behind the middleware: a per-route policy table.
-func newAPI(o serveOptions, rdb redis.Scripter, log *slog.Logger) (http.Handler, error) {
+func newAPI(o serveOptions, rdb redislimit.Client, log *slog.Logger) (http.Handler, error) {
 	ip, _ := o.extractor()
 	mw := middleware.New(ip, log)
 	fail := middleware.FailClosed
@@ -148,7 +146,7 @@ func newAPI(o serveOptions, rdb redis.Scripter, log *slog.Logger) (http.Handler,
 }
 
 func serve(ctx context.Context, w io.Writer, o serveOptions) error {
-	var rdb redis.Scripter
+	var rdb redislimit.Client
 	where := "in process"
 	if o.algo != "token" {
 		r, err := openRedis(ctx, o.redis)

@@ -58,7 +58,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Equal(t, "29 (19)", steady[5], "a token bucket of 10 refilling 1/s: 10 + 19 s × 1")
 		}},
 		{"memory", []string{"n/a: MEMORY USAGE needs a real Redis", "Redis: miniredis (-redis mini; -redis auto uses the stack's Redis at"}, func(t *testing.T, out string) {
-			assert.Equal(t, "20,000", clitest.Row(t, out, "the article's map (never evicts)")[1], "never evicts")
+			assert.Equal(t, "20,000", clitest.Row(t, out, "the article's ShardedLimiter (never evicts)")[1], "never evicts")
 			for _, algo := range []string{"log", "counter", "gcra", "fixed"} {
 				assert.Equal(t, "1.00", clitest.Row(t, out, algo, "100")[3], "%s: one round trip per check", algo)
 			}
@@ -66,7 +66,9 @@ func TestEveryModeWithoutServices(t *testing.T) {
 		{"cluster", []string{"13415, 10937", "8188, 8188", "needs the real Redis Cluster (-redis mini"}, nil},
 		{"contention", nil, func(t *testing.T, out string) {
 			for _, g := range []string{"1", "2", "8", "64"} {
-				assert.Regexp(t, `^\d+\.\d\d×$`, clitest.Row(t, out, g)[3])
+				row := clitest.Row(t, out, g)
+				assert.Regexp(t, `^\d+\.\d\d×$`, row[4])
+				assert.Regexp(t, `^\d+\.\d\d×$`, row[5])
 			}
 		}},
 	} {

@@ -38,8 +38,13 @@ var clients = func() []string {
 var roomy = quota.Policy{Limit: quota.MaxLimit, Window: time.Hour}
 
 // BenchmarkKeyedAllow: one check of a known key, one goroutine.
-// impl=ours is limiter.Keyed (x/time/rate per key, 64 shards);
-// impl=sethvargo is go-limiter's memorystore, the same job.
+// impl=ours is limiter.Keyed (a token bucket per key as one int64 under 64
+// shard locks, MaxKeys and lossless eviction); impl=sethvargo is go-limiter's
+// memorystore, the same job (no key cap; a sweeper goroutine evicts);
+// impl=article is the article's ShardedLimiter (limiter.Sharded: a
+// rate.Limiter per key in 64 RWMutex shards, never evicting). cpu-ns/op is
+// the process's CPU time per check, which a busy machine's waits for a core
+// do not inflate.
 func BenchmarkKeyedAllow(b *testing.B) {
 	b.Run("impl=ours", func(b *testing.B) {
 		k, err := limiter.New(limiter.Config{Policy: roomy, MaxKeys: 4096})
@@ -47,11 +52,13 @@ func BenchmarkKeyedAllow(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
+		cpu := cpuClock(b)
 		for i := 0; b.Loop(); i++ {
 			if d, _ := k.Allow(b.Context(), clients[i&1023]); !d.Allowed {
 				b.Fatal("refused")
 			}
 		}
+		cpu.report(b)
 	})
 	b.Run("impl=sethvargo", func(b *testing.B) {
 		s, err := memorystore.New(&memorystore.Config{Tokens: uint64(roomy.Limit), Interval: roomy.Window})
@@ -60,17 +67,33 @@ func BenchmarkKeyedAllow(b *testing.B) {
 		}
 		defer s.Close(context.Background())
 		b.ReportAllocs()
+		cpu := cpuClock(b)
 		for i := 0; b.Loop(); i++ {
 			if _, _, _, ok, _ := s.Take(b.Context(), clients[i&1023]); !ok {
 				b.Fatal("refused")
 			}
 		}
+		cpu.report(b)
+	})
+	b.Run("impl=article", func(b *testing.B) {
+		s := limiter.NewSharded(64)
+		r := rate.Limit(float64(roomy.Limit) / roomy.Window.Seconds())
+		b.ReportAllocs()
+		cpu := cpuClock(b)
+		for i := 0; b.Loop(); i++ {
+			if !s.Allow(clients[i&1023], r, roomy.Limit) {
+				b.Fatal("refused")
+			}
+		}
+		cpu.report(b)
 	})
 }
 
 // BenchmarkLeaky: one admission of a leaky bucket that never has to wait.
 // impl=ours is limiter.Leaky.Reserve (a CAS on one int64, no sleeping);
-// impl=uber is go.uber.org/ratelimit's Take (atomic too, but it sleeps when early).
+// impl=uber is go.uber.org/ratelimit's Take with WithoutSlack (atomic too,
+// but it sleeps when early); impl=uber-slack is its default, a slack of 10
+// (TestArticleUberDefaultSlackBursts: what the slack does to the spacing).
 func BenchmarkLeaky(b *testing.B) {
 	b.Run("impl=ours", func(b *testing.B) {
 		l, err := limiter.NewLeaky(quota.Policy{Limit: quota.MaxLimit, Window: time.Millisecond}, time.Hour)
@@ -78,44 +101,69 @@ func BenchmarkLeaky(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
+		cpu := cpuClock(b)
 		for b.Loop() {
 			l.Reserve(time.Now())
 		}
+		cpu.report(b)
 	})
-	b.Run("impl=uber", func(b *testing.B) {
-		l := ratelimit.New(1_000_000_000, ratelimit.WithoutSlack)
-		b.ReportAllocs()
-		for b.Loop() {
-			l.Take()
-		}
-	})
+	for name, opts := range map[string][]ratelimit.Option{"uber": {ratelimit.WithoutSlack}, "uber-slack": nil} {
+		b.Run("impl="+name, func(b *testing.B) {
+			l := ratelimit.New(1_000_000_000, opts...)
+			b.ReportAllocs()
+			cpu := cpuClock(b)
+			for b.Loop() {
+				l.Take()
+			}
+			cpu.report(b)
+		})
+	}
 }
 
 // BenchmarkKeyedContention: 64 shards (impl=ours) against the same map
-// behind one mutex (impl=single-mutex), 1,024 clients, RunParallel at
-// goroutines = parallelism × GOMAXPROCS.
+// behind one mutex (impl=single-mutex) and against the article's
+// ShardedLimiter (impl=article: 64 RWMutex shards, a rate.Limiter and its
+// mutex per key), RunParallel at goroutines = parallelism × GOMAXPROCS.
+// key=spread checks 1,024 clients; key=hot one client, as a global limit or
+// one busy tenant: every check then takes the same bucket's lock, which no
+// sharding of the map splits.
 func BenchmarkKeyedContention(b *testing.B) {
-	for _, g := range []int{1, 2, 8, 64} {
-		for _, tc := range []struct {
-			impl   string
-			shards int
-		}{{"ours", 64}, {"single-mutex", 1}} {
-			b.Run("goroutines="+strconv.Itoa(g)+"/impl="+tc.impl, func(b *testing.B) {
-				k, err := limiter.New(limiter.Config{Policy: roomy, MaxKeys: 4096, Shards: tc.shards})
-				if err != nil {
-					b.Fatal(err)
-				}
-				var next atomic.Int64
-				b.SetParallelism(max(1, g/parallelismUnit()))
-				b.ReportAllocs()
-				b.RunParallel(func(pb *testing.PB) {
-					i := int(next.Add(97))
-					for pb.Next() {
-						i++
-						_, _ = k.Allow(context.Background(), clients[i&1023])
+	r := rate.Limit(float64(roomy.Limit) / roomy.Window.Seconds())
+	for _, key := range []string{"spread", "hot"} {
+		mask := 1023
+		if key == "hot" {
+			mask = 0
+		}
+		for _, g := range []int{1, 2, 8, 64} {
+			for _, impl := range []string{"ours", "single-mutex", "article"} {
+				b.Run("key="+key+"/goroutines="+strconv.Itoa(g)+"/impl="+impl, func(b *testing.B) {
+					check := func(string) {}
+					switch impl {
+					case "article":
+						s := limiter.NewSharded(64)
+						check = func(c string) { s.Allow(c, r, roomy.Limit) }
+					default:
+						shards := map[string]int{"ours": 64, "single-mutex": 1}[impl]
+						k, err := limiter.New(limiter.Config{Policy: roomy, MaxKeys: 4096, Shards: shards})
+						if err != nil {
+							b.Fatal(err)
+						}
+						check = func(c string) { _, _ = k.Allow(context.Background(), c) }
 					}
+					var next atomic.Int64
+					b.SetParallelism(max(1, g/parallelismUnit()))
+					b.ReportAllocs()
+					cpu := cpuClock(b)
+					b.RunParallel(func(pb *testing.PB) {
+						i := int(next.Add(97))
+						for pb.Next() {
+							i++
+							check(clients[i&mask])
+						}
+					})
+					cpu.report(b)
 				})
-			})
+			}
 		}
 	}
 }

@@ -64,8 +64,9 @@ func (b *Backend) String() string { return b.Name }
 
 // Algorithm chooses a backend for one request.
 type Algorithm interface {
-	// Pick returns one of candidates, which is never empty and holds only
-	// healthy backends. key is the request's affinity key (a header, a client
+	// Pick returns one of candidates, which is never empty, holds only
+	// backends of the algorithm's pool that may take the request, and keeps
+	// the pool's order. key is the request's affinity key (a header, a client
 	// IP); algorithms that do not hash ignore it. Pick is called concurrently.
 	Pick(candidates []*Backend, key string) *Backend
 }
@@ -230,6 +231,28 @@ func (p *Pool) Readmit(b *Backend) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.readmit(b)
+}
+
+// generation returns b's ejection counter, which changes at every ejection
+// and readmission: a probe records it when it is sent.
+func (p *Pool) generation(b *Backend) uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return b.ejection
+}
+
+// readmitSince lifts b's passive ejection if it is the one in force at
+// generation gen: a probe sent before an ejection says nothing about the
+// failure that caused it.
+func (p *Pool) readmitSince(b *Backend, gen uint64) {
+	if !b.ejected.Load() {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if b.ejection == gen {
+		p.readmit(b)
+	}
 }
 
 // readmit lifts b's passive ejection; callers hold mu.

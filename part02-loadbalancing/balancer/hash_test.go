@@ -71,11 +71,15 @@ func TestConsistentHashEjection(t *testing.T) {
 func TestConsistentHashMovesAboutOneNth(t *testing.T) {
 	const keys = 20_000
 	four, five := backends(1, 1, 1, 1), backends(1, 1, 1, 1, 1)
-	r4, r5 := NewConsistentHash(four, 0, nil), NewConsistentHash(five, 0, nil)
+	p4, p5 := newPool(t, NewConsistentHash(four, 0, nil), four...), newPool(t, NewConsistentHash(five, 0, nil), five...)
 	movedRing, movedMod := 0, 0
 	for i := range keys {
 		k := user(i)
-		if r4.Pick(four, k).Name != r5.Pick(five, k).Name {
+		b4, err := p4.Pick(k)
+		require.NoError(t, err)
+		b5, err := p5.Pick(k)
+		require.NoError(t, err)
+		if b4.Name != b5.Name {
 			movedRing++
 		}
 		h := xxhash.Sum64String(k)

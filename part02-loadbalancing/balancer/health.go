@@ -12,7 +12,8 @@ import (
 // after Fall failed probes in a row and readmits it after Rise good ones
 // (HAProxy's "check inter 2s rise 2 fall 3"). Its verdict and a proxy's
 // passive ejection (Pool.Eject) are kept apart: a backend takes requests
-// only when neither holds it out. A passing probe lifts a passive ejection.
+// only when neither holds it out. A passing probe lifts a passive ejection
+// that began before the probe was sent.
 type Checker struct {
 	Pool     *Pool
 	Probe    func(ctx context.Context, b *Backend) error // nil: HTTPProbe(http.DefaultClient, "/healthz")
@@ -80,11 +81,13 @@ func (c *Checker) Run(ctx context.Context) {
 		states[i].up = !b.down.Load()
 	}
 	errs := make([]error, len(backends))
+	gens := make([]uint64, len(backends))
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		var wg sync.WaitGroup
 		for i, b := range backends {
+			gens[i] = c.Pool.generation(b)
 			wg.Go(func() {
 				pctx, cancel := context.WithTimeout(ctx, timeout)
 				defer cancel()
@@ -102,8 +105,9 @@ func (c *Checker) Run(ctx context.Context) {
 			} else {
 				s.ok, s.bad = s.ok+1, 0
 				// A passing probe lifts a passive ejection (Envoy's
-				// successful_active_health_check_uneject_host).
-				c.Pool.Readmit(b)
+				// successful_active_health_check_uneject_host), if the
+				// ejection came before the probe was sent.
+				c.Pool.readmitSince(b, gens[i])
 			}
 			switch {
 			case s.up && s.bad >= fall:

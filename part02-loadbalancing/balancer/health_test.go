@@ -246,3 +246,39 @@ func TestHTTPProbe(t *testing.T) {
 	srv.Close()
 	assert.Error(t, probe(t.Context(), b), "nothing listens")
 }
+
+// A probe lifts only an ejection that began before it was sent. b1 passes a
+// probe that takes 400 ms; 100 ms into it, a proxy sees b1 refuse a
+// connection and ejects it. The probe's answer says nothing about that
+// refusal, so b1 stays out until a probe sent after the ejection passes. It
+// used to be readmitted by the stale answer 300 ms after its ejection.
+func TestStaleProbeDoesNotLiftAnEjection(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		bs := backends(1, 1, 1)
+		p := newPool(t, new(RoundRobin), bs...)
+		slow := func(ctx context.Context, b *Backend) error {
+			select {
+			case <-time.After(400 * time.Millisecond):
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			(&Checker{Pool: p, Probe: slow, Interval: time.Second, Timeout: 500 * time.Millisecond}).Run(ctx)
+		}()
+		time.Sleep(100 * time.Millisecond)
+		require.True(t, p.Eject(bs[0], 10*time.Second))
+		time.Sleep(400 * time.Millisecond) // the first round is over
+		synctest.Wait()
+		assert.False(t, bs[0].Healthy(), "a probe sent before the ejection does not lift it")
+		time.Sleep(time.Second) // the second round, sent after the ejection, passes
+		synctest.Wait()
+		assert.True(t, bs[0].Healthy(), "a probe sent after the ejection lifts it")
+		cancel()
+		<-done
+	})
+}

@@ -14,9 +14,11 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -27,6 +29,7 @@ import (
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/balancer"
 	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/fleet"
+	"github.com/sysdesign-masterclass/golang/part02-loadbalancing/l7"
 )
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
@@ -291,4 +294,58 @@ func TestRollingRestartNeverEmptiesThePool(t *testing.T) {
 	served("b1")
 	require.NoError(t, fl[1].Restart())
 	served("")
+}
+
+// countingPicks is round robin that counts its decisions.
+type countingPicks struct {
+	balancer.RoundRobin
+	n atomic.Int64
+}
+
+func (c *countingPicks) Pick(bs []*balancer.Backend, key string) *balancer.Backend {
+	c.n.Add(1)
+	return c.RoundRobin.Pick(bs, key)
+}
+
+// The article's throughput row sets L4's "millions of connections/s" beside
+// L7's "hundreds of thousands/s", and its FAQ says "connections/second"
+// for L4: two units. An L4 balancer decides once per connection, an L7 one
+// once per request, and a keep-alive connection carries many requests: 100
+// requests over 10 connections are 10 decisions through L4 and 100 through
+// L7. The demo measures both rates on both proxies (-mode l4l7).
+func TestArticleConnectionsAreNotRequests(t *testing.T) {
+	fl, err := fleet.StartN(2, fleet.Options{})
+	require.NoError(t, err)
+	defer fleet.CloseAll(fl)
+	addrs := []string{fl[0].Addr(), fl[1].Addr()}
+	at4 := &countingPicks{}
+	_, _, addr4 := serve(t, func([]*balancer.Backend) balancer.Algorithm { return at4 }, addrs, nil)
+	at7 := &countingPicks{}
+	var bs []*balancer.Backend
+	for i, a := range addrs {
+		bs = append(bs, balancer.NewBackend(fmt.Sprintf("b%d", i+1), a, 1))
+	}
+	pool, err := balancer.NewPool(at7, bs...)
+	require.NoError(t, err)
+	p7, err := l7.New(l7.Config{Pool: pool})
+	require.NoError(t, err)
+	srv7 := httptest.NewServer(p7)
+	defer func() { srv7.Close(); p7.CloseIdleConnections() }()
+
+	for _, url := range []string{"http://" + addr4 + "/", srv7.URL + "/"} {
+		for range 10 { // 10 clients, one keep-alive connection each, 10 requests each
+			tr := &http.Transport{MaxConnsPerHost: 1}
+			client := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+			for range 10 {
+				resp, err := client.Get(url)
+				require.NoError(t, err)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode)
+			}
+			tr.CloseIdleConnections()
+		}
+	}
+	assert.Equal(t, int64(10), at4.n.Load(), "L4: one decision per connection")
+	assert.Equal(t, int64(100), at7.n.Load(), "L7: one decision per request")
 }

@@ -13,8 +13,12 @@
 //     OPTIONS, TRACE, PUT, DELETE: RFC 9110 §9.2.2) and its body, if any, was
 //     small enough to keep (RetryBodyLimit). A POST is never sent twice.
 //   - A backend that sends no response headers within TryTimeout (30 s by
-//     default) counts as a failure after the request was written: the
-//     request is retried only under the rule above, else answered 504.
+//     default) of receiving the whole request counts as a failure after the
+//     request was written: the request is retried only under the rule above,
+//     else answered 504. The clock starts when the request is complete, as
+//     Envoy's per-try timeout does: a slow upload is the client's time, and
+//     a connect that hangs is a dial failure (DialTimeout), not a timeout of
+//     a request that may have run.
 //   - Once the backend's response headers arrive nothing is retried.
 //   - Every retry needs room in a RetryBudget (Envoy's retry_budget: retries
 //     in flight ≤ 20% of requests in flight, at least 3), so a failing fleet
@@ -55,10 +59,14 @@ type Config struct {
 	// MaxAttempts bounds the backends one request tries (0: 3).
 	MaxAttempts int
 	// TryTimeout bounds each attempt's wait for the backend's response
-	// headers (0: DefaultTryTimeout; negative: no bound). A backend that
-	// takes a request and never answers then costs one TryTimeout: the
-	// request is retried elsewhere if it may be (idempotent, body kept),
-	// else answered 504. The body that follows the headers is not bounded.
+	// headers once the whole request is written to it (0: DefaultTryTimeout;
+	// negative: no bound). A backend that takes a request and never answers
+	// then costs one TryTimeout: the request is retried elsewhere if it may
+	// be (idempotent, body kept), else answered 504. The body that follows
+	// the headers is not bounded. It is the transport's
+	// ResponseHeaderTimeout: an *http.Transport in Transport is cloned with
+	// it set; any other RoundTripper must bound its own wait, with
+	// TryTimeout negative.
 	TryTimeout time.Duration
 	// Budget caps retries fleet-wide (nil: NewRetryBudget(20, 3)).
 	Budget *RetryBudget
@@ -67,7 +75,8 @@ type Config struct {
 	// with a body are never retried).
 	RetryBodyLimit int64
 	// Transport sends requests to backends (nil: a clone of
-	// http.DefaultTransport with 256 idle connections per backend).
+	// http.DefaultTransport with 256 idle connections per backend and a
+	// DialTimeout connect).
 	Transport http.RoundTripper
 	// ErrorLog receives proxy errors (nil: discarded).
 	ErrorLog *log.Logger
@@ -112,12 +121,24 @@ func New(cfg Config) (*Proxy, error) {
 	if cfg.RetryBodyLimit == 0 {
 		cfg.RetryBodyLimit = 64 << 10
 	}
-	if cfg.Transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
-		t.MaxIdleConnsPerHost = 256
-		t.MaxIdleConns = 0
-		cfg.Transport = t
+	switch t := cfg.Transport.(type) {
+	case nil:
+		d := http.DefaultTransport.(*http.Transport).Clone()
+		d.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
+		d.MaxIdleConnsPerHost = 256
+		d.MaxIdleConns = 0
+		d.ResponseHeaderTimeout = max(0, cfg.TryTimeout)
+		cfg.Transport = d
+	case *http.Transport:
+		if cfg.TryTimeout > 0 {
+			t = t.Clone()
+			t.ResponseHeaderTimeout = cfg.TryTimeout
+			cfg.Transport = t
+		}
+	default:
+		if cfg.TryTimeout > 0 {
+			return nil, fmt.Errorf("l7: TryTimeout needs an *http.Transport (its ResponseHeaderTimeout); a %T must bound its own wait, with TryTimeout -1", t)
+		}
 	}
 	if cfg.ErrorLog == nil {
 		cfg.ErrorLog = log.New(io.Discard, "", 0)
@@ -257,11 +278,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		out.URL.Host = b.Addr // the Host header stays the client's
 		b.Begin()
-		resp, cancel, err := p.try(out)
+		resp, err := p.cfg.Transport.RoundTrip(out)
 		if err == nil {
 			p.cfg.Pool.Readmit(b) // it answered: if it was ejected (picked as a last resort), it is back
 			c.served = b
-			body := &doneBody{ReadCloser: resp.Body, b: b, cancel: cancel}
+			body := &doneBody{ReadCloser: resp.Body, b: b}
 			resp.Body = body
 			if w, ok := body.ReadCloser.(io.Writer); ok && resp.StatusCode == http.StatusSwitchingProtocols {
 				resp.Body = upgraded{body, w} // ReverseProxy splices the client to it: it must stay writable
@@ -269,8 +290,11 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 			return resp, nil
 		}
 		b.Done()
-		lastErr = fmt.Errorf("%s: %w", b.Name, err)
 		notSent := dialFailed(err)
+		if !notSent && timedOut(err) {
+			err = fmt.Errorf("%w (%v): %w", ErrTryTimeout, p.cfg.TryTimeout, err)
+		}
+		lastErr = fmt.Errorf("%s: %w", b.Name, err)
 		if notSent && balancer.Refused(err) {
 			p.cfg.Pool.Eject(b, p.cfg.EjectFor)
 		}
@@ -282,41 +306,18 @@ func (a *attempts) RoundTrip(req *http.Request) (*http.Response, error) {
 }
 
 // ErrTryTimeout is an attempt that got no response headers within
-// Config.TryTimeout; the proxy answers 504 when it is the last.
+// Config.TryTimeout; the proxy answers 504 when it is the last, whether or
+// not a backend was left to try.
 var ErrTryTimeout = errors.New("l7: no response headers within TryTimeout")
 
 // DefaultTryTimeout is Config.TryTimeout's default.
 const DefaultTryTimeout = 30 * time.Second
 
-// try sends one attempt, bounded by TryTimeout until the response headers
-// arrive. On success the caller must call cancel once the body is done.
-func (p *Proxy) try(out *http.Request) (*http.Response, context.CancelCauseFunc, error) {
-	if p.cfg.TryTimeout < 0 {
-		resp, err := p.cfg.Transport.RoundTrip(out)
-		return resp, func(error) {}, err
-	}
-	ctx, cancel := context.WithCancelCause(out.Context())
-	// Whichever comes first, the headers or the timer, wins.
-	const waiting, answered, timedOut = 0, 1, 2
-	var state atomic.Int32
-	timer := time.AfterFunc(p.cfg.TryTimeout, func() {
-		if state.CompareAndSwap(waiting, timedOut) {
-			cancel(ErrTryTimeout)
-		}
-	})
-	resp, err := p.cfg.Transport.RoundTrip(out.WithContext(ctx))
-	timer.Stop()
-	if state.CompareAndSwap(waiting, answered) {
-		if err != nil {
-			cancel(nil)
-		}
-		return resp, cancel, err
-	}
-	if err == nil {
-		resp.Body.Close() // the headers came as the timer fired: too late
-	}
-	cancel(nil)
-	return nil, nil, fmt.Errorf("%w (%v)", ErrTryTimeout, p.cfg.TryTimeout)
+// timedOut reports a timeout after the connection was made: the transport's
+// ResponseHeaderTimeout (TryTimeout), or a TLS handshake that stalled.
+func timedOut(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // dialFailed reports an error from connecting to the backend: the request
@@ -331,16 +332,14 @@ func dialFailed(err error) bool {
 // large download as load.
 type doneBody struct {
 	io.ReadCloser
-	b      *balancer.Backend
-	cancel context.CancelCauseFunc // the attempt's context
-	once   atomic.Bool
+	b    *balancer.Backend
+	once atomic.Bool
 }
 
 func (d *doneBody) Close() error {
 	err := d.ReadCloser.Close()
 	if d.once.CompareAndSwap(false, true) {
 		d.b.Done()
-		d.cancel(nil)
 	}
 	return err
 }
@@ -374,11 +373,11 @@ func (p *Proxy) errorHandler(w http.ResponseWriter, r *http.Request, err error) 
 	p.cfg.ErrorLog.Printf("l7: %s %s: %v", r.Method, r.URL.Path, err)
 	status := http.StatusBadGateway
 	switch {
+	case errors.Is(err, ErrTryTimeout): // the last backend tried timed out, even if none is left
+		status = http.StatusGatewayTimeout
 	case errors.Is(err, balancer.ErrNoBackend):
 		status = http.StatusServiceUnavailable
 		w.Header().Set("Retry-After", "1")
-	case errors.Is(err, ErrTryTimeout):
-		status = http.StatusGatewayTimeout
 	}
 	http.Error(w, http.StatusText(status), status)
 }

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -528,11 +529,15 @@ func TestSilentBackendTimesOut(t *testing.T) {
 	silent, healthy := balancer.NewBackend("silent", silentBackend(t), 1), balancer.NewBackend("b1", fl[0].Addr(), 1)
 	pool, err := balancer.NewPool(new(balancer.RoundRobin), silent, healthy)
 	require.NoError(t, err)
-	p, err := New(Config{Pool: pool, TryTimeout: 200 * time.Millisecond})
+	// b1 must answer within TryTimeout too: with 200 ms, a loaded 2-core
+	// machine under -race could make b1 late, and its request would fail
+	// with a 504 the test did not expect. 2 s is a generous bound for a
+	// loopback request; only the silent backend ever waits it out.
+	p, err := New(Config{Pool: pool, TryTimeout: 2 * time.Second})
 	require.NoError(t, err)
 	srv := httptest.NewServer(p)
 	t.Cleanup(func() { srv.Close(); p.CloseIdleConnections() })
-	client := &http.Client{Timeout: 10 * time.Second}
+	client := &http.Client{Timeout: time.Minute}
 	send := func(method string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+"/orders", strings.NewReader("{}"))
@@ -557,5 +562,130 @@ func TestSilentBackendTimesOut(t *testing.T) {
 	}
 	assert.Equal(t, map[int]int{http.StatusOK: 1, http.StatusGatewayTimeout: 1}, statuses, "a POST is not sent twice: 504")
 	assert.Equal(t, retries, p.Stats().Retries, "no POST retried")
+	assert.Zero(t, silent.Inflight())
+}
+
+// echoLength reads the whole request body and answers with its length.
+func echoLength(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, n)
+	}))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
+}
+
+// The per-try timeout bounds the wait for the backend's answer, not the
+// client's upload: a POST whose body takes longer to arrive than TryTimeout
+// reaches the backend whole and is answered 200, as with Envoy's per-try
+// timeout or net/http's ResponseHeaderTimeout, which start once the request
+// is complete. It used to count from the first byte: the timer fired during
+// the upload, the backend got a truncated body, and the client a 504.
+func TestTryTimeoutExcludesTheUpload(t *testing.T) {
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), balancer.NewBackend("b1", echoLength(t), 1))
+	require.NoError(t, err)
+	const try = 1500 * time.Millisecond
+	p, err := New(Config{Pool: pool, TryTimeout: try})
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.CloseIdleConnections() })
+
+	body, w := io.Pipe()
+	go func() { // three chunks, the last sent 2 s after the first: longer than TryTimeout
+		chunk := strings.Repeat("x", 1000)
+		for i := range 3 {
+			if i > 0 {
+				time.Sleep(try * 2 / 3)
+			}
+			if _, err := io.WriteString(w, chunk); err != nil {
+				return
+			}
+		}
+		w.Close()
+	}()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/upload", body) // unknown length: streamed
+	require.NoError(t, err)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+	require.NoError(t, err)
+	got, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "3000", string(got), "the backend read the whole body")
+	body.Close()
+}
+
+// fullBacklog returns the address of a listener whose accept queue is full
+// and never drained: the kernel drops further SYNs, so a connect hangs as it
+// does to a host that has gone silent (a dead VM, a dropped route).
+func fullBacklog(t *testing.T) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	require.NoError(t, err)
+	t.Cleanup(func() { syscall.Close(fd) })
+	require.NoError(t, syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}))
+	require.NoError(t, syscall.Listen(fd, 0))
+	sa, err := syscall.Getsockname(fd)
+	require.NoError(t, err)
+	addr := fmt.Sprintf("127.0.0.1:%d", sa.(*syscall.SockaddrInet4).Port)
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second) // fills the queue of one
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	return addr
+}
+
+// A connect that hangs is a failure before anything was sent, whatever
+// TryTimeout is: the request, POST included, goes to another backend and the
+// silent host is ejected. With TryTimeout under the 2 s dial timeout the
+// per-try timer used to fire first, and the POST was answered 504 as if the
+// backend might have run it, while the healthy backend stood idle.
+func TestHungConnectIsRetriedForAnyMethod(t *testing.T) {
+	fl, err := fleet.StartN(1, fleet.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { fleet.CloseAll(fl) })
+	hung, healthy := balancer.NewBackend("hung", fullBacklog(t), 1), balancer.NewBackend("b1", fl[0].Addr(), 1)
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), hung, healthy)
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool, TryTimeout: 1500 * time.Millisecond})
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.CloseIdleConnections() })
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/orders", strings.NewReader("{}"))
+	require.NoError(t, err)
+	resp, err := (&http.Client{Timeout: time.Minute}).Do(req) // round robin starts with the hung backend
+	require.NoError(t, err)
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "b1", resp.Header.Get(fleet.Header))
+	assert.False(t, hung.Healthy(), "a connect that timed out ejects the backend")
+	assert.Equal(t, int64(1), fl[0].Hits(""), "the POST ran once")
+}
+
+// When every backend a request may try has timed out, the answer is 504
+// (the gateway timed out), not 503 with Retry-After: 1, which tells clients
+// to come back in a second to a backend that needs more than TryTimeout.
+func TestTimeoutOfTheLastBackendIs504(t *testing.T) {
+	silent := balancer.NewBackend("silent", silentBackend(t), 1)
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), silent)
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool, TryTimeout: 200 * time.Millisecond})
+	require.NoError(t, err)
+	srv := httptest.NewServer(p)
+	t.Cleanup(func() { srv.Close(); p.CloseIdleConnections() })
+	for _, method := range []string{http.MethodGet, http.MethodPost} {
+		req, err := http.NewRequestWithContext(t.Context(), method, srv.URL+"/", nil)
+		require.NoError(t, err)
+		resp, err := (&http.Client{Timeout: time.Minute}).Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		assert.Equal(t, http.StatusGatewayTimeout, resp.StatusCode, method)
+		assert.Empty(t, resp.Header.Get("Retry-After"), method)
+	}
 	assert.Zero(t, silent.Inflight())
 }

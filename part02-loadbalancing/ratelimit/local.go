@@ -59,6 +59,7 @@ type PerClient struct {
 	burst int
 	ttl   time.Duration
 	max   int
+	now   func() time.Time
 
 	mu      sync.RWMutex
 	clients map[string]*client
@@ -85,6 +86,9 @@ type PerClientConfig struct {
 	TTL time.Duration
 	// MaxClients caps the clients remembered at once (0: 1,000,000).
 	MaxClients int
+	// Now is the limiter's clock (nil: time.Now), for demos and replays
+	// that must not depend on how fast the machine runs.
+	Now func() time.Time
 }
 
 // NewPerClient returns a limiter and starts its sweeper, which forgets idle
@@ -116,8 +120,11 @@ func NewPerClient(c PerClientConfig) (*PerClient, error) {
 	if c.MaxClients < 1 {
 		return nil, fmt.Errorf("ratelimit: MaxClients %d must be at least 1", c.MaxClients)
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	l := &PerClient{
-		rate: c.Rate, burst: c.Burst, ttl: c.TTL, max: c.MaxClients,
+		rate: c.Rate, burst: c.Burst, ttl: c.TTL, max: c.MaxClients, now: c.Now,
 		clients: map[string]*client{},
 		stop:    make(chan struct{}), done: make(chan struct{}),
 	}
@@ -144,7 +151,7 @@ func (l *PerClient) Evicted() int64 { return l.evicted.Load() }
 
 // Allow takes a token from key's bucket if it has one. It never fails.
 func (l *PerClient) Allow(_ context.Context, key string) (Decision, error) {
-	now := time.Now()
+	now := l.now()
 	lim := l.limiter(key, now)
 	d := Decision{Limit: int64(l.burst)}
 	if !lim.AllowN(now, 1) { // a denied request takes no token
@@ -212,8 +219,8 @@ func (l *PerClient) sweepLoop() {
 		select {
 		case <-l.stop:
 			return
-		case now := <-t.C:
-			l.Sweep(now)
+		case <-t.C:
+			l.Sweep(l.now())
 		}
 	}
 }

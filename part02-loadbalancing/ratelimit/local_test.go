@@ -9,12 +9,18 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	"golang.org/x/time/rate"
 
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 )
 
-func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
+// The article's sweeper goroutine, started by TestArticleSweeperLeaksAndPanics
+// to show that nothing can stop it, is the one goroutine allowed to outlive
+// the tests.
+func TestMain(m *testing.M) {
+	leakcheck.VerifyTestMain(m, goleak.IgnoreAnyFunction("github.com/sysdesign-masterclass/golang/part02-loadbalancing/ratelimit.(*articleSweeper).cleanupLoop"))
+}
 
 func newPerClient(t *testing.T, c PerClientConfig) *PerClient {
 	t.Helper()

@@ -27,14 +27,16 @@ return {n, ttl}
 // per key per Window, counted in Redis so every replica of a service shares
 // one count. It is a fixed window, not the sliding window the article's
 // comment calls it: a client can send Limit at the end of one window and
-// Limit at the start of the next, 2 × Limit within a moment
-// (TestFixedWindowAllowsTwiceTheLimitAcrossABoundary). Part 11 of the series
-// has the sliding-window and GCRA limiters.
+// Limit at the start of the next, 2 × Limit within a moment (the subtest
+// "twice the limit across a boundary" of TestFixedWindowOnMiniredis and
+// TestFixedWindowOnRedis). Part 11 of the series has the sliding-window and
+// GCRA limiters.
 //
 // The window is set in milliseconds (PEXPIRE). The article's
 // EXPIRE int64(window.Seconds()) truncates: a 500 ms window becomes EXPIRE
 // 0, which deletes the key at once, so the count never passes 1 and nothing
-// is ever limited (TestSubSecondWindow).
+// is ever limited (TestArticleSubSecondWindowNeverLimits; the subtest
+// "sub-second window" for this one).
 type FixedWindow struct {
 	Client redis.Scripter // *redis.Client, *redis.ClusterClient, …
 	Limit  int64          // requests per window, ≥ 1

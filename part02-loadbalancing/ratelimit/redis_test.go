@@ -14,10 +14,15 @@ import (
 // in-process miniredis here, the stack's Redis in redis_integration_test.go.
 // window is the windows' length; advance moves the limiter's time on (the
 // miniredis clock; on real Redis, the keys' TTLs), so that no check depends
-// on how fast the machine answers.
+// on how fast the machine answers. Each check gets checkTimeout: the
+// contract is about counting, and FixedWindow's 100 ms default, a budget for
+// a request path, failed checks of a loaded 2-core machine under -race
+// ("i/o timeout" with 30 ms of added latency).
+const checkTimeout = 10 * time.Second
+
 func fixedWindowContract(t *testing.T, client redis.Scripter, prefix string, window time.Duration, advance func(*testing.T, time.Duration)) {
 	t.Run("limit per window, then a new window", func(t *testing.T) {
-		f := &FixedWindow{Client: client, Limit: 3, Window: window, Prefix: prefix}
+		f := &FixedWindow{Client: client, Limit: 3, Window: window, Prefix: prefix, Timeout: checkTimeout}
 		for i := range 3 {
 			d := allow(t, f, "a")
 			require.True(t, d.Allowed, "request %d", i+1)
@@ -38,7 +43,7 @@ func fixedWindowContract(t *testing.T, client redis.Scripter, prefix string, win
 	// that sends the limit at the end of one window and again at the start
 	// of the next passes twice the limit within a moment.
 	t.Run("twice the limit across a boundary", func(t *testing.T) {
-		f := &FixedWindow{Client: client, Limit: 5, Window: window, Prefix: prefix}
+		f := &FixedWindow{Client: client, Limit: 5, Window: window, Prefix: prefix, Timeout: checkTimeout}
 		allow(t, f, "edge") // opens the window
 		advance(t, window*9/10)
 		passed := 1
@@ -60,7 +65,7 @@ func fixedWindowContract(t *testing.T, client redis.Scripter, prefix string, win
 	// is EXPIRE 0, which deletes the key at once, so nothing is limited.
 	// PEXPIRE keeps the 500 ms.
 	t.Run("sub-second window", func(t *testing.T) {
-		f := &FixedWindow{Client: client, Limit: 2, Window: 500 * time.Millisecond, Prefix: prefix}
+		f := &FixedWindow{Client: client, Limit: 2, Window: 500 * time.Millisecond, Prefix: prefix, Timeout: checkTimeout}
 		assert.True(t, allow(t, f, "fast").Allowed)
 		assert.True(t, allow(t, f, "fast").Allowed)
 		d := allow(t, f, "fast")

@@ -1,6 +1,6 @@
 // Package limiter holds the in-process limiters: Keyed, one token bucket
-// (golang.org/x/time/rate) per key in a sharded map whose memory stays
-// bounded, and Leaky, a leaky bucket that spaces calls evenly.
+// per key in a sharded map whose memory stays bounded, and Leaky, a leaky
+// bucket that spaces calls evenly.
 //
 // The article's ShardedLimiter creates a rate.Limiter for every key it ever
 // sees and never removes one, so a client that varies its key (a spoofed
@@ -17,12 +17,23 @@
 //     across shards is searched for a refilled entry first; if none has
 //     refilled, WhenFull decides: EvictFullest drops the sampled entry with
 //     the most tokens (the smallest change to any client's limit: a drained
-//     client is dropped only if every sampled one is as drained), DenyNew
-//     refuses the new key with ErrFull, so no tracked client ever gets a
-//     fresh quota it did not earn.
+//     client is dropped only if every sampled one is as drained) and never
+//     refuses a key, DenyNew refuses the new key with ErrFull, so no tracked
+//     client ever gets a fresh quota it did not earn.
 //
-// Each shard is a plain mutex and a map: a lookup is a hash, one uncontended
-// lock in the common case, and no allocation for a key already present.
+// Each bucket is the token bucket of golang.org/x/time/rate (tokens = min(
+// burst, tokens + rate·Δt), one token per request) kept as one int64: the
+// instant at which it will be full again (GCRA's theoretical arrival time,
+// shifted by the burst). The shard's lock already serialises a key's checks,
+// so a rate.Limiter per key would add its own mutex, two lock round trips
+// per check (AllowN, then TokensAt for Remaining) and about 100 bytes per
+// key for nothing; the decisions are the same, to the nanosecond rounding
+// of the refill interval (TestKeyedMatchesXTimeRate).
+//
+// A shard is a plain mutex, a map from key to slot and a slice of slots: a
+// check of a known key is one hash for the shard, one map lookup, one
+// uncontended lock, and no allocation; Allow reads the clock once, the
+// monotonic clock only.
 package limiter
 
 import (
@@ -30,14 +41,12 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
-	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/quota"
 )
@@ -46,7 +55,7 @@ import (
 // The caller's fail-open or fail-closed policy decides what happens to it.
 var ErrFull = errors.New("limiter: key table full")
 
-// Full chooses what a full shard does with a new key.
+// Full chooses what a full table does with a new key.
 type Full int
 
 const (
@@ -68,14 +77,11 @@ type Config struct {
 	WhenFull Full
 }
 
-// sample is how many entries an insert looks at: enough to find a refilled
-// one quickly when most are, cheap when none is. A full table samples
-// sampleWhenFull entries from its shard and, while it has seen fewer, from
-// up to reclaimShards others.
+// An insert drops the refilled entries among sampleOnInsert of its shard;
+// a full table samples sampleWhenFull entries across shards.
 const (
 	sampleOnInsert = 2
 	sampleWhenFull = 8
-	reclaimShards  = 8
 )
 
 // Keyed is one token bucket per key. It is safe for concurrent use.
@@ -83,22 +89,29 @@ type Keyed struct {
 	shards   []shard
 	mask     uint64
 	seed     maphash.Seed
+	epoch    time.Time // the origin of the buckets' clock; carries a monotonic reading
 	policy   quota.Policy
-	limit    rate.Limit
-	burst    int
+	interval int64 // ns per token, rounded up: never faster than the policy
+	slack    int64 // (burst − 1) × interval: how far ahead of now a bucket may be full and still admit
+	burst    int   // the bucket's size in tokens
+	limit    int   // Decision.Limit
 	maxKeys  int64
 	whenFull Full
 
 	// keys is written on every insert and delete; the padding keeps it off
 	// the cache line of the read-only fields every check reads.
 	_    [64]byte
-	keys atomic.Int64 // held across all shards; at most maxKeys
+	keys atomic.Int64 // slots held across all shards, entries and inserts under way; at most maxKeys
 }
 
-type shard struct {
-	mu sync.Mutex
-	m  map[string]*rate.Limiter
-	_  [64 - 16]byte // one cache line per shard: neighbours' locks do not share it
+// shard holds keys → slot → the instant the key's bucket is full again, in
+// ns since epoch. Slots, not map values, so a check updates its bucket
+// after one lookup; freed slots are reused.
+type shard struct { // 64 bytes: one cache line per shard header, so neighbours' locks do not share one
+	mu    sync.Mutex
+	m     map[string]uint32
+	slots []int64
+	free  []uint32
 }
 
 // New returns a Keyed limiter for cfg.
@@ -119,18 +132,27 @@ func New(cfg Config) (*Keyed, error) {
 			n <<= 1
 		}
 	}
+	p := cfg.Policy
+	interval := (int64(p.Window) + int64(p.Limit) - 1) / int64(p.Limit)
+	burst := int64(p.BurstSize())
+	if float64(burst)*float64(interval) > 1<<62 {
+		return nil, fmt.Errorf("limiter: a burst of %d takes longer to refill than 146 years (%v)", burst, p)
+	}
 	k := &Keyed{
 		shards:   make([]shard, n),
 		mask:     uint64(n - 1),
 		seed:     maphash.MakeSeed(),
-		policy:   cfg.Policy,
-		limit:    rate.Limit(float64(cfg.Policy.Limit) / cfg.Policy.Window.Seconds()),
-		burst:    cfg.Policy.BurstSize(),
+		epoch:    time.Now(),
+		policy:   p,
+		interval: interval,
+		slack:    (burst - 1) * interval,
+		burst:    int(burst),
+		limit:    max(p.Limit, int(burst)),
 		maxKeys:  int64(cfg.MaxKeys),
 		whenFull: cfg.WhenFull,
 	}
 	for i := range k.shards {
-		k.shards[i].m = make(map[string]*rate.Limiter)
+		k.shards[i].m = make(map[string]uint32)
 	}
 	return k, nil
 }
@@ -138,130 +160,200 @@ func New(cfg Config) (*Keyed, error) {
 // Policy implements quota.Limiter.
 func (k *Keyed) Policy() quota.Policy { return k.policy }
 
-// Allow implements quota.Limiter on the wall clock. The only error is
+// Allow implements quota.Limiter on the monotonic clock. The only error is
 // ErrFull (with DenyNew).
 func (k *Keyed) Allow(_ context.Context, key string) (quota.Decision, error) {
-	return k.AllowAt(key, time.Now())
+	now := time.Since(k.epoch) // one monotonic clock read, no wall clock
+	return k.allow(key, int64(now), k.epoch.Add(now))
 }
 
 // AllowAt checks key at time now, like rate.Limiter.AllowN: replaying a
-// recorded sequence of requests gives the same decisions every time.
+// recorded sequence of requests gives the same decisions every time. Use
+// one clock per limiter: Allow's, or instants of the caller's choosing.
 func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
-	s := &k.shards[maphash.String(k.seed, key)&k.mask]
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	lim := s.m[key]
-	if lim == nil {
-		if !k.admit(s, now) {
-			return quota.Decision{Limit: max(k.policy.Limit, k.burst), RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: now}, ErrFull
-		}
-		lim = rate.NewLimiter(k.limit, k.burst)
-		s.m[strings.Clone(key)] = lim // the caller's key may share a larger buffer
-	}
-	ok := lim.AllowN(now, 1)
-	return k.decide(ok, lim.TokensAt(now), now), nil
+	return k.allow(key, int64(now.Sub(k.epoch)), now)
 }
 
-// decide turns a bucket's state into a Decision.
-func (k *Keyed) decide(ok bool, tokens float64, now time.Time) quota.Decision {
-	d := quota.Decision{Allowed: ok, Limit: max(k.policy.Limit, k.burst), Remaining: int(math.Floor(tokens)), At: now}
-	perToken := float64(time.Second) / float64(k.limit)
-	// Using every whole token now leaves tokens-Remaining; the next one
-	// arrives after the missing fraction refills.
-	d.Reset = time.Duration(math.Ceil((1 - (tokens - math.Floor(tokens))) * perToken))
+func (k *Keyed) allow(key string, now int64, at time.Time) (quota.Decision, error) {
+	s := &k.shards[maphash.String(k.seed, key)&k.mask]
+	s.mu.Lock()
+	i, ok := s.m[key]
 	if !ok {
-		d.RetryAfter = time.Duration(math.Ceil((1 - tokens) * perToken))
+		var err error
+		if i, err = k.insert(s, key, now); err != nil {
+			s.mu.Unlock()
+			return quota.Decision{Limit: k.limit, RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: at}, err
+		}
+	}
+	fullAt := s.slots[i]
+	ok = fullAt-now <= k.slack // at least one token
+	if ok {
+		fullAt = max(fullAt, now) + k.interval
+		s.slots[i] = fullAt
+	}
+	s.mu.Unlock()
+	return k.decide(ok, max(0, fullAt-now), at), nil
+}
+
+// decide turns a bucket that is debt ns short of full into a Decision:
+// it holds burst − debt/interval tokens.
+func (k *Keyed) decide(ok bool, debt int64, at time.Time) quota.Decision {
+	owed := debt / k.interval // whole tokens owed; one division per check
+	d := quota.Decision{Allowed: ok, Limit: k.limit, Remaining: k.burst - int(owed), Reset: time.Duration(k.interval), At: at}
+	// Using every whole token now leaves a fraction; the next whole token
+	// arrives when the part owed refills (a whole interval if none is).
+	if part := debt - owed*k.interval; part > 0 {
+		d.Remaining--
+		d.Reset = time.Duration(part)
+	}
+	if !ok {
+		d.RetryAfter = time.Duration(debt - k.slack) // until one token is back
 	}
 	return d
 }
 
-// admit counts one more key for shard s (whose lock the caller holds),
-// after dropping the refilled entries among a few of s's. If the table is
-// full it reclaims a slot first; it reports whether there is room.
-func (k *Keyed) admit(s *shard, now time.Time) bool {
-	n := sampleOnInsert
-	for key, lim := range s.m { // Go starts a map range at a random entry
+// insert gives key a slot in s, whose lock the caller holds and which does
+// not have key. A new bucket is full. insert may release s's lock while it
+// makes room elsewhere; it then looks for key again (another check of the
+// same new key may have inserted it meanwhile).
+func (k *Keyed) insert(s *shard, key string, now int64) (uint32, error) {
+	k.keys.Add(-int64(k.dropRefilled(s, now, sampleOnInsert)))
+	if k.keys.Add(1) > k.maxKeys { // full: reclaim a slot from the table
+		k.keys.Add(-1)
+		s.mu.Unlock()
+		ok := k.reclaim(now)
+		s.mu.Lock()
+		if !ok {
+			return 0, ErrFull
+		}
+		if i, found := s.m[key]; found { // inserted meanwhile: give the slot back
+			k.keys.Add(-1)
+			return i, nil
+		}
+	}
+	var i uint32
+	if n := len(s.free); n > 0 {
+		i, s.free = s.free[n-1], s.free[:n-1]
+		s.slots[i] = now
+	} else {
+		i = uint32(len(s.slots))
+		s.slots = append(s.slots, now)
+	}
+	s.m[strings.Clone(key)] = i // the caller's key may share a larger buffer
+	return i, nil
+}
+
+// dropRefilled deletes the refilled entries among the first n of s's map
+// (Go starts a map range at a random entry), whose lock the caller holds.
+// It reports how many it dropped; the caller settles the count of keys.
+func (k *Keyed) dropRefilled(s *shard, now int64, n int) int {
+	dropped := 0
+	for key, i := range s.m {
 		if n--; n < 0 {
 			break
 		}
-		if lim.TokensAt(now) >= float64(k.burst) {
-			delete(s.m, key)
-			k.keys.Add(-1)
+		if s.slots[i] <= now {
+			s.remove(key, i)
+			dropped++
 		}
 	}
-	for range 3 { // other inserts may take the reclaimed slot first
-		if k.keys.Add(1) <= k.maxKeys {
-			return true
-		}
-		k.keys.Add(-1)
-		if !k.reclaim(s, now) {
-			return false
-		}
-	}
-	return false
+	return dropped
 }
 
-// victim is an entry reclaim may drop.
-type victim struct {
-	s      *shard
-	key    string
-	tokens float64
+func (s *shard) remove(key string, i uint32) {
+	delete(s.m, key)
+	s.free = append(s.free, i)
 }
 
-// reclaim frees at least one slot of a full table: it samples
-// sampleWhenFull entries of s and, while it has seen fewer, of other shards,
-// and drops the refilled ones it finds (nothing lost); if there are none,
-// with EvictFullest, the one with the most tokens. Other shards are locked with TryLock and skipped when busy:
-// the caller holds s, and two callers waiting for each other's shard would
-// deadlock.
-func (k *Keyed) reclaim(s *shard, now time.Time) bool {
-	locked := make([]*shard, 0, reclaimShards)
-	defer func() {
-		for _, o := range locked {
+// reclaim frees a slot of a full table for the caller, holding no other
+// lock: it locks one shard at a time, from a random one on, until it has
+// seen sampleWhenFull entries or every shard. If any sampled entry has
+// refilled, those are dropped (nothing lost). Otherwise, with DenyNew, it
+// reports false; with EvictFullest it evicts the sampled entry that will be
+// full soonest, or, if checks changed that shard meanwhile, the fullest of
+// what that shard holds now, so it always succeeds. The freed slot is
+// counted for the caller, who must fill it or give it back.
+func (k *Keyed) reclaim(now int64) bool {
+	for {
+		var best *shard
+		bestAt, seen := int64(0), 0
+		start := rand.Uint64()
+		for j := uint64(0); j <= k.mask && seen < sampleWhenFull; j++ {
+			o := &k.shards[(start+j)&k.mask]
+			o.mu.Lock()
+			if n := k.dropRefilled(o, now, sampleWhenFull-seen); n > 0 {
+				o.mu.Unlock()
+				k.keys.Add(-int64(n - 1)) // one slot goes to the caller, the rest are free
+				return true
+			}
+			for _, i := range o.m {
+				if seen++; seen > sampleWhenFull {
+					break
+				}
+				if best == nil || o.slots[i] < bestAt {
+					best, bestAt = o, o.slots[i]
+				}
+			}
 			o.mu.Unlock()
 		}
-	}()
-	best, seen, dropped := victim{tokens: -1}, 0, false
-	look := func(o *shard) bool { // true: dropped a refilled entry
-		for key, lim := range o.m {
-			if seen >= sampleWhenFull {
-				break
+		switch {
+		case k.whenFull == DenyNew:
+			return k.take()
+		case best == nil: // every slot is an insert under way: one will land
+			if k.take() {
+				return true
 			}
-			seen++
-			t := lim.TokensAt(now)
-			if t >= float64(k.burst) { // every refilled one seen: room for the next inserts too
-				delete(o.m, key)
-				k.keys.Add(-1)
-				dropped = true
-				continue
-			}
-			if t > best.tokens {
-				best = victim{o, key, t}
-			}
-		}
-		return dropped
-	}
-	if look(s) {
-		return true
-	}
-	start := rand.Uint64()
-	for i := uint64(0); i < reclaimShards && i < uint64(len(k.shards)) && seen < sampleWhenFull; i++ {
-		o := &k.shards[(start+i)&k.mask]
-		if o == s || !o.mu.TryLock() {
+			runtime.Gosched()
 			continue
 		}
-		locked = append(locked, o)
-		if look(o) {
+		best.mu.Lock()
+		if best.evictFullest() { // its slot goes to the caller: the count does not change
+			best.mu.Unlock()
 			return true
 		}
+		best.mu.Unlock()
 	}
-	if k.whenFull == DenyNew || best.s == nil {
+}
+
+// evictFullest removes the entry of s, whose lock the caller holds, that
+// will be full soonest among sampleWhenFull of them; false if s is empty.
+func (s *shard) evictFullest() bool {
+	var victim string
+	var at int64
+	n := 0
+	for key, i := range s.m {
+		if n == 0 || s.slots[i] < at {
+			victim, at = key, s.slots[i]
+		}
+		if n++; n == sampleWhenFull {
+			break
+		}
+	}
+	if n == 0 {
 		return false
 	}
-	delete(best.s.m, best.key)
-	k.keys.Add(-1)
+	s.remove(victim, s.m[victim])
 	return true
 }
 
-// Len returns the number of keys held.
-func (k *Keyed) Len() int { return int(k.keys.Load()) }
+// take counts one more slot if the table has room (another check may have
+// freed one); it reports whether it did.
+func (k *Keyed) take() bool {
+	if k.keys.Add(1) <= k.maxKeys {
+		return true
+	}
+	k.keys.Add(-1)
+	return false
+}
+
+// Len returns the number of keys held, locking each shard in turn.
+func (k *Keyed) Len() int {
+	n := 0
+	for i := range k.shards {
+		s := &k.shards[i]
+		s.mu.Lock()
+		n += len(s.m)
+		s.mu.Unlock()
+	}
+	return n
+}

@@ -2,6 +2,7 @@ package limiter_test
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/limiter"
 	"github.com/sysdesign-masterclass/golang/part11-ratelimit/quota"
@@ -43,6 +45,26 @@ func TestKeyedDecisionsAreExact(t *testing.T) {
 	for seed := range uint64(3) {
 		k := newKeyed(t, limiter.Config{MaxKeys: 1000})
 		quotatest.CheckExact(t, clocked{k}, base, quotatest.Arrivals(seed, 60, 40*time.Second), 15, time.Microsecond)
+	}
+}
+
+// Keyed is x/time/rate's token bucket: replayed over the same arrivals, a
+// rate.Limiter per key admits the same requests and has the same whole
+// tokens left after each, for refill intervals that are whole nanoseconds
+// (x/time/rate's tokens are floats, Keyed's a count of nanoseconds).
+func TestKeyedMatchesXTimeRate(t *testing.T) {
+	for _, p := range []quota.Policy{policy, {Limit: 3, Window: 250 * time.Millisecond}, {Limit: 100, Window: time.Minute, Burst: 7}} {
+		k := newKeyed(t, limiter.Config{MaxKeys: 10, Policy: p})
+		ref := rate.NewLimiter(rate.Every(p.Window/time.Duration(p.Limit)), p.BurstSize())
+		offs := quotatest.Arrivals(11, 500, 50*p.Window)
+		for _, off := range offs {
+			at := base.Add(off)
+			d, err := k.AllowAt("c", at)
+			require.NoError(t, err)
+			want := ref.AllowN(at, 1)
+			require.Equal(t, want, d.Allowed, "%v at %v", p, off)
+			require.Equal(t, int(math.Floor(ref.TokensAt(at)+1e-9)), d.Remaining, "%v at %v", p, off)
+		}
 	}
 }
 
@@ -228,4 +250,41 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		_, err := limiter.New(tt.cfg)
 		assert.ErrorContains(t, err, tt.msg)
 	}
+}
+
+// With EvictFullest a new key always gets a bucket: the table makes room,
+// wherever its keys sit. A table of 2 keys over 64 shards holds them in at
+// most 2 shards; the reclaim used to look at the new key's shard and 8
+// others, usually all empty, and returned ErrFull, which the middleware
+// turns into the route's fail-open or fail-closed answer. The same with 16
+// goroutines inserting at once into a 64-key table, where busy shards were
+// skipped.
+func TestEvictFullestNeverRefuses(t *testing.T) {
+	hourly := quota.Policy{Limit: 1, Window: time.Hour} // nothing refills: every insert must evict
+	k := newKeyed(t, limiter.Config{MaxKeys: 2, Shards: 64, Policy: hourly})
+	for i := range 1000 {
+		_, err := k.AllowAt(fmt.Sprint("client-", i), base)
+		require.NoError(t, err, "client %d", i)
+	}
+	assert.Equal(t, 2, k.Len())
+
+	k = newKeyed(t, limiter.Config{MaxKeys: 64, Shards: 64, Policy: hourly})
+	errs := make(chan error, 16)
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 2000 {
+				if _, err := k.AllowAt(fmt.Sprint(g, "-", i), base); err != nil {
+					errs <- fmt.Errorf("goroutine %d, key %d: %w", g, i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		assert.NoError(t, err)
+	}
+	assert.LessOrEqual(t, k.Len(), 64)
 }

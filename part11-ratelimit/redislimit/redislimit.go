@@ -71,26 +71,34 @@ func ParseAlgorithm(s string) (Algorithm, error) {
 	return 0, fmt.Errorf("redislimit: unknown algorithm %q; want log | counter | gcra | fixed", s)
 }
 
+// Client is what a Limiter needs of go-redis: *redis.Client,
+// *redis.ClusterClient and *redis.Ring all have it.
+type Client interface {
+	redis.Scripter
+	Process(ctx context.Context, cmd redis.Cmder) error
+}
+
 // Limiter is one policy enforced in Redis. It is safe for concurrent use.
 type Limiter struct {
-	rdb    redis.Scripter
+	rdb    Client
 	algo   Algorithm
 	policy quota.Policy
 	prefix string
 	script *redis.Script
-	args   []any // the script's fixed arguments, formatted once
-	limit  int   // Decision.Limit: the policy's Limit, or GCRA's larger Burst
+	src    string // the script's text, for a node that has not seen it
+	args   []any  // the script's fixed arguments, formatted once
+	limit  int    // Decision.Limit: the policy's Limit, or GCRA's larger Burst
 }
 
 // New returns a limiter for p on rdb (a *redis.Client, *redis.ClusterClient
-// or *redis.Ring) that does not retry commands (MaxRetries: -1; New refuses
-// one that does). Keys are prefix + "{" + id + "}"; prefix must not contain
+// or *redis.Ring), whatever its retry options: a check is never sent twice
+// (see noRetry). Keys are prefix + "{" + id + "}"; prefix must not contain
 // braces, or the hash tag would come from it and every client would share one
 // cluster slot. A client should also apply context deadlines
 // (ContextTimeoutEnabled), so a stalled Redis holds a check no longer than
 // the caller's deadline; the middleware's Rule.Timeout answers on time
 // either way.
-func New(rdb redis.Scripter, algo Algorithm, p quota.Policy, prefix string) (*Limiter, error) {
+func New(rdb Client, algo Algorithm, p quota.Policy, prefix string) (*Limiter, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
@@ -101,23 +109,20 @@ func New(rdb redis.Scripter, algo Algorithm, p quota.Policy, prefix string) (*Li
 	if float64(p.Limit)*float64(window) > 1<<53 {
 		return nil, fmt.Errorf("redislimit: limit × window in µs exceeds 2^53 (%v)", p)
 	}
-	if err := retries(rdb); err != nil {
-		return nil, err
-	}
 	ms := func(us int64) string { return strconv.FormatInt((us+999)/1000, 10) }
 	l := &Limiter{rdb: rdb, algo: algo, policy: p, prefix: prefix, limit: p.Limit}
 	w, n := strconv.FormatInt(window, 10), strconv.Itoa(p.Limit)
 	switch algo {
 	case SlidingLog:
-		l.script, l.args = logScript, []any{w, n, ms(window)}
+		l.script, l.src, l.args = logScript, logSrc, []any{w, n, ms(window)}
 	case SlidingCounter:
-		l.script, l.args = counterScript, []any{w, n, ms(2 * window)}
+		l.script, l.src, l.args = counterScript, counterSrc, []any{w, n, ms(2 * window)}
 	case FixedWindow:
-		l.script, l.args = fixedScript, []any{w, n, ms(window)}
+		l.script, l.src, l.args = fixedScript, fixedSrc, []any{w, n, ms(window)}
 	case GCRA:
 		interval := (window + int64(p.Limit) - 1) / int64(p.Limit) // rounded up: never faster than the policy
 		tolerance := interval * int64(p.BurstSize())
-		l.script, l.args = gcraScript, []any{strconv.FormatInt(interval, 10), strconv.FormatInt(tolerance, 10), ms(tolerance + 1)}
+		l.script, l.src, l.args = gcraScript, gcraSrc, []any{strconv.FormatInt(interval, 10), strconv.FormatInt(tolerance, 10), ms(tolerance + 1)}
 		l.limit = max(p.Limit, p.BurstSize())
 	default:
 		return nil, fmt.Errorf("redislimit: unknown algorithm %d", algo)
@@ -125,29 +130,31 @@ func New(rdb redis.Scripter, algo Algorithm, p quota.Policy, prefix string) (*Li
 	return l, nil
 }
 
-// retries refuses a client that resends commands: a check whose reply is
-// lost or late has already run (or will, when a stalled Redis wakes), and
-// running it again counts one request twice. go-redis retries a command up
-// to MaxRetries times (3 by default for a Client or a Ring; a ClusterClient's
-// node clients do not retry by default) after a network error or a read
-// timeout. Set MaxRetries: -1. Other Scripters are taken as they are. A
-// ClusterClient also resends after such an error within MaxRedirects, the
-// budget that follows MOVED too; with ContextTimeoutEnabled and no shorter
-// ReadTimeout, a check that timed out has no deadline left to be resent in.
-func retries(rdb redis.Scripter) error {
-	var n int
-	switch c := rdb.(type) {
-	case *redis.Client:
-		n = c.Options().MaxRetries
-	case *redis.Ring:
-		n = c.Options().MaxRetries
-	case *redis.ClusterClient:
-		n = c.Options().MaxRetries
+// noRetry is a script call go-redis never sends a second time. A check
+// whose reply is lost or late has run already, or will when a stalled Redis
+// wakes; sent again, it would count one request twice. go-redis resends a
+// command after a network error or a read timeout: a Client or a Ring up to
+// MaxRetries times (3 by default), a ClusterClient up to MaxRedirects times
+// (3 by default, whatever MaxRetries says). A command whose NoRetry reports
+// true is resent only when it never reached the wire (a connection that
+// failed before writing), where it is its first execution.
+type noRetry struct{ *redis.Cmd }
+
+func (noRetry) NoRetry() bool { return true }
+
+// run calls the script by its hash, and by its text if Redis has not seen
+// it (NOSCRIPT: nothing ran), each as a noRetry command.
+func (l *Limiter) run(ctx context.Context, key string, args []any) ([]int64, error) {
+	call := func(verb, script string) noRetry {
+		cmd := noRetry{redis.NewCmd(ctx, append([]any{verb, script, 1, key}, args...)...)}
+		_ = l.rdb.Process(ctx, cmd)
+		return cmd
 	}
-	if n > 0 {
-		return fmt.Errorf("redislimit: the client retries commands (MaxRetries %d): a retried check counts one request twice; set MaxRetries: -1", n)
+	cmd := call("evalsha", l.script.Hash())
+	if redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") {
+		cmd = call("eval", l.src)
 	}
-	return nil
+	return cmd.Int64Slice()
 }
 
 // Algorithm returns the limiter's algorithm.
@@ -175,7 +182,7 @@ func (l *Limiter) Allow(ctx context.Context, id string) (quota.Decision, error) 
 		// apart; as an integer it packs into 8 bytes of a listpack.
 		args = append(args[:len(args):len(args)], rand.Int64())
 	}
-	v, err := l.script.Run(ctx, l.rdb, []string{l.Key(id)}, args...).Int64Slice()
+	v, err := l.run(ctx, l.Key(id), args)
 	if err == nil && len(v) != 5 {
 		err = fmt.Errorf("script returned %d values, want 5", len(v))
 	}

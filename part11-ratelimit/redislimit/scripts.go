@@ -16,7 +16,7 @@ import "github.com/redis/go-redis/v9"
 // logScript is the article's sliding-window log, with TIME instead of an
 // application timestamp and the retry time of the oldest entry instead of the
 // whole window. KEYS[1] a sorted set; ARGV window_us, limit, ttl_ms, member.
-var logScript = redis.NewScript(`
+const logSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -35,7 +35,9 @@ if allowed == 1 then
   return {1, limit - count, 0, free, now}
 end
 return {0, 0, free, free, now}
-`)
+`
+
+var logScript = redis.NewScript(logSrc)
 
 // counterScript is the sliding-window counter: the previous fixed window's
 // count, weighted by how much of it the sliding window still covers, plus
@@ -43,7 +45,7 @@ return {0, 0, free, free, now}
 // assuming the previous window's requests were spread evenly. Integer
 // arithmetic: the weighted count is compared multiplied by window.
 // KEYS[1] a hash {w, c, p}; ARGV window_us, limit, ttl_ms (2 windows).
-var counterScript = redis.NewScript(`
+const counterSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -78,13 +80,15 @@ cur = cur + 1
 local remaining = math.floor((limit * window - prev * (window - elapsed)) / window) - cur
 if remaining < 0 then remaining = 0 end
 return {1, remaining, 0, wait(cur + remaining), now}
-`)
+`
+
+var counterScript = redis.NewScript(counterSrc)
 
 // gcraScript is the generic cell rate algorithm: one timestamp per key, the
 // theoretical arrival time (TAT) of the next request at the steady rate.
 // A request is admitted if it is no earlier than TAT − burst×interval.
 // KEYS[1] a string; ARGV interval_us, tolerance_us (burst×interval), ttl_ms.
-var gcraScript = redis.NewScript(`
+const gcraSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key, interval, tolerance = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -98,13 +102,15 @@ end
 redis.call('SET', key, string.format('%.0f', new_tat), 'PX', ARGV[3])
 local remaining = math.floor(diff / interval)
 return {1, remaining, 0, (remaining + 1) * interval - diff, now}
-`)
+`
+
+var gcraScript = redis.NewScript(gcraSrc)
 
 // fixedScript is the fixed window counter, the baseline the sliding
 // algorithms improve on: a client can spend the limit at the end of one
 // window and again at the start of the next.
 // KEYS[1] a hash {w, c}; ARGV window_us, limit, ttl_ms (1 window).
-var fixedScript = redis.NewScript(`
+const fixedSrc = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local key, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
@@ -123,4 +129,6 @@ else
   redis.call('HINCRBY', key, 'c', 1)
 end
 return {1, limit - cur - 1, 0, reset, now}
-`)
+`
+
+var fixedScript = redis.NewScript(fixedSrc)

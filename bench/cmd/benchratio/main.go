@@ -156,6 +156,38 @@ func ratio(g map[string]map[string][]float64, impl, unit string) string {
 	return fmt.Sprintf("%.2f×", ma/mo)
 }
 
+// cpuUnits are the CPU-time-per-operation metrics benchmarks may report
+// (the process's CPU time, which waits for a core on a busy machine do not
+// inflate as they inflate ns/op), as benchfmt's reader tidies them: it
+// turns cpu-ns/op into cpu-sec/op, as it turns ns/op into sec/op, and
+// leaves cpu-µs/req alone.
+var cpuUnits = []string{"cpu-sec/op", "cpu-µs/req"}
+
+// hasCPU reports whether any result carries a CPU unit: only then does the
+// report have its CPU column.
+func (rs *results) hasCPU() bool {
+	for _, g := range rs.groups {
+		for _, units := range g {
+			for _, u := range cpuUnits {
+				if len(units[u]) > 0 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// cpuRatio is ratio for the first CPU unit both sides report, or "-".
+func cpuRatio(g map[string]map[string][]float64, impl string) string {
+	for _, u := range cpuUnits {
+		if r := ratio(g, impl, u); r != "-" {
+			return r
+		}
+	}
+	return "-"
+}
+
 // pair formats both sides' medians of one unit, e.g. "0|1" allocations.
 func pair(g map[string]map[string][]float64, impl, unit string) string {
 	o, a := g["ours"][unit], g[impl][unit]
@@ -172,7 +204,11 @@ func report(w io.Writer, cur, base *results) error {
 	}
 	fmt.Fprintln(w, "medians of each run; anchor÷ours above 1.00× means the anchor is slower than ours")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	cpu := cur.hasCPU()
 	head := "benchmark\tanchor\tours ns/op\tanchor ns/op\tanchor÷ours\tB/op ours|anchor\tallocs ours|anchor"
+	if cpu {
+		head += "\tCPU anchor÷ours"
+	}
 	if base != nil {
 		head += "\tbaseline anchor÷ours"
 	}
@@ -186,6 +222,9 @@ func report(w io.Writer, cur, base *results) error {
 		for _, impl := range anchors(g) {
 			row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", group, impl,
 				ns(g["ours"]), ns(g[impl]), ratio(g, impl, "sec/op"), pair(g, impl, "B/op"), pair(g, impl, "allocs/op"))
+			if cpu {
+				row += "\t" + cpuRatio(g, impl)
+			}
 			if base != nil {
 				b := "-"
 				if bg := base.groups[group]; bg != nil {

@@ -52,3 +52,28 @@ BenchmarkW/impl=trace-2 10 130 ns/op 60 cpu-ns/op
 	require.NoError(t, report(&out, plain, nil))
 	assert.NotContains(t, out.String(), "report themselves")
 }
+
+// A CPU-time metric (cpu-ns/op, or cpu-µs/req from the HAProxy comparison)
+// adds a column with its ratio; runs without one keep the table as it was.
+func TestReportCPUColumn(t *testing.T) {
+	rs := &results{groups: map[string]map[string]map[string][]float64{}}
+	require.NoError(t, rs.read(strings.NewReader(`BenchmarkL7/impl=ours-2 1 100000 ns/op 60 cpu-µs/req
+BenchmarkL7/impl=haproxy-2 1 40000 ns/op 12 cpu-µs/req
+BenchmarkKeyed/impl=ours-2 10 100 ns/op
+BenchmarkKeyed/impl=other-2 10 50 ns/op
+BenchmarkAllow/impl=ours-2 10 300 ns/op 90 cpu-ns/op
+BenchmarkAllow/impl=other-2 10 350 ns/op 80 cpu-ns/op
+`), "x"))
+	var out bytes.Buffer
+	require.NoError(t, report(&out, rs, nil))
+	// the first table; the second (TestReportCustomUnits) repeats the CPU
+	// metrics with their values
+	first, _, _ := strings.Cut(out.String(), "\n\n")
+	lines := strings.Split(strings.TrimSpace(first), "\n")
+	require.Len(t, lines, 6)
+	assert.Contains(t, lines[2], "CPU anchor÷ours")
+	assert.Regexp(t, `^L7-2\s+haproxy\s+100000\.0\s+40000\.0\s+0\.40×\s+-\s+-\s+0\.20×$`, lines[3])
+	assert.Regexp(t, `^Keyed-2\s+other\s+100\.0\s+50\.0\s+0\.50×\s+-\s+-\s+-$`, lines[4])
+	// cpu-ns/op reaches the reader as cpu-sec/op: the column missed it.
+	assert.Regexp(t, `^Allow-2\s+other\s+300\.0\s+350\.0\s+1\.17×\s+-\s+-\s+0\.89×$`, lines[5])
+}
