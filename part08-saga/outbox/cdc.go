@@ -80,7 +80,15 @@ func Teardown(ctx context.Context, pool *pgxpool.Pool, slot, publication string)
 
 // Run streams until ctx ends.
 func (c *CDC) Run(ctx context.Context) error {
-	conn, err := pgconn.Connect(ctx, withReplication(c.DSN))
+	cfg, err := pgconn.ParseConfig(withReplication(c.DSN))
+	if err != nil {
+		return fmt.Errorf("replication connection: %w", err)
+	}
+	// pgoutput prints values in the session's formats: pin the ones
+	// DecodeRow reads, whatever the server's or the role's defaults.
+	cfg.RuntimeParams["TimeZone"] = "UTC"
+	cfg.RuntimeParams["DateStyle"] = "ISO"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("replication connection: %w", err)
 	}
@@ -186,6 +194,13 @@ func (c *CDC) stream(ctx context.Context, conn *pgconn.PgConn) error {
 						firstWait = time.Now()
 					}
 					pending = append(pending, *ev)
+					if inTx && len(pending) >= batch {
+						// A large transaction: publish what it has so far,
+						// confirming only up to the previous commit.
+						if err := flush(); err != nil {
+							return err
+						}
+					}
 				}
 				if end != 0 {
 					committed = end
@@ -279,7 +294,7 @@ func DecodeRow(names []string, values [][]byte) (Event, error) {
 			e.Payload = append([]byte(nil), v...)
 		case "created_at":
 			if v != nil {
-				t, err := time.Parse("2006-01-02 15:04:05.999999-07", string(v))
+				t, err := parseTimestamptz(string(v))
 				if err != nil {
 					return e, fmt.Errorf("created_at %q: %w", v, err)
 				}
@@ -296,6 +311,19 @@ func DecodeRow(names []string, values [][]byte) (Event, error) {
 		return e, fmt.Errorf("outbox row without %v", missing)
 	}
 	return e, nil
+}
+
+// parseTimestamptz reads a timestamptz as PostgreSQL prints it with
+// DateStyle ISO: the offset is +hh, +hh:mm or +hh:mm:ss depending on the zone.
+func parseTimestamptz(v string) (time.Time, error) {
+	var err error
+	for _, layout := range []string{"2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
+		var t time.Time
+		if t, err = time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
 }
 
 // withReplication adds replication=database (a logical replication

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -140,8 +141,50 @@ func publish(ctx context.Context, pub Publisher, topics *Topics, r Router, evs [
 			return fmt.Errorf("create topics: %w", err)
 		}
 	}
-	if err := Write(ctx, pub, msgs...); err != nil {
+	err := Write(ctx, pub, msgs...)
+	if tooLarge(err) {
+		// A broker whose message.max.bytes is under the router's limit
+		// refused a batch: write one at a time, and dead-letter (without the
+		// payload) what it refuses alone, rather than stop at it for good.
+		// What was written before the refusal is written again: at least once.
+		for i, m := range msgs {
+			err = Write(ctx, pub, m)
+			if tooLarge(err) {
+				dl := r.letter(evs[i], fmt.Errorf("event too large for Kafka: %w", err), true)
+				if topics != nil {
+					if err := topics.Ensure(ctx, dl.Topic); err != nil {
+						return fmt.Errorf("create topics: %w", err)
+					}
+				}
+				err = Write(ctx, pub, dl)
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("publish %d events: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// tooLarge reports whether Kafka (or the writer, before sending) refused a
+// write because a message was over its size limit.
+func tooLarge(err error) bool {
+	var big kafka.MessageTooLargeError
+	var we kafka.WriteErrors
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &big), errors.Is(err, kafka.MessageSizeTooLarge):
+		return true
+	case errors.As(err, &we):
+		for _, e := range we {
+			if e != nil && tooLarge(e) {
+				return true
+			}
+		}
+	}
+	return false
 }
