@@ -23,12 +23,14 @@ import (
 func (f fixture) relayOf(t *testing.T, kind string, pub Publisher, dsn string) interface{ Run(context.Context) error } {
 	t.Helper()
 	if kind == "poll" {
-		return &Poller{Pool: f.pool, Table: f.table, Publisher: pub, Router: f.router(), Topics: f.topics, Interval: 10 * time.Millisecond}
+		return &Poller{Pool: f.pool, Table: f.table, Publisher: pub, Router: f.router(), Topics: f.topics, Interval: 10 * time.Millisecond,
+			Retried: func(err error) { t.Logf("poller retries after: %v", err) }}
 	}
 	slot := "part08_it_" + f.tag
 	require.NoError(t, Setup(t.Context(), f.pool, f.table, slot, slot+"_pub"))
 	t.Cleanup(func() { assert.NoError(t, Teardown(context.Background(), f.pool, slot, slot+"_pub")) })
-	return &CDC{DSN: dsn, Slot: slot, Publication: slot + "_pub", Publisher: pub, Router: f.router(), Topics: f.topics}
+	return &CDC{DSN: dsn, Slot: slot, Publication: slot + "_pub", Publisher: pub, Router: f.router(), Topics: f.topics,
+		Retried: func(err error) { t.Logf("CDC relay reconnects after: %v", err) }}
 }
 
 // runRelay runs relay until the test ends and returns a channel that gets

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // Publisher writes messages and returns once the broker confirmed them all:
@@ -82,6 +83,11 @@ func temporary(err error) bool {
 	if errors.As(err, &ke) {
 		return ke.Temporary()
 	}
+	// The client's own metadata errors: a partition between leaders (a
+	// broker restarting or resuming), a topic not yet known everywhere.
+	if errors.Is(err, protocol.ErrNoLeader) || errors.Is(err, protocol.ErrNoPartition) || errors.Is(err, protocol.ErrNoTopic) {
+		return true
+	}
 	return isTimeout(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
@@ -130,9 +136,21 @@ func CreateTopics(ctx context.Context, brokers []string, topics ...kafka.TopicCo
 		return err
 	}
 	defer conn.Close()
-	ctl, err := conn.Controller()
-	if err != nil {
-		return err
+	// Just after a broker restarts or resumes, its metadata names no
+	// controller yet (host "", port 0): ask again until it does.
+	var ctl kafka.Broker
+	for {
+		if ctl, err = conn.Controller(); err != nil {
+			return err
+		}
+		if ctl.Host != "" && ctl.Port > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no controller known: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctl.Host, strconv.Itoa(ctl.Port)))
 	if err != nil {

@@ -21,6 +21,9 @@ type Load struct {
 	Aggregates    int
 	PerAggregate  int
 	PerTx         int
+	// First is the first event's k in every aggregate: a Load with First
+	// set to an earlier one's PerAggregate continues it.
+	First int
 	// Pace waits this long after each transaction (0: as fast as it goes).
 	Pace time.Duration
 	// Committed, if set, is called after each commit with the ids it made visible.
@@ -37,7 +40,7 @@ func (l Load) Run(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 			ids = ids[:0]
 			for i := written; i < min(written+perTx, total); i++ {
-				agg, n := i%l.Aggregates, i/l.Aggregates
+				agg, n := i%l.Aggregates, l.First+i/l.Aggregates
 				payload, _ := json.Marshal(map[string]int{"n": n})
 				id, err := Insert(ctx, tx, l.Table, Event{AggregateType: l.AggregateType, AggregateID: fmt.Sprintf("agg-%03d", agg),
 					EventType: "COUNTED", Payload: payload})

@@ -24,9 +24,14 @@ type Poller struct {
 	// Mark sets published_at instead of deleting the rows (they stay for
 	// audit; something else must prune them).
 	Mark bool
+	// Retried, if set, is called with each error Run recovers from.
+	Retried func(error)
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends. An error after a poll has succeeded (PostgreSQL
+// restarted, Kafka refused a write) is retried with backoff, the batch left
+// in the outbox for the next poll; Retried, if set, hears each. An error in
+// the first poll (a wrong table, no database) is returned.
 func (p *Poller) Run(ctx context.Context) error {
 	interval := p.Interval
 	if interval == 0 {
@@ -34,6 +39,8 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
+	polled := false
+	backoff := 100 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
@@ -41,12 +48,20 @@ func (p *Poller) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		n, err := p.Once(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !polled:
 			return err
+		case err != nil:
+			if p.Retried != nil {
+				p.Retried(err)
+			}
+			t.Reset(backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
 		}
+		polled, backoff = true, 100*time.Millisecond
 		if n > 0 {
 			t.Reset(0)
 		} else {
