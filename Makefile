@@ -145,6 +145,9 @@ PART12_TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-connect-go grpcu
 tools: part12-tools
 part12-tools:
 	@cd part12-protocols/proto && for t in $(PART12_TOOLS); do $(GO) tool -n $$t >/dev/null; done
+# built before part12's tests run them: buf takes minutes of CPU to build cold, longer than
+# a test's command may wait
+test-part12 test: part12-tools
 
 MODULES := . bench tools
 
