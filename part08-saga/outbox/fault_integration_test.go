@@ -3,10 +3,12 @@
 package outbox
 
 import (
+	"context"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -70,11 +72,21 @@ func TestFaultKafkaPausedUnderRelay(t *testing.T) {
 // while the application writes: the relays reconnect (the CDC relay to its
 // slot, which survives the crash) and every event arrives, in order. Before,
 // either relay returned its first connection error and stopped.
+//
+// After the kill, the pool (the poller's and the application's) never pings
+// the connections it hands out, so every idle one is certainly dead when the
+// application writes at once, as pgxpool's are for a second after a restart
+// quicker than that (CI restarts PostgreSQL in well under a second). Before,
+// the application's first transaction failed with "unexpected EOF" whenever
+// the restart beat that second.
 func TestFaultPostgresUnderRelay(t *testing.T) {
 	for _, kind := range []string{"poll", "cdc"} {
 		for _, fault := range []string{"kill", "pause"} {
 			t.Run(kind+"/"+fault, func(t *testing.T) {
 				f := newFixture(t)
+				if fault == "kill" {
+					f.pool = poolThatNeverPings(t)
+				}
 				w := NewWriter(stack.KafkaBrokers())
 				defer func() { assert.NoError(t, CloseWriter(w)) }()
 				relay := f.relayOf(t, kind, w, stack.DatabaseURL())
@@ -87,6 +99,7 @@ func TestFaultPostgresUnderRelay(t *testing.T) {
 				load.First = load.PerAggregate
 				var more int
 				if fault == "kill" {
+					holdIdle(t, f.pool)
 					stack.Kill(t, "postgres")
 					stack.Restart(t, "postgres")
 					more, err = load.Run(t.Context(), f.pool)
@@ -117,5 +130,33 @@ func TestFaultPostgresUnderRelay(t *testing.T) {
 				assert.Zero(t, all.OutOfOrder, "per-aggregate order")
 			})
 		}
+	}
+}
+
+// poolThatNeverPings is a pool on the stack's PostgreSQL that hands out its
+// idle connections without pinging them, whatever their idle time.
+func poolThatNeverPings(t *testing.T) *pgxpool.Pool {
+	t.Helper()
+	cfg, err := pgxpool.ParseConfig(stack.DatabaseURL())
+	require.NoError(t, err)
+	cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	pool, err := pgxpool.NewWithConfig(t.Context(), cfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	return pool
+}
+
+// holdIdle fills pool with idle connections: every one it can open, opened
+// at once and released.
+func holdIdle(t *testing.T, pool *pgxpool.Pool) {
+	t.Helper()
+	conns := make([]*pgxpool.Conn, pool.Config().MaxConns)
+	for i := range conns {
+		c, err := pool.Acquire(t.Context())
+		require.NoError(t, err)
+		conns[i] = c
+	}
+	for _, c := range conns {
+		c.Release()
 	}
 }
