@@ -105,7 +105,8 @@ func (c *CDC) Run(ctx context.Context) error {
 			return nil
 		}
 		var pgErr *pgconn.PgError
-		if !streamed && !(errors.As(err, &pgErr) && pgErr.Code == "55006") { // object_in_use: the slot is active
+		slotBusy := errors.As(err, &pgErr) && pgErr.Code == "55006" // object_in_use: the slot is active
+		if !streamed && !slotBusy {
 			return err
 		}
 		if c.Retried != nil {

@@ -145,17 +145,25 @@ func TestLargePayloadArrivesWhole(t *testing.T) {
 			stopped := runRelay(t, relay)
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
+			relayErr := make(chan error, 1)
 			go func() {
 				select {
-				case <-stopped:
+				case err := <-stopped:
+					relayErr <- err
 					cancel()
 				case <-ctx.Done():
 				}
 			}()
-			require.NoError(t, Consume(ctx, stack.KafkaBrokers(), Topic(f.aggType), func(m kafka.Message) bool {
+			err := Consume(ctx, stack.KafkaBrokers(), Topic(f.aggType), func(m kafka.Message) bool {
 				got = m.Value
 				return false
-			}))
+			})
+			select {
+			case err := <-relayErr:
+				require.FailNow(t, "the relay stopped", "%v", err)
+			default:
+			}
+			require.NoError(t, err)
 			var want, have any
 			require.NoError(t, json.Unmarshal([]byte(payload), &want))
 			require.NoError(t, json.Unmarshal(got, &have))
