@@ -60,16 +60,24 @@ func outboxDemo(ctx context.Context, w io.Writer, o options) error {
 
 // relayRun is what measureRelay saw.
 type relayRun struct {
-	latencies  []time.Duration // sorted
-	duplicates int
+	latencies []time.Duration // commit → consumer, sorted
+	// The stages, each sorted: commit → the relay's write to Kafka (the
+	// database and the relay: polling or WAL decoding, batching, waiting for
+	// the previous write), the write → Kafka's acknowledgement, the
+	// acknowledgement → the consumer.
+	toRelay, kafka, toConsumer []time.Duration
+	duplicates                 int
 }
 
-func (r relayRun) pct(p int) time.Duration {
-	if len(r.latencies) == 0 {
+func (r relayRun) pct(p int) time.Duration { return pct(r.latencies, p) }
+
+// pct is the p-th percentile of sorted (nearest rank).
+func pct(sorted []time.Duration, p int) time.Duration {
+	if len(sorted) == 0 {
 		return 0
 	}
-	i := (len(r.latencies)*p + 99) / 100
-	return r.latencies[min(max(i-1, 0), len(r.latencies)-1)]
+	i := (len(sorted)*p + 99) / 100
+	return sorted[min(max(i-1, 0), len(sorted)-1)]
 }
 
 // measureRelay runs a relay of kind on a private outbox table and topic,
@@ -87,8 +95,9 @@ func measureRelay(ctx context.Context, pool *pgxpool.Pool, kind string, n int, i
 	if err := topics.Ensure(ctx, outbox.Topic(aggType), outbox.DefaultDeadLetterTopic); err != nil {
 		return relayRun{}, err
 	}
-	wr := outbox.NewWriter(stack.KafkaBrokers())
-	defer outbox.CloseWriter(wr) //nolint:errcheck // best effort
+	kw := outbox.NewWriter(stack.KafkaBrokers())
+	defer outbox.CloseWriter(kw) //nolint:errcheck // best effort
+	wr := &timedPublisher{Publisher: kw, sent: map[string]time.Time{}, acked: map[string]time.Time{}}
 	router := outbox.Router{Known: map[string]bool{aggType: true}}
 	var relay interface{ Run(context.Context) error }
 	if kind == "poll" {
@@ -174,13 +183,55 @@ func measureRelay(ctx context.Context, pool *pgxpool.Pool, kind string, n int, i
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	wr.mu.Lock()
+	defer wr.mu.Unlock()
 	var r relayRun
 	for id, at := range received {
-		if c, ok := committed[id]; ok {
-			r.latencies = append(r.latencies, at.Sub(c))
+		c, ok := committed[id]
+		sent, acked := wr.sent[id], wr.acked[id]
+		if !ok || sent.IsZero() || acked.IsZero() {
+			continue
 		}
+		r.latencies = append(r.latencies, at.Sub(c))
+		r.toRelay = append(r.toRelay, sent.Sub(c))
+		r.kafka = append(r.kafka, acked.Sub(sent))
+		r.toConsumer = append(r.toConsumer, at.Sub(acked))
 	}
-	slices.Sort(r.latencies)
+	for _, d := range [][]time.Duration{r.latencies, r.toRelay, r.kafka, r.toConsumer} {
+		slices.Sort(d)
+	}
 	r.duplicates = dups
 	return r, nil
+}
+
+// timedPublisher notes when the relay handed each event to Kafka (the first
+// time) and when Kafka acknowledged it, by event id.
+type timedPublisher struct {
+	outbox.Publisher
+	mu          sync.Mutex
+	sent, acked map[string]time.Time
+}
+
+func (p *timedPublisher) WriteMessages(ctx context.Context, msgs ...kafka.Message) error {
+	p.note(p.sent, msgs)
+	err := p.Publisher.WriteMessages(ctx, msgs...)
+	if err == nil {
+		p.note(p.acked, msgs)
+	}
+	return err
+}
+
+func (p *timedPublisher) note(at map[string]time.Time, msgs []kafka.Message) {
+	now := time.Now()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, m := range msgs {
+		for _, h := range m.Headers {
+			if h.Key == outbox.HeaderID {
+				if _, ok := at[string(h.Value)]; !ok {
+					at[string(h.Value)] = now
+				}
+			}
+		}
+	}
 }

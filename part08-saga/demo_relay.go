@@ -28,15 +28,18 @@ func relayCmd(ctx context.Context, w io.Writer, o options) error {
 	writer := outbox.NewWriter(stack.KafkaBrokers())
 	defer func() { _ = outbox.CloseWriter(writer) }()
 	topics := &outbox.Topics{Brokers: stack.KafkaBrokers(), Partitions: 3}
+	retried := func(err error) { fmt.Fprintf(w, "relay: %v; retrying\n", err) }
 	var relay interface{ Run(context.Context) error }
 	switch o.kind {
 	case "poll":
-		relay = &outbox.Poller{Pool: pool, Table: o.table, Publisher: writer, Router: router, Topics: topics, Batch: o.batch, Interval: o.interval}
+		relay = &outbox.Poller{Pool: pool, Table: o.table, Publisher: writer, Router: router, Topics: topics, Batch: o.batch, Interval: o.interval,
+			Retried: retried}
 	case "cdc":
 		if err := outbox.Setup(ctx, pool, o.table, o.slot, o.slot+"_pub"); err != nil {
 			return err
 		}
-		relay = &outbox.CDC{DSN: stack.DatabaseURL(), Slot: o.slot, Publication: o.slot + "_pub", Publisher: writer, Router: router, Topics: topics, Batch: o.batch}
+		relay = &outbox.CDC{DSN: stack.DatabaseURL(), Slot: o.slot, Publication: o.slot + "_pub", Publisher: writer, Router: router, Topics: topics, Batch: o.batch,
+			Retried: retried}
 	}
 	fmt.Fprintf(w, "relay: %s from part08.%s to Kafka at %s (aggregate types %s; dead letters to %s); Ctrl-C stops\n",
 		o.kind, o.table, strings.Join(stack.KafkaBrokers(), ","), o.aggregates, o.deadLetter)

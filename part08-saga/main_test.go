@@ -2,11 +2,15 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"flag"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -14,6 +18,7 @@ import (
 	"github.com/sysdesign-masterclass/golang/internal/cli/clitest"
 	"github.com/sysdesign-masterclass/golang/internal/leakcheck"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/part08-saga/outbox"
 )
 
 // TestMain runs the tests, or, with PART08_CHILD set, this binary as the
@@ -145,4 +150,41 @@ func TestExplicitEngineMustBeReachable(t *testing.T) {
 	err := run(t.Context(), []string{"-mode", "saga", "-engine", "temporal", "-store", "memory"}, &out)
 	assert.ErrorContains(t, err, "temporal: temporal at 127.0.0.1:1")
 	assert.Equal(t, 1, cli.Exit("part08-saga", err, &bytes.Buffer{}))
+}
+
+// fakeKafka acknowledges a write, or refuses it with err.
+type fakeKafka struct{ err error }
+
+func (f fakeKafka) WriteMessages(context.Context, ...kafka.Message) error { return f.err }
+
+// The relay benchmark's stages: an event's hand-over to Kafka is its first
+// write (a retried batch does not move it), its acknowledgement the first
+// write that succeeded.
+func TestTimedPublisherNotesFirstSendAndAck(t *testing.T) {
+	msg := func(id string) kafka.Message {
+		return kafka.Message{Headers: []kafka.Header{{Key: outbox.HeaderEventType, Value: []byte("X")}, {Key: outbox.HeaderID, Value: []byte(id)}}}
+	}
+	p := &timedPublisher{Publisher: fakeKafka{errors.New("leader not available")}, sent: map[string]time.Time{}, acked: map[string]time.Time{}}
+	require.Error(t, p.WriteMessages(t.Context(), msg("a"), msg("b")))
+	firstSent := p.sent["a"]
+	assert.False(t, firstSent.IsZero(), "a refused write still hands the event over")
+	assert.Empty(t, p.acked, "a refused write acknowledges nothing")
+
+	p.Publisher = fakeKafka{}
+	require.NoError(t, p.WriteMessages(t.Context(), msg("a"), msg("b"), msg("c")))
+	assert.Equal(t, firstSent, p.sent["a"], "the retry does not move the hand-over")
+	assert.Len(t, p.sent, 3)
+	assert.Len(t, p.acked, 3)
+	assert.False(t, p.acked["a"].Before(p.sent["a"]))
+}
+
+func TestPercentileNearestRank(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 200; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	assert.Equal(t, 100*time.Millisecond, pct(d, 50))
+	assert.Equal(t, 198*time.Millisecond, pct(d, 99), "of 200, the p99 is the 198th: 2 above it")
+	assert.Equal(t, 200*time.Millisecond, pct(d, 100))
+	assert.Zero(t, pct(nil, 99))
 }

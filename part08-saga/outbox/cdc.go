@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pglogrepl"
@@ -33,6 +34,9 @@ type CDC struct {
 	// what waits once the stream has been quiet this long (2 ms if 0).
 	Batch  int
 	Linger time.Duration
+	// Retried, if set, is called with each error the relay recovers from by
+	// reconnecting (see Run).
+	Retried func(error)
 }
 
 // Setup creates the publication (inserts into part08.<table> only) and the
@@ -74,31 +78,123 @@ func Teardown(ctx context.Context, pool *pgxpool.Pool, slot, publication string)
 		_, _ = pool.Exec(ctx, `SELECT pg_terminate_backend(active_pid) FROM pg_replication_slots WHERE slot_name = $1`, slot)
 		time.Sleep(100 * time.Millisecond)
 	}
+	var left bool
+	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, slot).Scan(&left); err != nil {
+		return err
+	}
+	if left {
+		return fmt.Errorf("slot %s is still in use after 5 s: not dropped, PostgreSQL keeps WAL for it", slot)
+	}
 	_, err := pool.Exec(ctx, "DROP PUBLICATION IF EXISTS "+ident(publication))
 	return err
 }
 
-// Run streams until ctx ends.
+// Run streams until ctx ends. A replication connection lost once streaming
+// started (PostgreSQL restarted, the walsender ended it, Kafka refused a
+// write) is opened again with backoff, resuming from the slot: what was
+// published and not yet confirmed is published again. Retried, if set, hears
+// each such error. An error before the first stream started (a wrong DSN, a
+// missing slot) is returned, except a slot still held by a relay that just
+// died, which is waited for.
 func (c *CDC) Run(ctx context.Context) error {
-	conn, err := pgconn.Connect(ctx, withReplication(c.DSN))
+	streamed := false
+	wait := 100 * time.Millisecond
+	for {
+		err := c.session(ctx, &streamed)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var pgErr *pgconn.PgError
+		slotBusy := errors.As(err, &pgErr) && pgErr.Code == "55006" // object_in_use: the slot is active
+		if !streamed && !slotBusy {
+			return err
+		}
+		if c.Retried != nil {
+			c.Retried(err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// session opens the replication connection and streams until it fails.
+func (c *CDC) session(ctx context.Context, streamed *bool) error {
+	cfg, err := pgconn.ParseConfig(withReplication(c.DSN))
+	if err != nil {
+		return fmt.Errorf("replication connection: %w", err)
+	}
+	// pgoutput prints values in the session's formats: pin the ones
+	// DecodeRow reads, whatever the server's or the role's defaults.
+	cfg.RuntimeParams["TimeZone"] = "UTC"
+	cfg.RuntimeParams["DateStyle"] = "ISO"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("replication connection: %w", err)
 	}
 	defer conn.Close(context.Background())
+	every, err := statusInterval(ctx, conn)
+	if err != nil {
+		return err
+	}
 	err = pglogrepl.StartReplication(ctx, conn, c.Slot, 0, pglogrepl.StartReplicationOptions{
 		PluginArgs: []string{"proto_version '1'", "publication_names " + quoteLiteral(c.Publication)},
 	})
 	if err != nil {
 		return fmt.Errorf("start replication on slot %s: %w", c.Slot, err)
 	}
-	err = c.stream(ctx, conn)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	*streamed = true
+	return c.stream(ctx, conn, every)
 }
 
-func (c *CDC) stream(ctx context.Context, conn *pgconn.PgConn) error {
+// statusInterval is how often the relay reports its position while it waits
+// (on Kafka, or for WAL): a third of the session's wal_sender_timeout, at
+// most 10 s. A walsender that hears nothing for wal_sender_timeout ends the
+// connection.
+func statusInterval(ctx context.Context, conn *pgconn.PgConn) (time.Duration, error) {
+	res, err := conn.Exec(ctx, `SELECT setting FROM pg_settings WHERE name = 'wal_sender_timeout'`).ReadAll()
+	if err != nil {
+		return 0, fmt.Errorf("wal_sender_timeout: %w", err)
+	}
+	every := 10 * time.Second
+	if len(res) == 1 && len(res[0].Rows) == 1 {
+		if ms, err := strconv.Atoi(string(res[0].Rows[0][0])); err == nil && ms > 0 {
+			every = min(every, max(time.Duration(ms)*time.Millisecond/3, 100*time.Millisecond))
+		}
+	}
+	return every, nil
+}
+
+// keepAlive reports position at to conn every interval until stop is called:
+// while the relay waits on Kafka it reads nothing, and the walsender must
+// still hear from it. Nothing else uses conn meanwhile.
+func keepAlive(ctx context.Context, conn *pgconn.PgConn, at pglogrepl.LSN, every time.Duration) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if pglogrepl.SendStandbyStatusUpdate(ctx, conn, pglogrepl.StandbyStatusUpdate{WALWritePosition: at}) != nil {
+					return // the stream's next read reports the broken connection
+				}
+			}
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+func (c *CDC) stream(ctx context.Context, conn *pgconn.PgConn, every time.Duration) error {
 	batch, linger := c.Batch, c.Linger
 	if batch == 0 {
 		batch = 100
@@ -124,7 +220,10 @@ func (c *CDC) stream(ctx context.Context, conn *pgconn.PgConn) error {
 	}
 	flush := func() error {
 		if len(pending) > 0 {
-			if err := publish(ctx, c.Publisher, c.Topics, c.Router, pending); err != nil {
+			stop := keepAlive(ctx, conn, confirmed, every)
+			err := publish(ctx, c.Publisher, c.Topics, c.Router, pending)
+			stop()
+			if err != nil {
 				return err
 			}
 			pending = pending[:0]
@@ -132,7 +231,7 @@ func (c *CDC) stream(ctx context.Context, conn *pgconn.PgConn) error {
 		return confirm(committed) // only now: Kafka has every event up to committed
 	}
 	for {
-		deadline := status.Add(10 * time.Second)
+		deadline := status.Add(every)
 		if len(pending) > 0 && !inTx {
 			deadline = firstWait.Add(linger)
 		}
@@ -186,6 +285,13 @@ func (c *CDC) stream(ctx context.Context, conn *pgconn.PgConn) error {
 						firstWait = time.Now()
 					}
 					pending = append(pending, *ev)
+					if inTx && len(pending) >= batch {
+						// A large transaction: publish what it has so far,
+						// confirming only up to the previous commit.
+						if err := flush(); err != nil {
+							return err
+						}
+					}
 				}
 				if end != 0 {
 					committed = end
@@ -279,7 +385,7 @@ func DecodeRow(names []string, values [][]byte) (Event, error) {
 			e.Payload = append([]byte(nil), v...)
 		case "created_at":
 			if v != nil {
-				t, err := time.Parse("2006-01-02 15:04:05.999999-07", string(v))
+				t, err := parseTimestamptz(string(v))
 				if err != nil {
 					return e, fmt.Errorf("created_at %q: %w", v, err)
 				}
@@ -296,6 +402,19 @@ func DecodeRow(names []string, values [][]byte) (Event, error) {
 		return e, fmt.Errorf("outbox row without %v", missing)
 	}
 	return e, nil
+}
+
+// parseTimestamptz reads a timestamptz as PostgreSQL prints it with
+// DateStyle ISO: the offset is +hh, +hh:mm or +hh:mm:ss depending on the zone.
+func parseTimestamptz(v string) (time.Time, error) {
+	var err error
+	for _, layout := range []string{"2006-01-02 15:04:05.999999-07", "2006-01-02 15:04:05.999999-07:00", "2006-01-02 15:04:05.999999-07:00:00"} {
+		var t time.Time
+		if t, err = time.Parse(layout, v); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, err
 }
 
 // withReplication adds replication=database (a logical replication

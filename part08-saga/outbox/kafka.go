@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
 )
 
 // Publisher writes messages and returns once the broker confirmed them all:
@@ -82,6 +83,11 @@ func temporary(err error) bool {
 	if errors.As(err, &ke) {
 		return ke.Temporary()
 	}
+	// The client's own metadata errors: a partition between leaders (a
+	// broker restarting or resuming), a topic not yet known everywhere.
+	if errors.Is(err, protocol.ErrNoLeader) || errors.Is(err, protocol.ErrNoPartition) || errors.Is(err, protocol.ErrNoTopic) {
+		return true
+	}
 	return isTimeout(err) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
 		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET)
 }
@@ -130,9 +136,21 @@ func CreateTopics(ctx context.Context, brokers []string, topics ...kafka.TopicCo
 		return err
 	}
 	defer conn.Close()
-	ctl, err := conn.Controller()
-	if err != nil {
-		return err
+	// Just after a broker restarts or resumes, its metadata names no
+	// controller yet (host "", port 0): ask again until it does.
+	var ctl kafka.Broker
+	for {
+		if ctl, err = conn.Controller(); err != nil {
+			return err
+		}
+		if ctl.Host != "" && ctl.Port > 0 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("no controller known: %w", ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	cc, err := d.DialContext(ctx, "tcp", net.JoinHostPort(ctl.Host, strconv.Itoa(ctl.Port)))
 	if err != nil {
@@ -170,8 +188,9 @@ func CreateTopics(ctx context.Context, brokers []string, topics ...kafka.TopicCo
 
 // Consume reads every partition of topic from its first offset and calls fn
 // with each message (one call at a time) until fn returns false or ctx ends.
-// It is the tests' and the demo's reader: a connection to each partition's
-// leader, no consumer group, no commits.
+// It is the tests' and the demo's reader: a kafka-go Reader on each
+// partition (no consumer group, no commits), which reconnects on its own
+// after a broker's or the network's trouble and returns when ctx ends.
 func Consume(ctx context.Context, brokers []string, topic string, fn func(kafka.Message) bool) error {
 	conn, err := kafka.DialContext(ctx, "tcp", brokers[0])
 	if err != nil {
@@ -189,7 +208,7 @@ func Consume(ctx context.Context, brokers []string, topic string, fn func(kafka.
 	errs := make(chan error, len(parts))
 	for _, p := range parts {
 		go func() {
-			errs <- readPartition(ctx, brokers[0], topic, p.ID, func(m kafka.Message) bool {
+			errs <- readPartition(ctx, brokers, topic, p.ID, func(m kafka.Message) bool {
 				mu.Lock()
 				defer mu.Unlock()
 				if done {
@@ -219,61 +238,26 @@ func Consume(ctx context.Context, brokers []string, topic string, fn func(kafka.
 }
 
 // readPartition reads one partition from its first offset until fn returns
-// false or ctx ends, reconnecting after what Kafka calls temporary (a new
-// topic's leader not known everywhere yet).
-func readPartition(ctx context.Context, broker, topic string, partition int, fn func(kafka.Message) bool) error {
-	next := int64(kafka.FirstOffset)
-	for ctx.Err() == nil {
-		stop, err := readFrom(ctx, broker, topic, partition, &next, fn)
-		if stop || ctx.Err() != nil {
+// false or ctx ends. A message is handed over as soon as the broker has it
+// (MinBytes 1): MaxWait only bounds an empty fetch.
+func readPartition(ctx context.Context, brokers []string, topic string, partition int, fn func(kafka.Message) bool) error {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers: brokers, Topic: topic, Partition: partition, StartOffset: kafka.FirstOffset,
+		MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 500 * time.Millisecond, ReadLagInterval: -1,
+	})
+	defer r.Close()
+	for {
+		m, err := r.ReadMessage(ctx)
+		if ctx.Err() != nil {
 			return nil
 		}
-		if !temporary(err) {
-			return err
+		if err != nil {
+			return fmt.Errorf("partition %d of %s: %w", partition, topic, err)
 		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	return nil
-}
-
-// readFrom reads from *next on one connection, advancing *next; it reports
-// whether fn asked to stop.
-func readFrom(ctx context.Context, broker, topic string, partition int, next *int64, fn func(kafka.Message) bool) (bool, error) {
-	conn, err := kafka.DialLeader(ctx, "tcp", broker, topic, partition)
-	if err != nil {
-		return false, err
-	}
-	defer conn.Close()
-	if *next == kafka.FirstOffset {
-		_, err = conn.Seek(0, kafka.SeekStart)
-	} else {
-		_, err = conn.Seek(*next, kafka.SeekAbsolute)
-	}
-	if err != nil {
-		return false, err
-	}
-	for ctx.Err() == nil {
-		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		batch := conn.ReadBatchWith(kafka.ReadBatchConfig{MinBytes: 1, MaxBytes: 10 << 20, MaxWait: 100 * time.Millisecond})
-		for {
-			m, err := batch.ReadMessage()
-			if err != nil {
-				break
-			}
-			*next = m.Offset + 1
-			if !fn(m) {
-				_ = batch.Close()
-				return true, nil
-			}
-		}
-		if err := batch.Close(); err != nil && !isTimeout(err) {
-			return false, err
+		if !fn(m) {
+			return nil
 		}
 	}
-	return false, nil
 }
 
 func isTimeout(err error) bool {

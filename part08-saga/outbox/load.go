@@ -3,10 +3,14 @@ package outbox
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -21,33 +25,33 @@ type Load struct {
 	Aggregates    int
 	PerAggregate  int
 	PerTx         int
+	// First is the first event's k in every aggregate: a Load with First
+	// set to an earlier one's PerAggregate continues it.
+	First int
 	// Pace waits this long after each transaction (0: as fast as it goes).
 	Pace time.Duration
 	// Committed, if set, is called after each commit with the ids it made visible.
 	Committed func(ids []string, at time.Time)
 }
 
-// Run writes every event; it returns the count written.
+// Run writes every event; it returns the count written. A transaction that
+// fails on a broken connection before its COMMIT was sent committed nothing,
+// so it runs once more after the pool's connections are dropped: just after
+// PostgreSQL restarted, the pool hands out connections that died with the
+// server (pgxpool pings only those idle for over a second). A COMMIT that
+// fails so is returned: whether it committed is unknown.
 func (l Load) Run(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 	total := l.Aggregates * l.PerAggregate
 	perTx := max(l.PerTx, 1)
 	written := 0
 	for written < total {
-		var ids []string
-		err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-			ids = ids[:0]
-			for i := written; i < min(written+perTx, total); i++ {
-				agg, n := i%l.Aggregates, i/l.Aggregates
-				payload, _ := json.Marshal(map[string]int{"n": n})
-				id, err := Insert(ctx, tx, l.Table, Event{AggregateType: l.AggregateType, AggregateID: fmt.Sprintf("agg-%03d", agg),
-					EventType: "COUNTED", Payload: payload})
-				if err != nil {
-					return err
-				}
-				ids = append(ids, id)
-			}
-			return nil
-		})
+		to := min(written+perTx, total)
+		ids, err := l.write(ctx, pool, written, to)
+		var ce commitError
+		if err != nil && ctx.Err() == nil && !errors.As(err, &ce) && brokenConn(err) {
+			pool.Reset()
+			ids, err = l.write(ctx, pool, written, to)
+		}
 		if err != nil {
 			return written, err
 		}
@@ -64,6 +68,46 @@ func (l Load) Run(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 		}
 	}
 	return written, nil
+}
+
+// write writes events from to to-1 in one transaction.
+func (l Load) write(ctx context.Context, pool *pgxpool.Pool, from, to int) ([]string, error) {
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback(context.Background()) //nolint:errcheck // after Commit, a no-op
+	ids := make([]string, 0, to-from)
+	for i := from; i < to; i++ {
+		agg, n := i%l.Aggregates, l.First+i/l.Aggregates
+		payload, _ := json.Marshal(map[string]int{"n": n})
+		id, err := Insert(ctx, tx, l.Table, Event{AggregateType: l.AggregateType, AggregateID: fmt.Sprintf("agg-%03d", agg),
+			EventType: "COUNTED", Payload: payload})
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, commitError{err}
+	}
+	return ids, nil
+}
+
+// commitError is a COMMIT that failed: the transaction may have committed.
+type commitError struct{ error }
+
+func (e commitError) Unwrap() error { return e.error }
+
+// brokenConn reports whether err says the connection, not the statement,
+// failed: the server closed it, or is shutting down or starting.
+func brokenConn(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin, crash shutdown, cannot connect now
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Tally checks what a consumer received from a Load: duplicates (removed by

@@ -2,6 +2,7 @@ package outbox
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -23,9 +24,14 @@ type Poller struct {
 	// Mark sets published_at instead of deleting the rows (they stay for
 	// audit; something else must prune them).
 	Mark bool
+	// Retried, if set, is called with each error Run recovers from.
+	Retried func(error)
 }
 
-// Run polls until ctx ends.
+// Run polls until ctx ends. An error after a poll has succeeded (PostgreSQL
+// restarted, Kafka refused a write) is retried with backoff, the batch left
+// in the outbox for the next poll; Retried, if set, hears each. An error in
+// the first poll (a wrong table, no database) is returned.
 func (p *Poller) Run(ctx context.Context) error {
 	interval := p.Interval
 	if interval == 0 {
@@ -33,6 +39,8 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	t := time.NewTimer(0)
 	defer t.Stop()
+	polled := false
+	backoff := 100 * time.Millisecond
 	for {
 		select {
 		case <-ctx.Done():
@@ -40,12 +48,20 @@ func (p *Poller) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		n, err := p.Once(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil && !polled:
 			return err
+		case err != nil:
+			if p.Retried != nil {
+				p.Retried(err)
+			}
+			t.Reset(backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
 		}
+		polled, backoff = true, 100*time.Millisecond
 		if n > 0 {
 			t.Reset(0)
 		} else {
@@ -140,8 +156,50 @@ func publish(ctx context.Context, pub Publisher, topics *Topics, r Router, evs [
 			return fmt.Errorf("create topics: %w", err)
 		}
 	}
-	if err := Write(ctx, pub, msgs...); err != nil {
+	err := Write(ctx, pub, msgs...)
+	if tooLarge(err) {
+		// A broker whose message.max.bytes is under the router's limit
+		// refused a batch: write one at a time, and dead-letter (without the
+		// payload) what it refuses alone, rather than stop at it for good.
+		// What was written before the refusal is written again: at least once.
+		for i, m := range msgs {
+			err = Write(ctx, pub, m)
+			if tooLarge(err) {
+				dl := r.letter(evs[i], fmt.Errorf("event too large for Kafka: %w", err), true)
+				if topics != nil {
+					if err := topics.Ensure(ctx, dl.Topic); err != nil {
+						return fmt.Errorf("create topics: %w", err)
+					}
+				}
+				err = Write(ctx, pub, dl)
+			}
+			if err != nil {
+				break
+			}
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("publish %d events: %w", len(msgs), err)
 	}
 	return nil
+}
+
+// tooLarge reports whether Kafka (or the writer, before sending) refused a
+// write because a message was over its size limit.
+func tooLarge(err error) bool {
+	var big kafka.MessageTooLargeError
+	var we kafka.WriteErrors
+	switch {
+	case err == nil:
+		return false
+	case errors.As(err, &big), errors.Is(err, kafka.MessageSizeTooLarge):
+		return true
+	case errors.As(err, &we):
+		for _, e := range we {
+			if e != nil && tooLarge(e) {
+				return true
+			}
+		}
+	}
+	return false
 }

@@ -46,17 +46,18 @@ func (f fixture) router() Router {
 	return Router{Known: map[string]bool{f.aggType: true}, DeadLetterTopic: f.deadLetter}
 }
 
-// consume reads topic until want distinct events arrived, or the relay
-// stopped (relayDone: its error).
+// consume reads topic until want distinct events arrived; it fails the test
+// if the relay stopped first (relayDone: its error) or two minutes passed.
 func consume(t *testing.T, topic string, want int, relayDone <-chan error) *Tally {
 	t.Helper()
 	var tally Tally
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	var relayErr error
+	stopped := make(chan error, 1)
 	go func() {
 		select {
-		case relayErr = <-relayDone:
+		case err := <-relayDone:
+			stopped <- err
 			cancel()
 		case <-ctx.Done():
 		}
@@ -74,7 +75,15 @@ func consume(t *testing.T, topic string, want int, relayDone <-chan error) *Tall
 		return tally.Distinct() < want
 	})
 	require.NoError(t, bad)
-	require.NoError(t, err, "consumed %d of %d; relay: %v", tally.Distinct(), want, relayErr)
+	if tally.Distinct() < want {
+		select {
+		case rerr := <-stopped:
+			require.FailNow(t, "the relay stopped", "%v; consumed %d of %d", rerr, tally.Distinct(), want)
+		default:
+			require.FailNow(t, "not every event arrived", "consumed %d of %d in 2 minutes (%v)", tally.Distinct(), want, err)
+		}
+	}
+	require.NoError(t, err)
 	return &tally
 }
 
@@ -98,9 +107,9 @@ func TestRelaysDeliverInOrder(t *testing.T) {
 			}
 			// Bad rows first: they must not block what follows.
 			require.NoError(t, pgx.BeginFunc(t.Context(), f.pool, func(tx pgx.Tx) error {
-				_, err := Insert(t.Context(), tx, f.table, Event{AggregateType: "nobody-" + f.tag, AggregateID: "x", EventType: "E", Payload: json.RawMessage(`{}`)})
+				_, err := Insert(t.Context(), tx, f.table, Event{AggregateType: "nobody-" + f.tag, AggregateID: "nobody", EventType: "E", Payload: json.RawMessage(`{}`)})
 				if err == nil {
-					_, err = Insert(t.Context(), tx, f.table, Event{AggregateType: f.aggType, AggregateID: "x", EventType: "E", Payload: json.RawMessage(`[1]`)})
+					_, err = Insert(t.Context(), tx, f.table, Event{AggregateType: f.aggType, AggregateID: "array", EventType: "E", Payload: json.RawMessage(`[1]`)})
 				}
 				return err
 			}))
@@ -121,16 +130,8 @@ func TestRelaysDeliverInOrder(t *testing.T) {
 			assert.Zero(t, tally.OutOfOrder, "per-aggregate order")
 			assert.Zero(t, tally.Duplicates, "no crash, no duplicate")
 
-			var reasons []string
-			require.NoError(t, Consume(t.Context(), stack.KafkaBrokers(), f.deadLetter, func(m kafka.Message) bool {
-				for _, h := range m.Headers {
-					if h.Key == HeaderReason {
-						reasons = append(reasons, string(h.Value))
-					}
-				}
-				return len(reasons) < 2
-			}))
-			assert.ElementsMatch(t, []string{`unknown aggregate type "nobody-` + f.tag + `"`, "payload is not one JSON object"}, reasons)
+			reasons := f.deadLetters(t, 2)
+			assert.Equal(t, map[string]string{"nobody": `unknown aggregate type "nobody-` + f.tag + `"`, "array": "payload is not one JSON object"}, reasons)
 			cancel()
 			require.NoError(t, <-done)
 			var left, unpublished int

@@ -31,10 +31,16 @@ type Router struct {
 	Known map[string]bool
 	// DeadLetterTopic receives what cannot be routed (DefaultDeadLetterTopic if empty).
 	DeadLetterTopic string
-	// MaxPayload bounds a payload's size in bytes (1 MiB, Kafka's default
-	// message size, if 0).
-	MaxPayload int
+	// MaxMessage bounds a routed message's key, value and headers in bytes
+	// (DefaultMaxMessage if 0). A larger event is dead-lettered without its
+	// payload: Kafka would refuse it, and a relay that stops at a refused
+	// event meets it first again after every restart.
+	MaxMessage int
 }
+
+// DefaultMaxMessage is under Kafka's default message.max.bytes (1 MiB and 12
+// bytes for a record batch) with room for the batch's framing.
+const DefaultMaxMessage = 1_000_000
 
 // Topic is the topic of aggregate type t.
 func Topic(t string) string { return "events." + t }
@@ -60,10 +66,6 @@ func (r Router) Route(ev Event) (kafka.Message, error) {
 }
 
 func (r Router) check(ev Event) error {
-	max := r.MaxPayload
-	if max == 0 {
-		max = 1 << 20
-	}
 	switch {
 	case ev.invalid != nil:
 		return ev.invalid
@@ -77,8 +79,8 @@ func (r Router) check(ev Event) error {
 		return errors.New("empty aggregate id (the message key)")
 	case ev.EventType == "":
 		return errors.New("empty event type")
-	case len(ev.Payload) > max:
-		return fmt.Errorf("payload of %d bytes is over %d", len(ev.Payload), max)
+	case size(ev) > r.maxMessage():
+		return fmt.Errorf("event too large for Kafka: %d bytes, over %d", size(ev), r.maxMessage())
 	}
 	d := json.NewDecoder(bytes.NewReader(ev.Payload))
 	var obj map[string]json.RawMessage
@@ -88,16 +90,46 @@ func (r Router) check(ev Event) error {
 	return nil
 }
 
-// deadLetter is ev, whole, as JSON on the dead-letter topic, with the reason.
+func (r Router) maxMessage() int {
+	if r.MaxMessage > 0 {
+		return r.MaxMessage
+	}
+	return DefaultMaxMessage
+}
+
+// size is what ev's routed message weighs: key, value and the headers.
+func size(ev Event) int {
+	return len(ev.AggregateID) + len(ev.Payload) + len(HeaderID) + len(ev.ID) + len(HeaderEventType) + len(ev.EventType) +
+		len(HeaderAggregateType) + len(ev.AggregateType)
+}
+
+// deadLetter is ev as JSON on the dead-letter topic, with the reason. The
+// payload is kept whole unless that makes the dead letter itself too large
+// for Kafka; then it says how large the payload was instead.
 func (r Router) deadLetter(ev Event, why error) kafka.Message {
+	m := r.letter(ev, why, false)
+	if len(m.Value)+len(m.Key)+len(why.Error())+64 > r.maxMessage() {
+		m = r.letter(ev, why, true)
+	}
+	return m
+}
+
+// letter is ev's dead letter, with or without its payload.
+func (r Router) letter(ev Event, why error, omitPayload bool) kafka.Message {
 	topic := r.DeadLetterTopic
 	if topic == "" {
 		topic = DefaultDeadLetterTopic
 	}
-	body, _ := json.Marshal(struct {
+	l := struct {
 		ID, AggregateType, AggregateID, EventType string
 		Payload                                   string
-	}{ev.ID, ev.AggregateType, ev.AggregateID, ev.EventType, string(ev.Payload)})
+		PayloadBytes                              int  `json:",omitempty"`
+		PayloadOmitted                            bool `json:",omitempty"`
+	}{ev.ID, ev.AggregateType, ev.AggregateID, ev.EventType, string(ev.Payload), 0, false}
+	if omitPayload {
+		l.Payload, l.PayloadBytes, l.PayloadOmitted = "", len(ev.Payload), true
+	}
+	body, _ := json.Marshal(l)
 	return kafka.Message{
 		Topic: topic,
 		Key:   []byte(ev.AggregateID),

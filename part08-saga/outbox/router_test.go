@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/segmentio/kafka-go"
 	"github.com/stretchr/testify/assert"
@@ -55,7 +56,8 @@ func TestDeadLetters(t *testing.T) {
 		{"payload null", func(e *Event) { e.Payload = json.RawMessage(`null`) }, "payload is not one JSON object"},
 		{"payload malformed", func(e *Event) { e.Payload = json.RawMessage(`{"a":`) }, "payload is not one JSON object"},
 		{"two objects", func(e *Event) { e.Payload = json.RawMessage(`{} {}`) }, "payload is not one JSON object"},
-		{"payload too large", func(e *Event) { e.Payload = json.RawMessage(`{"a":"` + strings.Repeat("x", 1<<20) + `"}`) }, "is over 1048576"},
+		{"payload too large", func(e *Event) { e.Payload = json.RawMessage(`{"a":"` + strings.Repeat("x", 1<<20) + `"}`) }, "too large for Kafka"},
+		{"large payload, not an object", func(e *Event) { e.Payload = json.RawMessage(`[` + strings.Repeat(`"x",`, 240_000) + `"x"]`) }, "payload is not one JSON object"},
 		{"no key", func(e *Event) { e.AggregateID = "" }, "empty aggregate id"},
 		{"no event type", func(e *Event) { e.EventType = "" }, "empty event type"},
 	} {
@@ -68,9 +70,18 @@ func TestDeadLetters(t *testing.T) {
 			assert.Equal(t, DefaultDeadLetterTopic, m.Topic)
 			assert.Equal(t, err.Error(), header(m, HeaderReason))
 			assert.Equal(t, "e", header(m, HeaderID))
-			var kept struct{ ID, AggregateType, Payload string }
+			var kept struct {
+				ID, AggregateType, Payload string
+				PayloadBytes               int
+				PayloadOmitted             bool
+			}
 			require.NoError(t, json.Unmarshal(m.Value, &kept))
-			assert.Equal(t, string(ev.Payload), kept.Payload, "the event is kept whole")
+			assert.LessOrEqual(t, len(m.Value)+len(m.Key)+len(header(m, HeaderReason)), DefaultMaxMessage, "the dead letter fits in a Kafka message")
+			if kept.PayloadOmitted {
+				assert.Equal(t, len(ev.Payload), kept.PayloadBytes, "too large to keep: its size is")
+			} else {
+				assert.Equal(t, string(ev.Payload), kept.Payload, "the event is kept whole")
+			}
 		})
 	}
 }
@@ -83,6 +94,15 @@ func TestDecodeRow(t *testing.T) {
 	assert.Equal(t, int64(42), ev.Seq)
 	assert.Equal(t, "o-1", ev.AggregateID)
 	assert.Equal(t, 123456000, ev.CreatedAt.Nanosecond())
+	for v, want := range map[string]string{
+		"2026-06-18 18:00:00.5+05:30":  "2026-06-18T12:30:00.5Z", // a half-hour zone
+		"1890-01-01 00:00:00+05:53:28": "1889-12-31T18:06:32Z",   // a local mean time offset
+		"2026-06-18 12:30:00-03":       "2026-06-18T15:30:00Z",
+	} {
+		ev, err := DecodeRow(names, [][]byte{[]byte("id"), []byte("1"), []byte("order"), []byte("o-1"), []byte("E"), []byte(`{}`), []byte(v), nil})
+		require.NoError(t, err, v)
+		assert.Equal(t, want, ev.CreatedAt.UTC().Format(time.RFC3339Nano), v)
+	}
 	_, err = DecodeRow(names[:3], [][]byte{[]byte("x"), []byte("1"), []byte("order")})
 	assert.ErrorContains(t, err, "outbox row without [aggregate_id event_type payload]")
 	_, err = DecodeRow(names[:2], [][]byte{[]byte("x")})

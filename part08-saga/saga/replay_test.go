@@ -62,15 +62,24 @@ func TestHistoryShape(t *testing.T) {
 		h, err := client.HistoryFromJSON(f, client.HistoryJSONOptions{})
 		require.NoError(t, f.Close())
 		require.NoError(t, err)
-		wf, acts := 0, 0
+		wf, acts, waits := 0, 0, 0
 		for _, e := range h.Events {
 			switch e.EventType {
 			case enumspb.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
 				wf++
 			case enumspb.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
 				acts++
+			case enumspb.EVENT_TYPE_TIMER_STARTED:
+				waits++
+			case enumspb.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+				if e.GetActivityTaskStartedEventAttributes().GetAttempt() != 1 {
+					waits++ // a retry, after its backoff
+				}
 			}
 		}
 		assert.Equal(t, []int{tt.events, tt.wfTasks, tt.acts}, []int{len(h.Events), wf, acts}, tt.file)
+		// Nothing on the path waits on purpose: a saga's time is its task
+		// round trips through the server (BenchmarkSagaThroughput).
+		assert.Zero(t, waits, "%s: timers and retried activities", tt.file)
 	}
 }
