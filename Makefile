@@ -25,6 +25,7 @@ SERVICES_03 := redis postgres
 SERVICES_05 := kafka postgres
 SERVICES_06 := redis redlock redis-cluster etcd postgres
 SERVICES_07 := redis postgres
+SERVICES_08 := temporal postgres kafka
 SERVICES_09 := redis-cluster
 SERVICES_11 := redis redis-cluster
 SERVICES_12 := postgres
@@ -144,6 +145,9 @@ PART12_TOOLS := buf protoc-gen-go protoc-gen-go-grpc protoc-gen-connect-go grpcu
 tools: part12-tools
 part12-tools:
 	@cd part12-protocols/proto && for t in $(PART12_TOOLS); do $(GO) tool -n $$t >/dev/null; done
+# built before part12's tests run them: buf takes minutes of CPU to build cold, longer than
+# a test's command may wait
+test-part12 test: part12-tools
 
 MODULES := . bench tools
 

@@ -76,7 +76,7 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Equal(t, []string{"100.00%", "100.00%"}, clitest.Row(t, out, "ALL", "ALL")[4:6], "ALL refuses everything under a partition")
 			assert.Equal(t, []string{"0.00%", "0.00%"}, clitest.Row(t, out, "ONE", "ONE")[4:6], "ONE always answers")
 		}},
-		{"pacelc", 1, []string{"PA/EL", "PC/EC", "Spanner", "(ONE/ONE) gives PA/EL: the label is a configuration"}, func(t *testing.T, out string) {
+		{"pacelc", 1, []string{"PA/EL", "PC/EC", "Spanner", "Cassandra at QUORUM/QUORUM gives PC/EC: the label is a configuration"}, func(t *testing.T, out string) {
 			for _, sys := range []string{"Cassandra / ScyllaDB", "DynamoDB", "Spanner", "MongoDB", "OceanBase"} {
 				cells := clitest.Row(t, out, sys)
 				require.GreaterOrEqual(t, len(cells), 4, sys)

@@ -161,7 +161,7 @@ func protocolsDemo(ctx context.Context, w io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = s.stop(5 * time.Second) }()
+	defer func() { _, _ = s.stop(5 * time.Second) }()
 	ps, err := protocols(s)
 	if err != nil {
 		return err

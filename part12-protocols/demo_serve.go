@@ -28,12 +28,18 @@ func serve(ctx context.Context, w io.Writer, o options) error {
 	fmt.Fprintf(w, "  HTTP/3 (Connect, REST, GraphQL):  https://%s (UDP, self-signed certificate: curl --http3 -k)\n", s.udp.LocalAddr())
 	fmt.Fprintf(w, "  GraphQL:                          http://%s%s (%s)\n", s.httpAddr, GraphQLPath, gs.what)
 	fmt.Fprintf(w, "  curl -s -H 'Content-Type: application/json' -d '{\"message\":\"hi\"}' http://%s%s\n", s.httpAddr, pingv1connect.PingServicePingProcedure)
-	fmt.Fprintf(w, "  curl -s -d '{\"message\":\"hi\"}' http://%s%s\n", s.httpAddr, ping.RESTPath)
-	fmt.Fprintf(w, "  curl -s -d '{\"query\":\"{ users(limit: 2) { name posts(limit: 2) { title } } }\"}' http://%s%s\n", s.httpAddr, GraphQLPath)
+	fmt.Fprintf(w, "  curl -s -H 'Content-Type: application/json' -d '{\"message\":\"hi\"}' http://%s%s\n", s.httpAddr, ping.RESTPath)
+	fmt.Fprintf(w, "  curl -s -H 'Content-Type: application/json' -d '{\"query\":\"{ users(limit: 2) { name posts(limit: 2) { title } } }\"}' http://%s%s\n", s.httpAddr, GraphQLPath)
 	fmt.Fprintf(w, "  go -C part12-protocols/proto tool grpcurl -plaintext %s list\n", s.grpcAddr)
 	<-ctx.Done()
-	if err := s.stop(5 * time.Second); err != nil {
+	const drain = 5 * time.Second
+	cut, err := s.stop(drain)
+	if err != nil {
 		return err
+	}
+	if cut {
+		fmt.Fprintf(w, "stopped (calls still running after %s were cut)\n", drain)
+		return nil
 	}
 	fmt.Fprintln(w, "stopped")
 	return nil

@@ -150,24 +150,41 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// serveAddrs starts `serve` on free ports and returns where it listens.
-func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, grpcAddr, h3Addr string) {
+// served is where `serve` listens and the commands it prints.
+type served struct {
+	httpAddr, grpcAddr, h3Addr string
+	commands                   []string // the curl and grpcurl lines, as printed
+}
+
+// serveAddrs starts `serve` on free ports and reads what it prints up to its
+// last line, the grpcurl command.
+func serveAddrs(t *testing.T, ctx context.Context, done chan error) served {
 	t.Helper()
 	out := make(clitest.Lines, 64) // room for every line serve prints: it never blocks
 	go func() {
 		done <- run(ctx, []string{"serve", "-addr", "127.0.0.1:0", "-grpc-addr", "127.0.0.1:0"}, out)
 	}()
-	for httpAddr == "" || grpcAddr == "" || h3Addr == "" {
+	var s served
+	for {
 		select {
 		case line := <-out:
 			if _, rest, ok := strings.Cut(line, "grpc-go:"); ok {
-				grpcAddr = strings.Fields(rest)[0]
+				s.grpcAddr = strings.Fields(rest)[0]
 			}
 			if _, rest, ok := strings.Cut(line, "HTTP/3 (Connect, REST, GraphQL):"); ok {
-				h3Addr = strings.TrimPrefix(strings.Fields(rest)[0], "https://")
+				s.h3Addr = strings.TrimPrefix(strings.Fields(rest)[0], "https://")
 			}
 			if _, rest, ok := strings.Cut(line, "REST:"); ok {
-				httpAddr = strings.TrimPrefix(strings.Fields(rest)[0], "http://")
+				s.httpAddr = strings.TrimPrefix(strings.Fields(rest)[0], "http://")
+			}
+			if cmd := strings.TrimSpace(line); strings.HasPrefix(cmd, "curl ") || strings.HasPrefix(cmd, "go ") {
+				s.commands = append(s.commands, cmd)
+			}
+			if strings.Contains(line, "tool grpcurl") {
+				require.NotEmpty(t, s.httpAddr)
+				require.NotEmpty(t, s.grpcAddr)
+				require.NotEmpty(t, s.h3Addr)
+				return s
 			}
 		case err := <-done:
 			require.FailNow(t, "serve exited early", "%v", err)
@@ -175,7 +192,6 @@ func serveAddrs(t *testing.T, ctx context.Context, done chan error) (httpAddr, g
 			require.FailNow(t, "serve did not say where it listens")
 		}
 	}
-	return httpAddr, grpcAddr, h3Addr
 }
 
 // TestServeStopsOnCancel plays Ctrl-C: both servers answer, then run returns
@@ -185,7 +201,8 @@ func TestServeStopsOnCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	done := make(chan error, 1)
-	httpAddr, grpcAddr, h3Addr := serveAddrs(t, ctx, done)
+	s := serveAddrs(t, ctx, done)
+	httpAddr, grpcAddr, h3Addr := s.httpAddr, s.grpcAddr, s.h3Addr
 
 	conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	require.NoError(t, err)
@@ -206,6 +223,12 @@ func TestServeStopsOnCancel(t *testing.T) {
 	require.NoError(t, err, "HTTP/3 on the same port number, over UDP")
 	assert.Equal(t, "c", qr.Msg.GetMessage())
 
+	stopServe(t, cancel, done)
+}
+
+// stopServe plays Ctrl-C and waits for serve to return nil.
+func stopServe(t *testing.T, cancel context.CancelFunc, done chan error) {
+	t.Helper()
 	cancel()
 	select {
 	case err := <-done:

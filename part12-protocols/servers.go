@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -153,24 +154,38 @@ func startServers(svc *ping.Service, store graph.Store, grpcAddr, httpAddr strin
 	return s, nil
 }
 
-// stop drains both servers for up to drain, then closes what is left.
-func (s *servers) stop(drain time.Duration) error {
+// stop drains the servers for up to drain: they refuse new calls and let
+// running ones finish. Calls still running then (a stream can last up to
+// 1,000 intervals of 10 s) are cut: their connections are closed, so their
+// handlers' contexts end. cut reports whether any were.
+func (s *servers) stop(drain time.Duration) (cut bool, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), drain)
 	defer cancel()
 	stopped := make(chan struct{})
 	go func() { s.grpc.GracefulStop(); close(stopped) }()
-	err := errors.Join(s.http.Shutdown(ctx), s.h3.Shutdown(ctx))
+	var drained sync.WaitGroup
+	var httpErr, h3Err error
+	drained.Go(func() { httpErr = s.http.Shutdown(ctx) })
+	drained.Go(func() { h3Err = s.h3.Shutdown(ctx) }) // closes what is left when ctx ends
+	drained.Wait()
+	if errors.Is(httpErr, context.DeadlineExceeded) {
+		cut, httpErr = true, s.http.Close()
+	}
+	if errors.Is(h3Err, context.DeadlineExceeded) {
+		cut, h3Err = true, nil
+	}
 	select {
 	case <-stopped:
 	case <-ctx.Done():
+		cut = true
 		s.grpc.Stop()
 		<-stopped
 	}
-	err = errors.Join(err, s.h3.Close())
+	err = errors.Join(httpErr, h3Err, s.h3.Close())
 	for range 3 {
 		if e := <-s.done; e != nil && !errors.Is(e, http.ErrServerClosed) && !errors.Is(e, grpc.ErrServerStopped) {
 			err = errors.Join(err, e)
 		}
 	}
-	return errors.Join(err, s.udp.Close())
+	return cut, errors.Join(err, s.udp.Close())
 }

@@ -6,10 +6,12 @@
 package gocmd
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -46,16 +48,40 @@ func Module(t testing.TB, src, path string) string {
 
 // Run runs the go command with args in dir, with the toolchain in use and no
 // GOFLAGS or workspace of the caller, and returns its combined output and how
-// it ended.
+// it ended. GOENV=off keeps the caller's go env file (go env -w) out too: the
+// go command falls back to it for any variable empty in the environment, so
+// GOFLAGS= alone would leave a GOFLAGS set there in force. The caller's build
+// cache is kept (GOCACHE as the caller's go command reports it, wherever it
+// was set), so the copy compiles only what the caller's builds have not.
 func Run(t testing.TB, dir string, args ...string) (string, error) {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Fatalf("the go command is needed: %v", err)
 	}
+	cache, err := buildCache(goBin)
+	if err != nil {
+		t.Fatalf("go env GOCACHE: %v", err)
+	}
 	cmd := exec.Command(goBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on")
+	cmd.Env = append(os.Environ(), "GOENV=off", "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local", "GO111MODULE=on", "GOCACHE="+cache)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// buildCache is the caller's GOCACHE, from the environment or the go env file.
+func buildCache(goBin string) (string, error) {
+	if c := os.Getenv("GOCACHE"); c != "" {
+		return c, nil
+	}
+	out, err := exec.Command(goBin, "env", "GOCACHE").Output()
+	if err != nil {
+		return "", err
+	}
+	c := strings.TrimSpace(string(out))
+	if c == "" || c == "off" {
+		return "", fmt.Errorf("no build cache (GOCACHE=%q)", c)
+	}
+	return c, nil
 }

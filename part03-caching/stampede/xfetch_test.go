@@ -73,17 +73,59 @@ func TestXFetchClampsRandAtOrBelowZero(t *testing.T) {
 	assert.False(t, x.ShouldRefresh(now, delta, now.Add(time.Nanosecond)), "rand=1 must not refresh before expiry")
 }
 
-// articleShouldRefresh models the article's ShouldRefresh: δ read as whole
+// articleShouldRefresh models the article's ShouldRefresh with Beta = 1.0,
+// the value its comment calls typical.
+func articleShouldRefresh(now time.Time, delta time.Duration, expiry time.Time, r float64) bool {
+	return articleShouldRefreshBeta(now, 1, delta, expiry, r)
+}
+
+// articleShouldRefreshBeta models the article's ShouldRefresh: δ read as whole
 // milliseconds, the gap β·δ·(−ln r) computed in float milliseconds and then
 // converted to a time.Duration (truncated to whole milliseconds) before it is
-// added to now and compared with After.
-func articleShouldRefresh(now time.Time, delta time.Duration, expiry time.Time, r float64) bool {
+// added to now and compared with After. beta is the entry's Beta field.
+func articleShouldRefreshBeta(now time.Time, beta float64, delta time.Duration, expiry time.Time, r float64) bool {
 	if r <= 0 {
 		r = 1e-9
 	}
 	deltaMs := float64(delta.Milliseconds()) // 900µs → 0
-	gap := time.Duration(-1*deltaMs*math.Log(r)) * time.Millisecond
+	gap := time.Duration(-beta*deltaMs*math.Log(r)) * time.Millisecond
 	return now.Add(gap).After(expiry)
+}
+
+// TestArticleXFetchZeroBetaNeverRefreshesEarly: Beta is a field of the
+// article's XFetchEntry ("Typically 1.0"), and nothing sets it, so an entry
+// built with the other three fields has Beta = 0, a gap of 0, and refreshes
+// only once it has expired: δ = 50 ms, 10 ms before expiry, 0 early refreshes
+// in 10,000 calls, where Beta = 1 gives exp(−10/50) = 81.9%. XFetch{} takes a
+// zero Beta as 1 (XFetch.beta).
+func TestArticleXFetchZeroBetaNeverRefreshesEarly(t *testing.T) {
+	const draws = 10_000
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	delta, expiry := 50*time.Millisecond, now.Add(10*time.Millisecond)
+	rng := rand.New(rand.NewPCG(3, 4))
+	zero, one := 0, 0
+	for range draws {
+		r := rng.Float64()
+		if articleShouldRefreshBeta(now, 0, delta, expiry, r) {
+			zero++
+		}
+		if articleShouldRefreshBeta(now, 1, delta, expiry, r) {
+			one++
+		}
+	}
+	x := XFetch{Rand: rng.Float64}
+	ours := 0
+	for range draws {
+		if x.ShouldRefresh(now, delta, expiry) {
+			ours++
+		}
+	}
+	t.Logf("10 ms before expiry, δ = 50 ms: Beta 0 %d, Beta 1 %d, XFetch{} %d of %d", zero, one, ours, draws)
+	assert.Zero(t, zero, "a zero Beta refreshes early")
+	se := math.Sqrt(0.25 / draws)
+	assert.InDelta(t, math.Exp(-0.2), float64(one)/draws, 5*se)
+	assert.InDelta(t, math.Exp(-0.2), float64(ours)/draws, 5*se, "XFetch{} reads a zero Beta as 1")
+	assert.True(t, articleShouldRefreshBeta(now, 0, delta, now.Add(-time.Nanosecond), 0.5), "and refreshes once expired")
 }
 
 // TestArticleXFetchSubMillisecondDeltaNeverRefreshes is the errata: a backend

@@ -31,11 +31,15 @@ type LocalOptions struct {
 	Jitter float64
 	// NoJitter gives every entry exactly TTL (tests, or a single instance).
 	NoJitter bool
-	// ExactClock reads the monotonic clock on every Get. By default a hit
-	// reads a coarse clock refreshed every ClockResolution, and the monotonic
-	// clock only when the entry (or a Cache's invalidation lease) ends within
-	// ClockWindow of the coarse time, which halves the cost of most hits and
-	// changes no expiry unless the coarse clock falls ClockWindow behind.
+	// ExactClock reads the monotonic clock on every Get. By default a Local
+	// hit 256 times or more within one ClockResolution reads a
+	// coarse clock refreshed every ClockResolution, and the monotonic clock
+	// only when the entry (or a Cache's invalidation lease) ends within
+	// ClockWindow of the coarse time. That halves the cost of most hits on a
+	// hot Local, and changes no expiry unless the coarse clock falls
+	// ClockWindow behind: its goroutine starved that long, or the process
+	// stopped and resumed (see ClockResolution). Set it where TTLs and the
+	// invalidation bound must hold even across a stopped process.
 	ExactClock bool
 	// Now and Rand replace time.Now and math/rand/v2.Float64 in tests.
 	Now  func() time.Time
@@ -77,9 +81,9 @@ func (o *LocalOptions) validate() error {
 
 // Local is a bounded, sharded in-process cache with per-entry TTL: the L1 tier.
 //
-// A hit costs a hash, a shard read-lock, a map lookup and an atomic load of the
-// coarse clock (ClockResolution; the monotonic clock near an expiry), and
-// allocates nothing.
+// A hit costs a hash, a shard read-lock, a map lookup and a clock read: on a
+// hot Local an atomic load of the coarse clock (ClockResolution; the monotonic
+// clock near an expiry), else the monotonic clock. It allocates nothing.
 // When a shard is full, Set evicts by sampling five entries (Go randomises map
 // iteration order) and removing an expired one, else one not read since the last
 // sweep (a second-chance bit), else the first sampled: the approach Redis takes with
@@ -209,10 +213,10 @@ func (c *Local[V]) Delete(key string) {
 	s.mu.Unlock()
 }
 
-// Close stops the coarse clock's goroutine now rather than after 100 ms
-// without a read (ClockResolution). Only code that must have no goroutine left,
-// such as a testing/synctest bubble about to end, needs it. The Local stays
-// usable: a later hit starts the clock again.
+// Close tells the coarse clock's goroutine, if one runs, to stop now rather
+// than within 100 ms (clockRunTicks ticks) of its start. Only code that must
+// have no goroutine left, such as a test checking for leaks, needs it. The
+// Local stays usable: a later burst of hits starts the clock again.
 func (c *Local[V]) Close() { c.clock.stop() }
 
 // Clear removes every entry.

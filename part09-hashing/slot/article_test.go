@@ -14,8 +14,8 @@ import (
 
 // The article's hash-tag snippet declares key1 and key2 with :=, then declares
 // them again with := for the tagged keys, and uses neither. Placed in a
-// function body (at package level := is not even allowed), that shape does not
-// compile. testdata/hashtagsnippet has it with other names; the type checker
+// function body, that shape does not compile; at package level := does not
+// even parse. testdata/hashtagsnippet has it with other names; the type checker
 // reports what go build would.
 func TestArticleHashTagSnippetDoesNotCompile(t *testing.T) {
 	fset := token.NewFileSet()
@@ -31,6 +31,11 @@ func TestArticleHashTagSnippetDoesNotCompile(t *testing.T) {
 		"declared and not used: items",
 		"declared and not used: audit",
 	}, errs)
+	// At package level, where the snippet stands without a function around
+	// it, := does not even parse.
+	_, err = parser.ParseFile(token.NewFileSet(), "toplevel.go", "package p\n\nitems := \"order:42:items\"\n", 0)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "expected declaration, found items", "go build: non-declaration statement outside function body")
 	// Both forms as the snippet means them, one slot for the tagged pair.
 	assert.NotEqual(t, Of("order:42:items"), Of("order:42:audit"))
 	assert.Equal(t, Of("{order:42}:items"), Of("{order:42}:audit"))

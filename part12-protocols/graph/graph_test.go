@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -144,6 +145,58 @@ func TestBadQueries(t *testing.T) {
 	assert.Contains(t, rec.Body.String(), "request body too large")
 }
 
+// gqlparser's OverlappingFieldsCanBeMerged rule compares every pair of
+// fields with the same response name, so a query that repeats one field n
+// times costs n² comparisons. Validation runs before the cost limit and does
+// not watch the request's deadline: 12,000 repeats of `name` fit under
+// MaxBodyBytes and took 16 s of CPU, and a GET, whose query string no body
+// limit bounds, 250 KB of them more than six minutes. The parser's token
+// limit refuses both before validation.
+func TestRepeatedFieldsAreRefusedBeforeValidation(t *testing.T) {
+	store := NewMemory(Shape{Users: 3, PostsPerUser: 1, CommentsPerPost: 1})
+	h := NewHandler(Options{Store: store, Ping: &ping.Service{}})
+	q := "{ users(limit: 1) { " + strings.Repeat("name ", 12_000) + "} }"
+	require.Less(t, len(q)+len(`{"query":""}`), MaxBodyBytes, "under the body limit")
+	code, r := post(t, h, q)
+	require.Len(t, r.Errors, 1, "POST: refused")
+	assert.Equal(t, fmt.Sprintf("exceeded token limit of %d", MaxTokens), r.Errors[0].Message)
+	assert.Equal(t, http.StatusUnprocessableEntity, code)
+
+	req := httptest.NewRequest(http.MethodGet, "/graphql?query="+url.QueryEscape("{ users(limit: 1) { "+strings.Repeat("name ", 50_000)+"} }"), nil)
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	assert.Contains(t, rec.Body.String(), fmt.Sprintf("exceeded token limit of %d", MaxTokens), "GET: refused")
+	assert.Zero(t, store.Calls.Load(), "nothing ran")
+
+	_, r = post(t, h, ArticleQuery)
+	require.Len(t, r.Errors, 1)
+	assert.Contains(t, r.Errors[0].Message, "operation has complexity", "the article's query is far under the token limit: the cost limit refuses it")
+}
+
+// The article's defence against abusive queries is the cost limit alone:
+// "the gateway parses the Query AST … to calculate the complexity cost
+// before execution … immediately rejects the request". A query that repeats
+// one scalar field costs 1 in the article's model (scalars are free), so the
+// cost limit lets it through, and validation, which runs before the cost is
+// computed, has already spent time quadratic in its length (12,000 repeats:
+// 16 s; BenchmarkLongestQuery for what MaxTokens leaves). The article's
+// gateway (no token limit) answers 600 repeats; this chapter's refuses them
+// unvalidated.
+func TestArticleCostLimitMissesRepeatedFields(t *testing.T) {
+	q := "{ users(limit: 1) { " + strings.Repeat("name ", 600) + "} }"
+	c, err := QueryCost(q, nil)
+	require.NoError(t, err)
+	assert.Equal(t, 1, c, "600 fields, cost 1: far under the limit of 500")
+
+	store := NewMemory(Shape{Users: 3, PostsPerUser: 1, CommentsPerPost: 1})
+	_, r := post(t, NewHandler(Options{Store: store, Ping: &ping.Service{}, MaxTokens: -1}), q)
+	assert.Empty(t, r.Errors, "the article's gateway: validated, costed at 1, run")
+
+	_, r = post(t, NewHandler(Options{Store: store, Ping: &ping.Service{}}), q)
+	require.Len(t, r.Errors, 1)
+	assert.Equal(t, fmt.Sprintf("exceeded token limit of %d", MaxTokens), r.Errors[0].Message, "refused before validation")
+}
+
 // nested is the query the N+1 tests run: 20 users, 5 posts each, 3
 // comments a post, each comment's author.
 const nested = `{ users(limit: 20) { name posts(limit: 5) { title comments(limit: 3) { body author { name } } } } }`
@@ -169,11 +222,38 @@ func TestDataLoaderTurnsNPlusOneIntoOneCallPerLevel(t *testing.T) {
 	})
 }
 
+// Ping through GraphQL; the answer holds the fields the query selects and
+// no others (the comparison table's "over-fetching … natively solved by
+// client field selectors").
 func TestPingOverGraphQL(t *testing.T) {
 	h := NewHandler(Options{Store: NewMemory(Shape{}), Ping: &ping.Service{}})
 	_, r := post(t, h, `{ ping(message: "hi") { message timestampMs } }`)
 	require.Empty(t, r.Errors)
 	assert.Contains(t, string(r.Data), `"message":"hi"`)
+	assert.Contains(t, string(r.Data), `"timestampMs":"`)
+
+	_, r = post(t, h, `{ ping(message: "hi") { message } }`)
+	require.Empty(t, r.Errors)
+	assert.JSONEq(t, `{"ping":{"message":"hi"}}`, string(r.Data), "only the field asked for")
+}
+
+// The DataLoaders cache for one request, as the article says, and no
+// longer: within a request a key asked again at a deeper level is not
+// fetched again; a second request fetches everything afresh.
+func TestLoadersCacheForOneRequest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		store := NewMemory(Shape{Users: 5, PostsPerUser: 3, CommentsPerPost: 1})
+		h := NewHandler(Options{Store: store, Ping: &ping.Service{}})
+		// the posts' authors are the users themselves: the second level asks
+		// the loaders for the keys the first level already loaded
+		q := `{ users(limit: 2) { posts(limit: 1) { author { name posts(limit: 1) { author { name } } } } } }`
+		_, r := post(t, h, q)
+		require.Empty(t, r.Errors)
+		assert.EqualValues(t, 3, store.Calls.Load(), "users, posts, authors; the second level's posts and authors from the cache")
+		_, r = post(t, h, q)
+		require.Empty(t, r.Errors)
+		assert.EqualValues(t, 6, store.Calls.Load(), "the second request shares nothing with the first")
+	})
 }
 
 func TestQueryCostRefusesInvalidQueries(t *testing.T) {
@@ -201,4 +281,34 @@ func FuzzQuery(f *testing.F) {
 		assert.Less(t, rec.Code, 500, "%q -> %d", q, rec.Code)
 		assert.True(t, json.Valid(rec.Body.Bytes()), "%q -> %s", q, rec.Body)
 	})
+}
+
+// BenchmarkLongestQuery is what MaxTokens leaves a client: one request of
+// about MaxTokens tokens that repeats a field, validation's worst case
+// (repeats=name), or a field with a selection of its own, whose pairs are
+// compared field by field (repeats=posts). Both are under the cost limit and
+// answered. limit=none is the article's gateway (no token limit) with twice
+// the repeats: validation's time grows with their square.
+func BenchmarkLongestQuery(b *testing.B) {
+	store := NewMemory(Shape{Users: 1, PostsPerUser: 1})
+	for _, c := range []struct {
+		name, field string
+		tokens      int // the query's length, about
+		maxTokens   int // Options.MaxTokens
+	}{
+		{"limit=500/repeats=name", "name ", MaxTokens, 0},
+		{"limit=500/repeats=posts", "posts { title } ", MaxTokens, 0},
+		{"limit=none/repeats=name", "name ", 2 * MaxTokens, -1},
+	} {
+		h := NewHandler(Options{Store: store, Ping: &ping.Service{}, MaxTokens: c.maxTokens})
+		q := "{ users(limit: 1) { " + strings.Repeat(c.field, (c.tokens-10)/len(strings.Fields(c.field))) + "} }"
+		b.Run(c.name, func(b *testing.B) {
+			for b.Loop() {
+				_, r, err := postNoRequire(h, q)
+				if err != nil || len(r.Errors) > 0 {
+					b.Fatal(err, r.Errors)
+				}
+			}
+		})
+	}
 }

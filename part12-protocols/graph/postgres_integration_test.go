@@ -23,13 +23,16 @@ var schemas atomic.Int32
 // testSchema opens the stack's PostgreSQL and creates a schema of its own
 // for t (dropped after), so statement counts are t's alone. The pool's
 // connections are opened here, outside any synctest bubble.
-func testSchema(t *testing.T, shape Shape) (*pgxpool.Pool, *Postgres) {
+func testSchema(t *testing.T, shape Shape, configure ...func(*pgxpool.Config)) (*pgxpool.Pool, *Postgres) {
 	t.Helper()
 	stack.Require(t, stack.Postgres)
 	ctx := t.Context()
 	cfg, err := pgxpool.ParseConfig(stack.DatabaseURL())
 	require.NoError(t, err)
 	cfg.MaxConns, cfg.MinConns = 4, 0
+	for _, f := range configure {
+		f(cfg)
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)

@@ -29,6 +29,12 @@ const (
 	MaxLimit         = 100                  // the largest limit argument a list takes
 	MaxBodyBytes     = 64 << 10             // a request body
 	DefaultTimeout   = 10 * time.Second     // a whole request
+	// MaxTokens bounds a query's length in tokens (names, punctuation,
+	// values) before it is validated: validation compares every pair of
+	// same-named fields, so its cost grows with the square of the query's
+	// length, and the cost limit only runs after it. The article's query is
+	// 33 tokens.
+	MaxTokens = 500
 )
 
 // Options set up NewHandler.
@@ -48,6 +54,10 @@ type Options struct {
 	// 0): a database that stops answering costs a client an error, not a
 	// hung connection.
 	Timeout time.Duration
+	// MaxTokens refuses a longer query before it is validated (the constant
+	// MaxTokens when 0; -1 for no limit, the article's gateway, whose only
+	// defence is the cost limit).
+	MaxTokens int
 }
 
 // NewHandler serves the schema over HTTP POST and GET with the cost limit
@@ -62,9 +72,16 @@ func NewHandler(c Options) http.Handler {
 	if c.Timeout == 0 {
 		c.Timeout = DefaultTimeout
 	}
+	switch c.MaxTokens {
+	case 0:
+		c.MaxTokens = MaxTokens
+	case -1:
+		c.MaxTokens = 0 // gqlgen's "no limit"
+	}
 	srv := handler.New(NewExecutableSchema(Config{Resolvers: &resolver{c}, Complexity: Cost()}))
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
+	srv.SetParserTokenLimit(c.MaxTokens)
 	srv.Use(extension.FixedComplexityLimit(c.CostLimit, CostOptions...))
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		if !c.NoDataLoader {

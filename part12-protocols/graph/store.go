@@ -3,12 +3,17 @@ package graph
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
 	"regexp"
 	"slices"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -44,20 +49,18 @@ func (p *Postgres) Schema() string { return p.schema }
 
 // Users returns the first limit users by id.
 func (p *Postgres) Users(ctx context.Context, limit int) ([]*User, error) {
-	rows, _ := p.pool.Query(ctx, `SELECT id, name FROM `+p.schema+`.users ORDER BY id LIMIT $1`, limit)
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*User, error) {
+	return read(ctx, p, func(r pgx.CollectableRow) (*User, error) {
 		var u User
 		return &u, r.Scan(&u.ID, &u.Name)
-	})
+	}, `SELECT id, name FROM `+p.schema+`.users ORDER BY id LIMIT $1`, limit)
 }
 
 // UsersByID returns the users with these ids, in id order.
 func (p *Postgres) UsersByID(ctx context.Context, ids []int) ([]*User, error) {
-	rows, _ := p.pool.Query(ctx, `SELECT id, name FROM `+p.schema+`.users WHERE id = ANY($1) ORDER BY id`, ids)
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*User, error) {
+	return read(ctx, p, func(r pgx.CollectableRow) (*User, error) {
 		var u User
 		return &u, r.Scan(&u.ID, &u.Name)
-	})
+	}, `SELECT id, name FROM `+p.schema+`.users WHERE id = ANY($1) ORDER BY id`, ids)
 }
 
 // PostsByUser returns up to limit posts of each user, by user then post id:
@@ -65,26 +68,54 @@ func (p *Postgres) UsersByID(ctx context.Context, ids []int) ([]*User, error) {
 // list as one array parameter (one prepared statement for any batch size) and
 // the per-user limit applied by a window function.
 func (p *Postgres) PostsByUser(ctx context.Context, userIDs []int, limit int) ([]*Post, error) {
-	rows, _ := p.pool.Query(ctx, `SELECT id, user_id, title FROM (
+	return read(ctx, p, func(r pgx.CollectableRow) (*Post, error) {
+		var x Post
+		return &x, r.Scan(&x.ID, &x.UserID, &x.Title)
+	}, `SELECT id, user_id, title FROM (
 		SELECT id, user_id, title, row_number() OVER (PARTITION BY user_id ORDER BY id) AS n
 		FROM `+p.schema+`.posts WHERE user_id = ANY($1)) p
 		WHERE n <= $2 ORDER BY user_id, id`, userIDs, limit)
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Post, error) {
-		var x Post
-		return &x, r.Scan(&x.ID, &x.UserID, &x.Title)
-	})
 }
 
 // CommentsByPost returns up to limit comments of each post.
 func (p *Postgres) CommentsByPost(ctx context.Context, postIDs []int, limit int) ([]*Comment, error) {
-	rows, _ := p.pool.Query(ctx, `SELECT id, post_id, author_id, body FROM (
+	return read(ctx, p, func(r pgx.CollectableRow) (*Comment, error) {
+		var c Comment
+		return &c, r.Scan(&c.ID, &c.PostID, &c.AuthorID, &c.Body)
+	}, `SELECT id, post_id, author_id, body FROM (
 		SELECT id, post_id, author_id, body, row_number() OVER (PARTITION BY post_id ORDER BY id) AS n
 		FROM `+p.schema+`.comments WHERE post_id = ANY($1)) c
 		WHERE n <= $2 ORDER BY post_id, id`, postIDs, limit)
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (*Comment, error) {
-		var c Comment
-		return &c, r.Scan(&c.ID, &c.PostID, &c.AuthorID, &c.Body)
-	})
+}
+
+// read runs a read-only statement and collects its rows with fn. A
+// connection broken under it is retried once, after the pool has dropped
+// every connection it held: they all reached the same server, which has
+// gone away (a restart leaves the pool's idle connections dead, and pgxpool
+// pings only those idle for over a second before handing them out, so the
+// first requests after a quick restart would each fail on one of them with
+// "unexpected EOF"). A SELECT has no effect to repeat; an error from the
+// server itself, or the caller's deadline, is returned as it is.
+func read[T any](ctx context.Context, p *Postgres, fn pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
+	rows, _ := p.pool.Query(ctx, sql, args...)
+	out, err := pgx.CollectRows(rows, fn)
+	if err == nil || ctx.Err() != nil || !brokenConn(err) {
+		return out, err
+	}
+	p.pool.Reset()
+	rows, _ = p.pool.Query(ctx, sql, args...)
+	return pgx.CollectRows(rows, fn)
+}
+
+// brokenConn reports whether err says the connection, not the statement,
+// failed: the server closed it or is shutting down.
+func brokenConn(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin, crash, cannot connect now
+	}
+	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed) ||
+		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Shape is how much data Seed writes.

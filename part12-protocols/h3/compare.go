@@ -102,6 +102,7 @@ func Run(ctx context.Context, transport string, cfg Config) (Row, error) {
 			return row, err
 		}
 		srv := NewServer(ping.NewHandler(svc), cert)
+		conns = CountConns(srv)
 		served := make(chan error, 1)
 		go func() { served <- srv.Serve(udp) }()
 		var delay time.Duration
@@ -115,7 +116,6 @@ func Run(ctx context.Context, transport string, cfg Config) (Row, error) {
 		}
 		c, t := NewClient(roots)
 		proxy, baseURL, client = p, "https://"+p.Addr(), c
-		conns = func() int { return 1 } // http3.Transport keeps one QUIC connection per host
 		stop = func() error {
 			err := errors.Join(t.Close(), p.Close(), srv.Close(), udp.Close())
 			if e := <-served; e != nil && !errors.Is(e, http.ErrServerClosed) && !errors.Is(e, net.ErrClosed) {

@@ -23,6 +23,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -73,6 +74,21 @@ func NewServer(h http.Handler, cert tls.Certificate) *http3.Server {
 		TLSConfig:  http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}),
 		QUICConfig: &quic.Config{MaxIdleTimeout: 30 * time.Second},
 	}
+}
+
+// CountConns makes srv count the QUIC connections it accepts and returns
+// the count so far; call it before Serve.
+func CountConns(srv *http3.Server) func() int {
+	var n atomic.Int64
+	next := srv.ConnContext
+	srv.ConnContext = func(ctx context.Context, c *quic.Conn) context.Context {
+		n.Add(1)
+		if next != nil {
+			return next(ctx, c)
+		}
+		return ctx
+	}
+	return func() int { return int(n.Load()) }
 }
 
 // NewClient returns an http.Client that speaks HTTP/3 and trusts roots, and

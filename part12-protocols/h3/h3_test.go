@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"github.com/quic-go/quic-go/http3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,24 +25,39 @@ import (
 
 func TestMain(m *testing.M) { leakcheck.VerifyTestMain(m) }
 
-// The ping API over HTTP/3: the same Connect handler, served by quic-go,
-// unary, JSON from a plain request, and server streaming.
-func TestPingOverHTTP3(t *testing.T) {
+// serveH3 serves the ping handler over HTTP/3 on a loopback port until the
+// test ends; before runs on the server before it serves. It returns the
+// server's URL and a client that trusts its certificate, and newClient, which
+// makes more (each with connections of its own).
+func serveH3(t *testing.T, before func(*http3.Server)) (base string, client *http.Client, newClient func() *http.Client) {
+	t.Helper()
 	cert, roots, err := SelfSigned("127.0.0.1")
 	require.NoError(t, err)
 	udp, err := Listen("127.0.0.1:0")
 	require.NoError(t, err)
 	srv := NewServer(ping.NewHandler(&ping.Service{}), cert)
+	if before != nil {
+		before(srv)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(udp) }()
-	client, tr := NewClient(roots)
-	defer func() {
-		assert.NoError(t, tr.Close())
+	t.Cleanup(func() {
 		assert.NoError(t, srv.Close())
 		assert.ErrorIs(t, <-served, http.ErrServerClosed)
 		assert.NoError(t, udp.Close())
-	}()
-	base := "https://" + udp.LocalAddr().String()
+	})
+	newClient = func() *http.Client {
+		c, tr := NewClient(roots)
+		t.Cleanup(func() { assert.NoError(t, tr.Close()) }) // before the server's: cleanups run last first
+		return c
+	}
+	return "https://" + udp.LocalAddr().String(), newClient(), newClient
+}
+
+// The ping API over HTTP/3: the same Connect handler, served by quic-go,
+// unary, JSON from a plain request, and server streaming.
+func TestPingOverHTTP3(t *testing.T) {
+	base, client, _ := serveH3(t, nil)
 	pc := pingv1connect.NewPingServiceClient(client, base)
 	resp, err := pc.Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "quic"}))
 	require.NoError(t, err)
@@ -64,6 +80,22 @@ func TestPingOverHTTP3(t *testing.T) {
 	require.NoError(t, stream.Err())
 	require.NoError(t, stream.Close())
 	assert.Equal(t, 3, n, "server streaming works over HTTP/3 too")
+}
+
+// CountConns counts the QUIC connections the server accepted: a client keeps
+// one for all its calls, a second client opens its own. (The loss
+// experiment's "connections" column for HTTP/3 was typed in as 1.)
+func TestCountConns(t *testing.T) {
+	var conns func() int
+	base, _, newClient := serveH3(t, func(srv *http3.Server) { conns = CountConns(srv) })
+	for i, calls := range []int{3, 2} {
+		pc := pingv1connect.NewPingServiceClient(newClient(), base)
+		for range calls {
+			_, err := pc.Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "c"}))
+			require.NoError(t, err)
+		}
+		assert.EqualValues(t, i+1, conns(), "client %d: one connection for its %d calls", i+1, calls)
+	}
 }
 
 // TCPProxy delivers every byte, in order, however many segments it delays.
@@ -165,21 +197,8 @@ func pct(f float64) string { return fmt.Sprintf("%gpct", f*100) }
 // only; connect-go's gRPC protocol needs HTTP trailers, which quic-go's
 // HTTP/3 carries, so the same handler answers gRPC over QUIC too.
 func TestGRPCProtocolOverHTTP3(t *testing.T) {
-	cert, roots, err := SelfSigned("127.0.0.1")
-	require.NoError(t, err)
-	udp, err := Listen("127.0.0.1:0")
-	require.NoError(t, err)
-	srv := NewServer(ping.NewHandler(&ping.Service{}), cert)
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(udp) }()
-	client, tr := NewClient(roots)
-	defer func() {
-		assert.NoError(t, tr.Close())
-		assert.NoError(t, srv.Close())
-		assert.ErrorIs(t, <-served, http.ErrServerClosed)
-		assert.NoError(t, udp.Close())
-	}()
-	pc := pingv1connect.NewPingServiceClient(client, "https://"+udp.LocalAddr().String(), connect.WithGRPC())
+	base, client, _ := serveH3(t, nil)
+	pc := pingv1connect.NewPingServiceClient(client, base, connect.WithGRPC())
 	resp, err := pc.Ping(t.Context(), connect.NewRequest(&pingv1.PingRequest{Message: "grpc over quic"}))
 	require.NoError(t, err)
 	assert.Equal(t, "grpc over quic", resp.Msg.GetMessage())

@@ -35,14 +35,20 @@ func (c *ConnectServer) StreamPing(ctx context.Context, req *connect.Request[pin
 	return connectError(c.Svc.StreamPing(ctx, req.Msg, stream.Send))
 }
 
+// connectError gives ErrInvalid and the context's errors their codes, as
+// grpcError does for grpc-go, so interceptors (logs, metrics) and the client
+// see Canceled or DeadlineExceeded rather than Unknown; a *connect.Error (a
+// failed Send) keeps its own.
 func connectError(err error) error {
 	switch {
-	case err == nil:
-		return nil
 	case errors.Is(err, ErrInvalid):
 		return connect.NewError(connect.CodeInvalidArgument, err)
+	case errors.Is(err, context.Canceled):
+		return connect.NewError(connect.CodeCanceled, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
-	return connect.NewError(connect.CodeOf(err), err)
+	return err
 }
 
 // NewHandler serves PingService over the Connect protocol (JSON or binary
@@ -71,10 +77,18 @@ func Protocols() *http.Protocols {
 	return &p
 }
 
-// NewHTTPServer serves h on plain TCP with HTTP/1.1 and h2c.
+// NewHTTPServer serves h on plain TCP with HTTP/1.1 and h2c. A client has
+// ReadHeaderTimeout to send a request's headers, and a connection idle for
+// HTTPIdleTimeout is closed (HTTP/2: after a GOAWAY). There is no ReadTimeout
+// or WriteTimeout: they would cut server streams, which last as long as
+// their requests ask.
 func NewHTTPServer(h http.Handler) *http.Server {
-	return &http.Server{Handler: h, Protocols: Protocols(), ReadHeaderTimeout: 10 * time.Second}
+	return &http.Server{Handler: h, Protocols: Protocols(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: HTTPIdleTimeout}
 }
+
+// HTTPIdleTimeout is how long NewHTTPServer keeps a connection with no
+// request in flight.
+const HTTPIdleTimeout = 2 * time.Minute
 
 // H2CClient is an http.Client that speaks HTTP/2 without TLS (prior
 // knowledge), as a gRPC client must; Connect and gRPC-Web work over it too.

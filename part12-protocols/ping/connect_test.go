@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 	"github.com/stretchr/testify/assert"
@@ -191,4 +192,63 @@ func TestServiceChecksRequests(t *testing.T) {
 	resp, err := s.Ping(context.Background(), &pingv1.PingRequest{Message: "ok"})
 	require.NoError(t, err)
 	assert.True(t, proto.Equal(&pingv1.PingResponse{Message: "ok", TimestampMs: resp.GetTimestampMs()}, resp))
+}
+
+// codeRecorder is a server interceptor that records the code of every error
+// a streaming handler returns.
+type codeRecorder chan connect.Code
+
+func (c codeRecorder) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc { return next }
+
+func (c codeRecorder) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (c codeRecorder) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		err := next(ctx, conn)
+		c <- connect.CodeOf(err)
+		return err
+	}
+}
+
+// A stream that ends because its client left or its deadline passed ends
+// with Canceled or DeadlineExceeded on the Connect handler, as it does on
+// grpc-go (grpcError), so the server's logs and metrics and the client tell
+// a client that left or a deadline from a failure. Before, connectError
+// wrapped every error that was not ErrInvalid as Unknown.
+func TestConnectStreamEndsWithTheContextsCode(t *testing.T) {
+	codes := make(codeRecorder, 1)
+	h := NewHandler(&Service{}, connect.WithInterceptors(codes))
+	srv := startH2C(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Deadline") == "" {
+			h.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 100*time.Millisecond) // the server's own deadline
+		defer cancel()
+		h.ServeHTTP(w, r.WithContext(ctx))
+	}))
+	hc := H2CClient()
+	defer hc.CloseIdleConnections()
+	c := pingv1connect.NewPingServiceClient(hc, srv.URL, connect.WithGRPC())
+	long := &pingv1.StreamPingRequest{Message: "s", Count: MaxStreamCount, IntervalMs: MaxIntervalMS}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	stream, err := c.StreamPing(ctx, connect.NewRequest(long))
+	require.NoError(t, err)
+	require.True(t, stream.Receive(), "%v", stream.Err())
+	cancel()
+	assert.Equal(t, connect.CodeCanceled, <-codes, "the client left")
+	_ = stream.Close()
+
+	req := connect.NewRequest(long)
+	req.Header().Set("Deadline", "1")
+	stream, err = c.StreamPing(t.Context(), req)
+	require.NoError(t, err)
+	for stream.Receive() {
+	}
+	assert.Equal(t, connect.CodeDeadlineExceeded, <-codes, "the server's deadline passed")
+	assert.Equal(t, connect.CodeDeadlineExceeded, connect.CodeOf(stream.Err()), "and the client is told so: %v", stream.Err())
+	_ = stream.Close()
 }

@@ -122,27 +122,30 @@ func TestReservedFieldsCannotBeReused(t *testing.T) {
 	assert.NoError(t, err, "a new number is fine")
 }
 
-// changed returns PingResponse with field 2 (timestamp_ms, int64) redeclared
-// as typ: what a careless v3 that reuses the number would ship.
-func changed(t *testing.T, typ descriptorpb.FieldDescriptorProto_Type, rename string) protoreflect.MessageDescriptor {
+// changed returns message msg of the v1 file with edit applied to each of
+// its fields: what a careless v3 would ship.
+func changed(t *testing.T, msg string, edit func(*descriptorpb.FieldDescriptorProto)) protoreflect.MessageDescriptor {
 	t.Helper()
 	fdp := protodesc.ToFileDescriptorProto(pingv1.File_ping_v1_ping_proto)
 	for _, m := range fdp.GetMessageType() {
-		for _, f := range m.GetField() {
-			switch {
-			case m.GetName() == "PingResponse" && f.GetNumber() == 2 && typ != 0:
-				f.Type = typ.Enum()
-			case m.GetName() == "PingRequest" && f.GetNumber() == 1 && rename != "":
-				f.Name, f.JsonName = proto.String(rename), proto.String(rename)
+		if m.GetName() == msg {
+			for _, f := range m.GetField() {
+				edit(f)
 			}
 		}
 	}
 	fd, err := protodesc.NewFile(fdp, new(protoregistry.Files))
 	require.NoError(t, err)
-	if rename != "" {
-		return fd.Messages().ByName("PingRequest")
-	}
-	return fd.Messages().ByName("PingResponse")
+	return fd.Messages().ByName(protoreflect.Name(msg))
+}
+
+// retyped is PingResponse with field 2 (timestamp_ms, int64) redeclared as typ.
+func retyped(t *testing.T, typ descriptorpb.FieldDescriptorProto_Type) protoreflect.MessageDescriptor {
+	return changed(t, "PingResponse", func(f *descriptorpb.FieldDescriptorProto) {
+		if f.GetNumber() == 2 {
+			f.Type = typ.Enum()
+		}
+	})
 }
 
 // The article's table: "Change a field's type ❌ Wire type mismatch causes
@@ -154,16 +157,16 @@ func TestArticleTypeChangeIsNoDecodeError(t *testing.T) {
 	wire, err := proto.Marshal(&pingv1.PingResponse{Message: "hi", TimestampMs: 1_700_000_000_000})
 	require.NoError(t, err)
 
-	asString := dynamicpb.NewMessage(changed(t, descriptorpb.FieldDescriptorProto_TYPE_STRING, ""))
+	asString := dynamicpb.NewMessage(retyped(t, descriptorpb.FieldDescriptorProto_TYPE_STRING))
 	require.NoError(t, proto.Unmarshal(wire, asString), "no decode error for a wire type mismatch")
 	assert.Empty(t, asString.Get(asString.Descriptor().Fields().ByNumber(2)).String(), "the field reads as zero")
 	assert.NotEmpty(t, asString.GetUnknown(), "the old value sits in unknown fields")
 
-	asSint := dynamicpb.NewMessage(changed(t, descriptorpb.FieldDescriptorProto_TYPE_SINT64, ""))
+	asSint := dynamicpb.NewMessage(retyped(t, descriptorpb.FieldDescriptorProto_TYPE_SINT64))
 	require.NoError(t, proto.Unmarshal(wire, asSint))
 	assert.Equal(t, int64(850_000_000_000), asSint.Get(asSint.Descriptor().Fields().ByNumber(2)).Int(), "same wire type, other meaning: the timestamp read as zigzag")
 
-	asBool := dynamicpb.NewMessage(changed(t, descriptorpb.FieldDescriptorProto_TYPE_BOOL, ""))
+	asBool := dynamicpb.NewMessage(retyped(t, descriptorpb.FieldDescriptorProto_TYPE_BOOL))
 	require.NoError(t, proto.Unmarshal(wire, asBool))
 	assert.True(t, asBool.Get(asBool.Descriptor().Fields().ByNumber(2)).Bool())
 }
@@ -174,7 +177,11 @@ func TestArticleTypeChangeIsNoDecodeError(t *testing.T) {
 // refuses the old name, and connect-go, which discards unknown JSON fields,
 // silently drops the value.
 func TestArticleRenameBreaksJSONClients(t *testing.T) {
-	renamed := changed(t, 0, "text")
+	renamed := changed(t, "PingRequest", func(f *descriptorpb.FieldDescriptorProto) {
+		if f.GetNumber() == 1 {
+			f.Name, f.JsonName = proto.String("text"), proto.String("text")
+		}
+	})
 	m := dynamicpb.NewMessage(renamed)
 	err := protojson.Unmarshal([]byte(`{"message":"hi"}`), m)
 	assert.ErrorContains(t, err, "unknown field \"message\"")
@@ -188,4 +195,23 @@ func TestArticleRenameBreaksJSONClients(t *testing.T) {
 	m = dynamicpb.NewMessage(renamed)
 	require.NoError(t, proto.Unmarshal(bin, m))
 	assert.Equal(t, "hi", m.Get(renamed.Fields().ByNumber(1)).String(), "binary Protobuf does not care")
+}
+
+// The article's table: "Change a field number ❌ Breaking change". It breaks
+// without an error: a reader that expects timestamp_ms as field 4 decodes a
+// writer's field 2 fine, keeps it as unknown bytes and reads the timestamp
+// as zero, so nothing fails until someone notices the zeros.
+func TestRenumberedFieldIsDroppedSilently(t *testing.T) {
+	wire, err := proto.Marshal(&pingv1.PingResponse{Message: "hi", TimestampMs: 1_700_000_000_000})
+	require.NoError(t, err)
+	renumbered := changed(t, "PingResponse", func(f *descriptorpb.FieldDescriptorProto) {
+		if f.GetNumber() == 2 {
+			f.Number = proto.Int32(4)
+		}
+	})
+	m := dynamicpb.NewMessage(renumbered)
+	require.NoError(t, proto.Unmarshal(wire, m), "no decode error")
+	assert.Zero(t, m.Get(renumbered.Fields().ByName("timestamp_ms")).Int(), "the timestamp reads as zero")
+	assert.Equal(t, "hi", m.Get(renumbered.Fields().ByName("message")).String())
+	assert.NotEmpty(t, m.GetUnknown(), "the value sits in unknown fields")
 }

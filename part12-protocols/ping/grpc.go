@@ -49,14 +49,21 @@ func grpcError(err error) error {
 
 // ServerOptions are the defaults NewGRPCServer starts from: requests over
 // MaxRequestBytes are refused with ResourceExhausted before they are decoded;
-// a connection idle for IdleTimeout gets a GOAWAY (the client dials again on
-// its next call, which the keepalive test counts).
+// a connection runs at most MaxConcurrentStreams calls at once (grpc-go's
+// default is unlimited); a connection idle for IdleTimeout gets a GOAWAY (the
+// client dials again on its next call, which the keepalive test counts).
 func ServerOptions(idle time.Duration) []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxRequestBytes),
+		grpc.MaxConcurrentStreams(MaxConcurrentStreams),
 		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: idle}),
 	}
 }
+
+// MaxConcurrentStreams is how many calls one client connection may have
+// running at once on NewGRPCServer: net/http's HTTP/2 server's default, so
+// both servers allow the same.
+const MaxConcurrentStreams = 250
 
 // IdleTimeout is how long a client connection may sit idle before the server
 // closes it in the demo's servers.

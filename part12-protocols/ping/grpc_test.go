@@ -137,11 +137,15 @@ func TestCancellationPropagates(t *testing.T) {
 // countingSend wraps the server's stream to count messages sent.
 type countingServer struct {
 	GRPCServer
-	sent  atomic.Int32
-	ended chan error
+	sent    atomic.Int32
+	ended   chan error
+	onStart func() // when set, called as each stream starts
 }
 
 func (c *countingServer) StreamPing(req *pingv1.StreamPingRequest, stream grpc.ServerStreamingServer[pingv1.PingResponse]) error {
+	if c.onStart != nil {
+		c.onStart()
+	}
 	err := c.Svc.StreamPing(stream.Context(), req, func(r *pingv1.PingResponse) error {
 		c.sent.Add(1)
 		return stream.Send(r)
@@ -188,6 +192,40 @@ func TestStreamStopsWhenTheClientLeaves(t *testing.T) {
 		cancel()
 		assert.ErrorIs(t, <-srv.ended, context.Canceled)
 		assert.Less(t, srv.sent.Load(), int32(10), "the server stopped within an interval or so of the cancel, not after 1000")
+	})
+}
+
+// One client connection runs at most MaxConcurrentStreams calls at once on
+// NewGRPCServer's options, as net/http's HTTP/2 server (Connect, gRPC-Web)
+// allows 250: a further call waits for one to end. grpc-go's own default
+// is unlimited, so one connection could hold any number of StreamPings, each
+// a goroutine and a ticker for up to 1,000 intervals of 10 s.
+func TestConcurrentStreamsPerConnectionAreBounded(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		srv := &countingServer{GRPCServer: GRPCServer{Svc: &Service{}}, ended: make(chan error, MaxConcurrentStreams+1)}
+		b := startBufnet(t, srv, ServerOptions(IdleTimeout)...)
+		var started atomic.Int32
+		srv.onStart = func() { started.Add(1) }
+		ctx, cancel := context.WithCancel(t.Context())
+		long := &pingv1.StreamPingRequest{Message: "s", Count: MaxStreamCount, IntervalMs: MaxIntervalMS}
+		for range MaxConcurrentStreams {
+			s, err := b.client.StreamPing(ctx, long)
+			require.NoError(t, err)
+			_, err = s.Recv()
+			require.NoError(t, err)
+		}
+		over, overCancel := context.WithTimeout(ctx, time.Second)
+		s, err := b.client.StreamPing(over, long)
+		if err == nil {
+			_, err = s.Recv()
+		}
+		overCancel()
+		assert.Equal(t, codes.DeadlineExceeded, status.Code(err), "the call over the limit waited: %v", err)
+		assert.EqualValues(t, MaxConcurrentStreams, started.Load(), "the server never started it")
+		cancel()
+		for range started.Load() {
+			assert.ErrorIs(t, <-srv.ended, context.Canceled)
+		}
 	})
 }
 

@@ -100,12 +100,15 @@ func TestCurlConnectJSON(t *testing.T) {
 
 func TestCurlREST(t *testing.T) {
 	srv := startH2C(t, NewRESTHandler(&Service{}))
-	out, err := curl(t, "-d", `{"message":"rest"}`, srv.URL+RESTPath)
+	out, err := curl(t, "-H", "Content-Type: application/json", "-d", `{"message":"rest"}`, srv.URL+RESTPath)
 	require.NoError(t, err)
 	assert.Contains(t, out, `"message":"rest"`)
-	out, err = curl(t, "-w", "%{http_code}", "-o", "/dev/null", "-d", `{"message":"rest","extra":1}`, srv.URL+RESTPath)
+	out, err = curl(t, "-w", "%{http_code}", "-o", "/dev/null", "-H", "Content-Type: application/json", "-d", `{"message":"rest","extra":1}`, srv.URL+RESTPath)
 	require.NoError(t, err)
 	assert.Equal(t, "400", out, "unknown fields are refused")
+	out, err = curl(t, "-w", "%{http_code}", "-o", "/dev/null", "-d", `{"message":"rest"}`, srv.URL+RESTPath)
+	require.NoError(t, err)
+	assert.Equal(t, "415", out, "curl -d sends a form's Content-Type")
 }
 
 // grpcurl lists the services through reflection, describes Ping and calls it,

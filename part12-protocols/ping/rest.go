@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"mime"
 	"net/http"
 
 	pingv1 "github.com/sysdesign-masterclass/golang/part12-protocols/gen/ping/v1"
@@ -25,11 +26,17 @@ type restResponse struct {
 }
 
 // NewRESTHandler serves Ping as plain JSON over net/http: the REST baseline
-// the benchmarks compare gRPC and Connect with. Bad JSON is a 400, a body over
-// MaxRequestBytes a 413, any method but POST a 405.
+// the benchmarks compare gRPC and Connect with. A body not declared
+// application/json is a 415 (a browser sends a cross-site form or text/plain
+// POST without a CORS preflight; a JSON one it asks about first), bad JSON a
+// 400, a body over MaxRequestBytes a 413, any method but POST a 405.
 func NewRESTHandler(svc *Service) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+RESTPath, func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || mt != "application/json" {
+			http.Error(w, "Content-Type must be application/json", http.StatusUnsupportedMediaType)
+			return
+		}
 		var req restRequest
 		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxRequestBytes))
 		dec.DisallowUnknownFields()

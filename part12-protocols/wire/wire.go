@@ -199,14 +199,21 @@ func consumeField(b []byte, depth int) (Field, int, error) {
 	return Field{}, 0, ErrWireType
 }
 
+// MaxDepth is how many levels of LEN payloads and groups Dump descends
+// into; a message nested deeper is printed as its length. (proto.Unmarshal
+// stops at its own recursion limit the same way: a few bytes a level make
+// deep nesting cheap to send.)
+const MaxDepth = 100
+
 // Dump writes one line per field of msg: offset, key bytes, field number,
 // wire type and value, descending into LEN payloads that parse as a message
-// and are not printable text, and into groups.
+// and are not printable text, and into groups, up to MaxDepth levels.
 func Dump(w io.Writer, msg []byte) error {
-	return dump(w, msg, "")
+	return dump(w, msg, 0)
 }
 
-func dump(w io.Writer, msg []byte, indent string) error {
+func dump(w io.Writer, msg []byte, depth int) error {
+	indent := strings.Repeat("      ", depth)
 	return Walk(msg, func(f Field) error {
 		key := fmt.Sprintf("% x", f.Key)
 		head := fmt.Sprintf("%s%4d  %-8s field %d  %s(%d)", indent, f.Offset, key, f.Number, f.Type, uint8(f.Type))
@@ -217,18 +224,23 @@ func dump(w io.Writer, msg []byte, indent string) error {
 		case Fixed64, Fixed32:
 			_, err = fmt.Fprintf(w, "%s  0x%x\n", head, f.Value)
 		case Bytes:
-			if printable(f.Data) {
+			switch {
+			case printable(f.Data):
 				_, err = fmt.Fprintf(w, "%s  len %d  %q\n", head, len(f.Data), f.Data)
-			} else if Walk(f.Data, func(Field) error { return nil }) == nil && len(f.Data) > 0 {
-				if _, err = fmt.Fprintf(w, "%s  len %d  (a message:)\n", head, len(f.Data)); err == nil {
-					err = dump(w, f.Data, indent+"      ")
-				}
-			} else {
+			case len(f.Data) == 0 || Walk(f.Data, func(Field) error { return nil }) != nil:
 				_, err = fmt.Fprintf(w, "%s  len %d  % x\n", head, len(f.Data), f.Data)
+			case depth >= MaxDepth:
+				_, err = fmt.Fprintf(w, "%s  len %d  (nested deeper than %d: not walked)\n", head, len(f.Data), MaxDepth)
+			default:
+				if _, err = fmt.Fprintf(w, "%s  len %d  (a message:)\n", head, len(f.Data)); err == nil {
+					err = dump(w, f.Data, depth+1)
+				}
 			}
 		case StartGroup:
-			if _, err = fmt.Fprintf(w, "%s  (a group:)\n", head); err == nil {
-				err = dump(w, f.Data, indent+"      ")
+			if depth >= MaxDepth {
+				_, err = fmt.Fprintf(w, "%s  len %d  (nested deeper than %d: not walked)\n", head, len(f.Data), MaxDepth)
+			} else if _, err = fmt.Fprintf(w, "%s  (a group:)\n", head); err == nil {
+				err = dump(w, f.Data, depth+1)
 			}
 		}
 		return err

@@ -176,3 +176,26 @@ func TestComposeConfigValid(t *testing.T) {
 	}
 	assert.Len(t, p.Services["redis-cluster-init"].DependsOn, 3, "redis-cluster-init must wait for the three cluster nodes")
 }
+
+// TestComposeCDCProfile: the cdc profile (part 8) adds Kafka Connect with
+// Debezium, in Kafka's network namespace (the broker advertises localhost),
+// and its REST port is published on 127.0.0.1; without the profile it is off.
+func TestComposeCDCProfile(t *testing.T) {
+	opts, err := cli.NewProjectOptions(
+		[]string{filepath.Join(repo.Root(t), "docker-compose.yml")},
+		cli.WithConsistency(true), cli.WithResolvedPaths(true), cli.WithProfiles([]string{"cdc"}),
+	)
+	require.NoError(t, err)
+	p, err := opts.LoadProject(t.Context())
+	require.NoError(t, err)
+	connect, ok := p.Services["kafka-connect"]
+	require.True(t, ok, "kafka-connect in profile cdc")
+	assert.Equal(t, "service:kafka", connect.NetworkMode)
+	assert.True(t, strings.HasPrefix(connect.Image, "quay.io/debezium/connect:2."), "Debezium 2.x (topic.prefix): %s", connect.Image)
+	published := publishedPorts(t, loadCompose(t))
+	assert.Equal(t, "kafka", published[8083], "Connect's REST port, published through kafka's namespace")
+	raw, err := os.ReadFile(filepath.Join(repo.Root(t), "deploy", "debezium", "outbox-connector.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(raw), `"topic.prefix"`)
+	assert.NotContains(t, string(raw), "database.server.name", "removed in Debezium 2.0")
+}
