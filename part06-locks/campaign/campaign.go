@@ -63,7 +63,8 @@ type Campaign struct {
 	rdb  redis.Cmdable
 	name string
 
-	afterRead func() // tests: runs between ClaimNoLock's read and its write
+	afterRead  func() // tests: runs between ClaimNoLock's read and its write
+	afterWrite func() // tests: runs after a locked claim's write landed
 }
 
 // New returns the campaign called name (the article's key is
@@ -197,6 +198,9 @@ func (c *Campaign) claimFenced(ctx context.Context, token int64, user string) (R
 	default:
 		if err := fencedWrite.Run(ctx, c.rdb, keys, token, user, left-1).Err(); err != nil {
 			return 0, stale(err)
+		}
+		if c.afterWrite != nil {
+			c.afterWrite()
 		}
 	}
 	return Won, nil
