@@ -38,6 +38,7 @@ func campaignDemo(ctx context.Context, w io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
+	defer etcd.Close()
 	strategies := []struct {
 		name   string
 		locked bool
