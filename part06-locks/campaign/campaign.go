@@ -302,16 +302,16 @@ func Run(ctx context.Context, claimers, users int, budget time.Duration, claim f
 				}
 				res, err := claim(ctx, "user-"+strconv.FormatInt(i, 10))
 				mu.Lock()
-				switch {
-				case res == Won:
+				switch res {
+				case Won:
 					s.Won++
-				case res == SoldOut:
+				case SoldOut:
 					stop.Store(true)
 					s.SoldOut++
 					if !sold {
 						sold, soldOut = true, time.Since(start)
 					}
-				case res == AlreadyWon:
+				case AlreadyWon:
 					s.AlreadyWon++
 				default:
 					s.Failed++

@@ -281,7 +281,10 @@ func TestArticleClientTimeoutBlocksTheKeyForADay(t *testing.T) {
 	require.NoError(t, err)
 	req.Header.Set("Idempotency-Key", "k")
 	go func() { <-entered; cancel() }()
-	_, err = srv.Client().Do(req)
+	resp, err := srv.Client().Do(req)
+	if err == nil {
+		_ = resp.Body.Close()
+	}
 	require.ErrorIs(t, err, context.Canceled)
 	srv.Close() // waits for the handler to return: its SET, if any, is done
 	require.Equal(t, int64(1), s.runs.Load(), "the payment was made")
