@@ -38,6 +38,7 @@ func campaignDemo(ctx context.Context, w io.Writer, o options) error {
 	if err != nil {
 		return err
 	}
+	defer etcd.Close()
 	strategies := []struct {
 		name   string
 		locked bool
@@ -77,8 +78,13 @@ func campaignDemo(ctx context.Context, w io.Writer, o options) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if s.name != strategies[0].name && (winners > int64(o.prizes) || winners != int64(st.Won) || left+winners != int64(o.prizes)) {
-			return fmt.Errorf("%s: %d winners in Redis, %d prizes left, %d claims won, %d prizes: the count is off", s.name, winners, left, st.Won, o.prizes)
+		// Redis's tally is the count. A claim that failed may still have
+		// landed (a timeout after Redis ran its write), so the claims won
+		// are a lower bound and the failed ones the most it can be off by.
+		if s.name != strategies[0].name && (winners > int64(o.prizes) || left+winners != int64(o.prizes) ||
+			winners < int64(st.Won) || winners > int64(st.Won+st.Failed)) {
+			return fmt.Errorf("%s: %d winners in Redis, %d prizes left, %d claims won, %d failed, %d prizes: the count is off",
+				s.name, winners, left, st.Won, st.Failed, o.prizes)
 		}
 		var soldOut string
 		switch {
@@ -97,7 +103,7 @@ func campaignDemo(ctx context.Context, w io.Writer, o options) error {
 	}
 	fmt.Fprintf(w, "the article: \"Write throughput capped at ~2 operations/second\" would give away %s prizes in %s; a lock caps throughput at one holder at a time, 1 / (lock + claim + unlock)\n",
 		thousands(o.prizes), human(time.Duration(o.prizes/2)*time.Second))
-	fmt.Fprintln(w, "the script needs no lock: Redis runs it alone, and a holder that pauses past the lock's TTL cannot over-award through it")
+	fmt.Fprintln(w, "the locked claims show the lock's fencing token on their read and their write, so a holder that paused past the TTL cannot over-award; the script needs no lock: Redis runs it alone")
 	return nil
 }
 

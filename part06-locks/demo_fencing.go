@@ -41,13 +41,16 @@ func fencingDemo(ctx context.Context, w io.Writer, o options) error {
 			if err != nil {
 				return err
 			}
-			closeA = func() { _ = cut.Close() }
-			if a, err = lock.NewEtcd(cut, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()}); err != nil {
+			ea, err := lock.NewEtcd(cut, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()})
+			if err != nil {
 				return err
 			}
-			if b, err = lock.NewEtcd(o.env.Etcd, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()}); err != nil {
+			eb, err := lock.NewEtcd(o.env.Etcd, lock.EtcdConfig{Prefix: o.env.EtcdPrefix()})
+			if err != nil {
 				return err
 			}
+			a, b = ea, eb
+			closeA = func() { _ = ea.Close(); _ = eb.Close(); _ = cut.Close() }
 		default:
 			masters := o.env.GatedMasters(gate)
 			closeA = func() {

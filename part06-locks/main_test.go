@@ -66,10 +66,10 @@ func TestEveryModeWithoutServices(t *testing.T) {
 			assert.Regexp(t, `redsync on this run's masters .* ([\d,]+ ms) by the formula; Until\(\) − now = ([\d,]+ ms)`, out)
 		}},
 		{"latency", 2, []string{"ZooKeeper", "measured on in-process stand-ins"}, func(t *testing.T, out string) {
-			for _, b := range []string{"Redlock, 3 masters (lock.Redlock)", "Redis, 1 master (lock.Redlock)", "etcd, lease per lock (lock.Etcd)"} {
+			for _, b := range []string{"Redlock, 3 masters (lock.Redlock)", "Redis, 1 master (lock.Redlock)", "etcd, one shared lease (lock.Etcd)"} {
 				assert.Len(t, clitest.Row(t, out, b), 6, "%s: p50 p90 p99 max and the article's figure", b)
 			}
-			for _, b := range []string{"Redlock, 3 masters, retry every 1–5 ms", "etcd, waiters watch their predecessor"} {
+			for _, b := range []string{"Redlock, 3 masters, retry every 1–5 ms", "etcd, waiters woken by the deletion ahead"} {
 				assert.Equal(t, []string{"0", "0", "0"}, clitest.Row(t, out, b)[2:], "%s: no overlap, tokens in order, nothing failed", b)
 			}
 		}},

@@ -157,6 +157,7 @@ func BenchmarkEtcdLockCycle(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	defer ours.Close()
 	b.Run("impl=ours", func(b *testing.B) {
 		cycle(b, nil, func(ctx context.Context) error { return ours.ExecuteWithLock(ctx, "r", 10*time.Second, noop) })
 	})

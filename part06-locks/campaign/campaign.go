@@ -7,16 +7,20 @@
 //   - ClaimNoLock reads the count, checks it and writes it back in two
 //     round trips: the article's race ("two pods both read count=9,999").
 //   - ClaimWithLock does the same under one global lock, as the article does
-//     (Redlock on "campaign:<name>"): correct while the lock holds, and every
-//     claim in the country queues behind it.
+//     (Redlock on "campaign:<name>"), and every claim in the country queues
+//     behind it. Both steps carry the lock's fencing token, which Redis checks
+//     against the highest it has seen, so a holder that paused past its TTL
+//     cannot write what it read before its successor read.
 //   - ClaimAtomic does the check and the decrement in one Lua script: Redis
 //     runs scripts one at a time, so it needs no lock and never waits for one.
 package campaign
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,16 +53,18 @@ func (r Result) String() string {
 	return "Result(" + strconv.Itoa(int(r)) + ")"
 }
 
-// Campaign is one campaign's state in Redis: "{Name}:left" (prizes left) and
-// "{Name}:winners" (a set of user IDs). The braces are a Redis Cluster hash
-// tag: both keys hash to one slot, so the MULTI in Open and ClaimNoLock and
-// the claim script, which touch both, also run on a cluster (without it they
-// fail with CROSSSLOT).
+// Campaign is one campaign's state in Redis: "{Name}:left" (prizes left),
+// "{Name}:winners" (a set of user IDs) and "{Name}:fence" (the highest
+// fencing token a locked claim has shown). The braces are a Redis Cluster
+// hash tag: the keys hash to one slot, so the MULTI in Open and ClaimNoLock
+// and the scripts, which touch several, also run on a cluster (without it
+// they fail with CROSSSLOT).
 type Campaign struct {
 	rdb  redis.Cmdable
 	name string
 
-	afterRead func() // tests: runs between ClaimNoLock's read and its write
+	afterRead  func() // tests: runs between ClaimNoLock's read and its write
+	afterWrite func() // tests: runs after a locked claim's write landed
 }
 
 // New returns the campaign called name (the article's key is
@@ -76,6 +82,7 @@ func (c *Campaign) Name() string { return c.name }
 
 func (c *Campaign) left() string    { return "{" + c.name + "}:left" }
 func (c *Campaign) winners() string { return "{" + c.name + "}:winners" }
+func (c *Campaign) fence() string   { return "{" + c.name + "}:fence" }
 
 // Open starts the campaign with prizes prizes and no winners.
 func (c *Campaign) Open(ctx context.Context, prizes int) error {
@@ -84,7 +91,7 @@ func (c *Campaign) Open(ctx context.Context, prizes int) error {
 	}
 	_, err := c.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, c.left(), prizes, 0)
-		p.Del(ctx, c.winners())
+		p.Del(ctx, c.winners(), c.fence())
 		return nil
 	})
 	return err
@@ -127,17 +134,84 @@ func (c *Campaign) ClaimNoLock(ctx context.Context, user string) (Result, error)
 	return Won, nil
 }
 
-// ClaimWithLock runs ClaimNoLock's three steps under the campaign's lock.
-// The lock's TTL bounds a crashed holder; a holder that pauses past it can
-// still over-award (nothing fences these writes), which ClaimAtomic cannot.
+// ClaimWithLock runs ClaimNoLock's steps under the campaign's lock, each
+// with the lock's fencing token: the read raises the campaign's fence to the
+// token and the write is refused (ErrStale) if a later holder has read
+// since. The lock alone cannot stop a holder that paused past its TTL from
+// writing the count it read before its successor did: two prizes for one.
+// Use one Locker per campaign (tokens of different lockers are not
+// comparable).
+//
+// A claim that got through its steps returns their result even if the
+// lock's validity ended before ExecuteWithLock returned (a slow holder on a
+// loaded machine), with the error wrapping lock.ErrLockLost: the fence
+// proves no later holder read in between, so a Won's prize stands.
 func (c *Campaign) ClaimWithLock(ctx context.Context, l lock.Locker, ttl time.Duration, user string) (Result, error) {
 	var res Result
-	err := l.ExecuteWithLock(ctx, c.name, ttl, func(ctx context.Context, _ int64) error {
+	err := l.ExecuteWithLock(ctx, c.name, ttl, func(ctx context.Context, token int64) error {
 		var err error
-		res, err = c.ClaimNoLock(ctx, user)
+		res, err = c.claimFenced(ctx, token, user)
 		return err
 	})
 	return res, err
+}
+
+// ErrStale is the error of a locked claim whose token is lower than one the
+// campaign has seen: its lock lapsed and a later holder read the count.
+// Nothing was written.
+var ErrStale = errors.New("campaign: stale fencing token: a later lock holder has read the count")
+
+// fencedRead: KEYS left, winners, fence; ARGV token, user. Raises the fence
+// to token (or refuses a lower token) and returns {left, is member}.
+var fencedRead = redis.NewScript(`
+local fence = tonumber(redis.call("GET", KEYS[3]) or "0")
+local token = tonumber(ARGV[1])
+if token < fence then return redis.error_reply("STALE token " .. ARGV[1] .. " is below " .. fence) end
+if token > fence then redis.call("SET", KEYS[3], ARGV[1]) end
+return {tonumber(redis.call("GET", KEYS[1]) or "0"), redis.call("SISMEMBER", KEYS[2], ARGV[2])}`)
+
+// fencedWrite: KEYS left, winners, fence; ARGV token, user, new left. The
+// write of ClaimNoLock, refused for a token below the fence.
+var fencedWrite = redis.NewScript(`
+if tonumber(ARGV[1]) < tonumber(redis.call("GET", KEYS[3]) or "0") then
+	return redis.error_reply("STALE token " .. ARGV[1])
+end
+redis.call("SADD", KEYS[2], ARGV[2])
+redis.call("SET", KEYS[1], ARGV[3])
+return 1`)
+
+// claimFenced is ClaimNoLock with the token on both round trips.
+func (c *Campaign) claimFenced(ctx context.Context, token int64, user string) (Result, error) {
+	keys := []string{c.left(), c.winners(), c.fence()}
+	read, err := fencedRead.Run(ctx, c.rdb, keys, token, user).Int64Slice()
+	if err != nil {
+		return 0, stale(err)
+	}
+	if c.afterRead != nil {
+		c.afterRead()
+	}
+	switch left, won := read[0], read[1] == 1; {
+	case won:
+		return AlreadyWon, nil
+	case left <= 0:
+		return SoldOut, nil
+	default:
+		if err := fencedWrite.Run(ctx, c.rdb, keys, token, user, left-1).Err(); err != nil {
+			return 0, stale(err)
+		}
+		if c.afterWrite != nil {
+			c.afterWrite()
+		}
+	}
+	return Won, nil
+}
+
+// stale turns the scripts' STALE reply into ErrStale.
+func stale(err error) error {
+	if strings.HasPrefix(err.Error(), "STALE ") {
+		return fmt.Errorf("%w (%s)", ErrStale, err)
+	}
+	return err
 }
 
 // claimScript is the claim in one step: Redis runs a script to completion
@@ -170,7 +244,7 @@ func (c *Campaign) Tally(ctx context.Context) (left, winners int64, err error) {
 
 // Close deletes the campaign's keys.
 func (c *Campaign) Close(ctx context.Context) error {
-	return c.rdb.Del(ctx, c.left(), c.winners()).Err()
+	return c.rdb.Del(ctx, c.left(), c.winners(), c.fence()).Err()
 }
 
 // Stats is one Run.
@@ -200,8 +274,12 @@ func (s Stats) Throughput() float64 {
 // Run has claimers goroutines claim for users user-0 … user-(users-1), each
 // user once, until a claimer is told "sold out", every user has claimed, or
 // budget has passed; claims in flight when the budget ends still finish, so
-// every claim is counted once. A claim that fails (e.g. the lock was not
-// acquired) counts in Failed.
+// every claim is counted once. A claim that returns a Result counts as that
+// result, with or without an error (ClaimWithLock when the lock lapsed after
+// the claim's steps); one that returns only an error (e.g. the lock was not
+// acquired) counts in Failed. A failed claim's write may still have landed
+// (a timeout after Redis ran it), so Tally is the count; Won is a lower
+// bound.
 func Run(ctx context.Context, claimers, users int, budget time.Duration, claim func(ctx context.Context, user string) (Result, error)) Stats {
 	var (
 		next    atomic.Int64
@@ -224,22 +302,22 @@ func Run(ctx context.Context, claimers, users int, budget time.Duration, claim f
 				}
 				res, err := claim(ctx, "user-"+strconv.FormatInt(i, 10))
 				mu.Lock()
-				switch {
-				case err != nil:
-					s.Failed++
-					if s.FirstError == nil {
-						s.FirstError = err
-					}
-				case res == Won:
+				switch res {
+				case Won:
 					s.Won++
-				case res == SoldOut:
+				case SoldOut:
 					stop.Store(true)
 					s.SoldOut++
 					if !sold {
 						sold, soldOut = true, time.Since(start)
 					}
-				case res == AlreadyWon:
+				case AlreadyWon:
 					s.AlreadyWon++
+				default:
+					s.Failed++
+					if s.FirstError == nil {
+						s.FirstError = err
+					}
 				}
 				mu.Unlock()
 			}

@@ -21,6 +21,7 @@ func BenchmarkExecuteWithLock(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	b.Cleanup(func() { _ = e.Close() })
 	for _, bb := range []struct {
 		name string
 		l    Locker

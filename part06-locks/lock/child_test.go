@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -30,7 +31,9 @@ import (
 //	                     outcome of the write and of ExecuteWithLock.
 //	PART06_CHILD=cycles  run PART06_GOROUTINES goroutines through
 //	                     PART06_CYCLES lock cycles in all, checking mutual
-//	                     exclusion from inside each critical section.
+//	                     exclusion from inside each critical section, until
+//	                     done or until stdin closes (the parent gave up or
+//	                     died): the parent decides how long, by progress.
 const (
 	childEnv      = "PART06_CHILD"
 	childBackend  = "PART06_BACKEND" // redlock | etcd
@@ -82,6 +85,12 @@ func childMain() (code int, ok bool) {
 		fmt.Printf("result: %q\n", fmt.Sprint(err))
 		return 0, true
 	case "cycles":
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			cancel(errors.New("stdin closed: the parent stopped the run"))
+		}()
 		rdb := redis.NewClient(&redis.Options{Addr: stack.RedisAddr(), PoolSize: 64, MaxRetries: -1, ContextTimeoutEnabled: true})
 		defer rdb.Close()
 		goroutines, err1 := strconv.Atoi(os.Getenv(childRoutines))
@@ -109,7 +118,8 @@ func childMain() (code int, ok bool) {
 // resource:overlaps is incremented), a counter is read and written back + 1
 // (an overlap would lose an increment), and the section's token is written to
 // the fencing store, which must accept it (an overlap or a token out of order
-// would be refused).
+// would be refused). The INCR and the read go in one pipeline, the write
+// and the DECR in one MULTI, after the fencing write.
 func cycleRun(ctx context.Context, l Locker, rdb *redis.Client, store fencing.Store, resource string, goroutines, cycles int) error {
 	var (
 		left = int64(cycles)
@@ -127,25 +137,34 @@ func cycleRun(ctx context.Context, l Locker, rdb *redis.Client, store fencing.St
 		wg.Go(func() {
 			for take() {
 				err := l.ExecuteWithLock(ctx, resource, 10*time.Second, func(ctx context.Context, token int64) error {
-					in, err := rdb.Incr(ctx, resource+":inside").Result()
-					if err != nil {
+					// One round trip in, one out: the run's length is the
+					// lock's hand-overs, not this bookkeeping.
+					var in *redis.IntCmd
+					var get *redis.StringCmd
+					if _, err := rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+						in = p.Incr(ctx, resource+":inside")
+						get = p.Get(ctx, resource+":counter")
+						return nil
+					}); err != nil && !errors.Is(err, redis.Nil) {
 						return err
 					}
-					if in != 1 {
-						rdb.Incr(ctx, resource+":overlaps")
-					}
-					n, err := rdb.Get(ctx, resource+":counter").Int64()
+					n, err := get.Int64()
 					if err != nil && !errors.Is(err, redis.Nil) {
-						return err
-					}
-					if err := rdb.Set(ctx, resource+":counter", n+1, time.Hour).Err(); err != nil {
 						return err
 					}
 					if err := store.Write(ctx, resource, token, strconv.FormatInt(n+1, 10)); err != nil {
 						rdb.Incr(ctx, resource+":refused")
 						return err
 					}
-					return rdb.Decr(ctx, resource+":inside").Err()
+					_, err = rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						if in.Val() != 1 {
+							p.Incr(ctx, resource+":overlaps")
+						}
+						p.Set(ctx, resource+":counter", n+1, time.Hour)
+						p.Decr(ctx, resource+":inside")
+						return nil
+					})
+					return err
 				})
 				if err != nil {
 					mu.Lock()
@@ -170,8 +189,13 @@ func stackLocker(backend string) (Locker, func(), error) {
 				DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second,
 			}))
 		}
+		// Redlock waiters poll, and each try is a SET NX and a release on
+		// every master: a dozen waiters retrying every 1–5 ms spent more CPU
+		// than a loaded 2-core machine had (with -race about 1 ms a try),
+		// starving the holder; at 5–25 ms they still find the lock free
+		// within a millisecond or two of its release.
 		l, err := NewRedlock(clients, RedlockConfig{Prefix: "part06:test:", Tries: 1 << 30,
-			RetryDelay: func(int) time.Duration { return time.Millisecond + rand.N(4*time.Millisecond) }})
+			RetryDelay: func(int) time.Duration { return 5*time.Millisecond + rand.N(20*time.Millisecond) }})
 		return l, func() {
 			for _, c := range clients {
 				_ = c.Close()
@@ -183,7 +207,11 @@ func stackLocker(backend string) (Locker, func(), error) {
 			return nil, nil, err
 		}
 		l, err := NewEtcd(c, EtcdConfig{Prefix: "/part06/test/locks/"})
-		return l, func() { _ = c.Close() }, err
+		if err != nil {
+			_ = c.Close()
+			return nil, nil, err
+		}
+		return l, func() { _ = l.Close(); _ = c.Close() }, nil
 	}
 	return nil, nil, fmt.Errorf("unknown backend %q", backend)
 }

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
@@ -24,18 +25,65 @@ type EtcdConfig struct {
 	DriftFactor float64
 }
 
-// Etcd is a Locker on an etcd cluster: a lease per ExecuteWithLock, kept alive
-// by a concurrency.Session, and a concurrency.Mutex on the resource. Waiters
-// queue in key-creation order and watch their predecessor, so a released lock
-// passes to the next waiter without polling.
+// Etcd is a Locker on an etcd cluster, concurrency.Mutex's queue with two
+// changes that make a lock cycle two Raft writes (the key's put and its
+// delete) instead of four, and a hand-over one watch event:
+//
+//   - The lease is the process's, not the lock's: one lease per TTL, granted
+//     on first use and kept alive by a concurrency.Session until Close, shared
+//     by every lock this Etcd takes (each under a key of its own). The
+//     article's code grants and revokes a lease per lock; a frozen or cut-off
+//     process loses all its locks together either way.
+//   - A waiter watches the resource's prefix from the present (a watch etcd
+//     serves from its synced group) before it lists the keys ahead of it, and
+//     is woken by the deletion of the last of them. concurrency.Mutex watches
+//     its predecessor from a past revision, which etcd catches up only every
+//     100 ms (watchResyncPeriod): each hand-over waited up to 100 ms unless
+//     the queue was deeper than that.
+//
+// Waiters queue in key-creation order, as with concurrency.Mutex, and the key
+// layout is the same: Prefix + resource + "/" + a key per lock.
 type Etcd struct {
 	client *clientv3.Client
 	cfg    EtcdConfig
+	seq    atomic.Uint64
+
+	mu     sync.Mutex
+	leases map[int64]*sharedLease // by requested seconds
+	closed bool
+	bg     sync.WaitGroup // releases being retried
 }
 
 var _ Locker = (*Etcd)(nil)
 
-// NewEtcd returns an Etcd locker using client.
+// sharedLease is one lease, the locks that use it and its validity: the
+// latest renewal's send time + its TTL − drift, a time before which the
+// leader cannot expire it.
+type sharedLease struct {
+	id      clientv3.LeaseID
+	granted time.Duration
+	session *concurrency.Session
+
+	mu    sync.Mutex
+	until time.Time
+}
+
+func (l *sharedLease) validUntil() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.until
+}
+
+func (l *sharedLease) extend(until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until.After(l.until) {
+		l.until = until
+	}
+}
+
+// NewEtcd returns an Etcd locker using client. Close it when done: until
+// then it keeps a lease alive per TTL it has used.
 func NewEtcd(client *clientv3.Client, cfg EtcdConfig) (*Etcd, error) {
 	if client == nil {
 		return nil, errInvalidf("etcd: nil client")
@@ -49,15 +97,81 @@ func NewEtcd(client *clientv3.Client, cfg EtcdConfig) (*Etcd, error) {
 	if cfg.DriftFactor == 0 {
 		cfg.DriftFactor = RedsyncDriftFactor
 	}
-	return &Etcd{client: client, cfg: cfg}, nil
+	return &Etcd{client: client, cfg: cfg, leases: map[int64]*sharedLease{}}, nil
 }
 
-// ExecuteWithLock grants a lease of LeaseSeconds(ttl) (the server may raise
-// it to its minimum), locks resource with it, and runs fn with the lock key's
-// create revision as the fencing token. The session keeps the lease alive
-// while the lock is awaited; once it is held, the lease is renewed every
-// third of its TTL and fn's validity deadline follows the renewals. Revoking
-// the lease at the end deletes the lock key, so there is no separate unlock.
+// Close revokes the leases, which deletes any lock key still under them: call
+// it after every ExecuteWithLock has returned. It waits for releases still
+// being retried.
+func (e *Etcd) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	leases := e.leases
+	e.leases = map[int64]*sharedLease{}
+	e.mu.Unlock()
+	var errs error
+	for _, l := range leases {
+		ctx, cancel := context.WithTimeout(context.Background(), min(l.granted, 2*time.Second))
+		l.session.Orphan()
+		if _, err := e.client.Revoke(ctx, l.id); err != nil {
+			errs = errors.Join(errs, fmt.Errorf("etcd: revoke lease %x: %w", int64(l.id), err))
+		}
+		cancel()
+	}
+	e.bg.Wait()
+	return errs
+}
+
+// lease returns the shared lease for secs, granting it if there is none or
+// the last one ended.
+func (e *Etcd) lease(ctx context.Context, secs int64) (*sharedLease, error) {
+	e.mu.Lock()
+	l, closed := e.leases[secs], e.closed
+	e.mu.Unlock()
+	if closed {
+		return nil, errInvalidf("etcd: the locker is closed")
+	}
+	if l != nil {
+		select {
+		case <-l.session.Done():
+		default:
+			return l, nil
+		}
+	}
+	sent := time.Now()
+	resp, err := e.client.Grant(clientv3.WithRequireLeader(ctx), secs)
+	if err != nil {
+		return nil, err
+	}
+	granted := time.Duration(resp.TTL) * time.Second
+	s, err := concurrency.NewSession(e.client, concurrency.WithLease(resp.ID), concurrency.WithTTL(int(resp.TTL)))
+	if err != nil {
+		e.revoke(resp.ID, granted)
+		return nil, err
+	}
+	fresh := &sharedLease{id: resp.ID, granted: granted, session: s, until: sent.Add(granted - Drift(granted, e.cfg.DriftFactor))}
+	e.mu.Lock()
+	cur, closed := e.leases[secs], e.closed
+	if !closed && (cur == nil || cur == l) {
+		e.leases[secs] = fresh
+		e.mu.Unlock()
+		return fresh, nil
+	}
+	e.mu.Unlock()
+	// Another caller replaced it meanwhile (or Close ran): use theirs.
+	s.Orphan()
+	e.revoke(resp.ID, granted)
+	if closed {
+		return nil, errInvalidf("etcd: the locker is closed")
+	}
+	return cur, nil
+}
+
+// ExecuteWithLock locks resource under the lease for LeaseSeconds(ttl) (the
+// server may raise it to its minimum) and runs fn with the lock key's create
+// revision as the fencing token. Once the lock is held the lease is renewed
+// every third of its TTL and fn's validity deadline follows the renewals;
+// the key is deleted when fn returns.
 func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error {
 	if err := ValidateResource(resource); err != nil {
 		return err
@@ -66,62 +180,40 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 	if err != nil {
 		return err
 	}
-	sent := time.Now()
-	lease, err := e.client.Grant(clientv3.WithRequireLeader(ctx), secs)
+	l, err := e.lease(ctx, secs)
 	if err != nil {
+		if errors.Is(err, ErrInvalid) {
+			return err
+		}
 		return e.acquireError(ctx, resource, "lease grant", err)
 	}
-	granted := time.Duration(lease.TTL) * time.Second
-	session, err := concurrency.NewSession(e.client, concurrency.WithLease(lease.ID), concurrency.WithTTL(int(lease.TTL)))
+	pfx := e.cfg.Prefix + resource + "/"
+	key := fmt.Sprintf("%s%x-%x", pfx, int64(l.id), e.seq.Add(1))
+	token, err := e.acquire(ctx, l, pfx, key)
 	if err != nil {
-		e.revoke(ctx, lease.ID, granted)
-		return e.acquireError(ctx, resource, "session", err)
-	}
-	defer func() {
-		session.Orphan()
-		e.revoke(ctx, lease.ID, granted)
-	}()
-
-	// Wait for the lock; a session that ends (its lease expired) ends the wait.
-	wctx, stopWait := context.WithCancelCause(ctx)
-	go func() {
-		select {
-		case <-session.Done():
-			stopWait(errSessionEnded)
-		case <-wctx.Done():
-		}
-	}()
-	m := concurrency.NewMutex(session, e.cfg.Prefix+resource)
-	err = m.Lock(wctx)
-	stopWait(nil)
-	if err != nil {
-		if cause := context.Cause(wctx); errors.Is(cause, errSessionEnded) {
-			err = cause
-		}
 		return e.acquireError(ctx, resource, "lock", err)
 	}
+	defer e.release(l, key)
 
-	// The lease is surely valid until its grant was sent + its TTL. If waiting
-	// (or a slow grant) used up a third of that, renew it before fn runs.
-	until := sent.Add(granted - Drift(granted, e.cfg.DriftFactor))
-	if time.Until(until) < 2*granted/3 {
-		if until, err = e.renewNow(ctx, lease.ID, granted); err != nil {
+	// If waiting (or a slow grant) used up a third of the lease's known
+	// validity, renew it before fn runs.
+	until := l.validUntil()
+	if time.Until(until) < 2*l.granted/3 {
+		if until, err = e.renewNow(ctx, l); err != nil {
 			return e.acquireError(ctx, resource, "renewing the lease after the wait", err)
 		}
 	}
 	g := newGuard(ctx, until)
 	done := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, g, granted, func() { e.keepAlive(g, lease.ID) }) })
+	wg.Go(func() { renew(done, g, l.granted, func() { e.keepAlive(g, l) }) })
 	wg.Go(func() {
 		select {
-		case <-session.Done():
+		case <-l.session.Done():
 			g.lose(errSessionEnded)
 		case <-done:
 		}
 	})
-	owner := m.IsOwner() // CreateRevision(key) == the revision that created it
-	token := (*pb.Compare)(&owner).GetCreateRevision()
 	fnErr := fn(g.ctx, token)
 	close(done)
 	wg.Wait()
@@ -131,18 +223,139 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 // errSessionEnded is the loss the session reports: its keepalive stopped.
 var errSessionEnded = errors.New("the session's keepalive ended (lease expired or keepalive responses stopped)")
 
+// acquire puts key under the lease and waits until no key created before it
+// is left under pfx; it returns key's create revision. On error the key is
+// deleted.
+func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key string) (rev int64, err error) {
+	resp, err := e.client.Txn(ctx).Then(
+		clientv3.OpPut(key, "", clientv3.WithLease(l.id)),
+		clientv3.OpGet(pfx, clientv3.WithFirstCreate()...),
+	).Commit()
+	if err != nil {
+		// The put may have landed: take it back.
+		e.release(l, key)
+		return 0, err
+	}
+	rev = resp.Header.Revision
+	if first := resp.Responses[1].GetResponseRange().Kvs; len(first) == 0 || first[0].CreateRevision == rev {
+		return rev, nil // uncontended: one round trip
+	}
+	if err := e.wait(ctx, l, pfx, key, rev); err != nil {
+		e.release(l, key)
+		return 0, err
+	}
+	return rev, nil
+}
+
+// wait returns once every key under pfx created before rev is deleted. It
+// watches pfx from now, so the watch is in etcd's synced group and each
+// deletion arrives as it happens, and only then lists the keys ahead, so no
+// deletion falls between the list and the watch.
+func (e *Etcd) wait(ctx context.Context, l *sharedLease, pfx, key string, rev int64) error {
+	// Not WithRequireLeader: a waiter keeps waiting through a leader
+	// election (the client resumes the watch on another member).
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wch := e.client.Watch(wctx, pfx, clientv3.WithPrefix(), clientv3.WithFilterPut(), clientv3.WithCreatedNotify())
+	select {
+	case wr, ok := <-wch:
+		if !ok || wr.Err() != nil || !wr.Created {
+			return watchErr(ctx, wr, ok)
+		}
+	case <-l.session.Done():
+		return errSessionEnded
+	}
+	ahead, err := e.client.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())
+	if err != nil {
+		return err
+	}
+	left := make(map[string]bool, len(ahead.Kvs))
+	for _, kv := range ahead.Kvs {
+		left[string(kv.Key)] = true
+	}
+	for len(left) > 0 {
+		select {
+		case wr, ok := <-wch:
+			if !ok || wr.Err() != nil {
+				return watchErr(ctx, wr, ok)
+			}
+			for _, ev := range wr.Events {
+				if ev.Type != mvccpb.DELETE {
+					continue
+				}
+				k := string(ev.Kv.Key)
+				if k == key {
+					return errSessionEnded // our key went with our lease
+				}
+				delete(left, k)
+			}
+		case <-l.session.Done():
+			return errSessionEnded
+		}
+	}
+	return nil
+}
+
+// watchErr says why a watch channel ended.
+func watchErr(ctx context.Context, wr clientv3.WatchResponse, ok bool) error {
+	switch {
+	case ctx.Err() != nil:
+		return context.Cause(ctx)
+	case ok && wr.Err() != nil:
+		return wr.Err()
+	}
+	return errors.New("watch ended")
+}
+
+// release deletes key, with a context of its own: a cancelled caller must
+// not leave the lock held. The shared lease outlives the lock, so a delete
+// that fails is retried in the background until it succeeds, the lease ends
+// (which deletes the key) or the locker is closed.
+func (e *Etcd) release(l *sharedLease, key string) {
+	del := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), min(l.granted, time.Second))
+		defer cancel()
+		_, err := e.client.Delete(ctx, key)
+		return err
+	}
+	if del() == nil {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return // Close revokes the lease, and the key with it
+	}
+	e.bg.Go(func() {
+		for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+			t := time.NewTimer(wait)
+			select {
+			case <-l.session.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if del() == nil {
+				return
+			}
+		}
+	})
+}
+
 // renewNow renews the lease once, within a third of its TTL, and returns the
 // validity deadline the renewal gives.
-func (e *Etcd) renewNow(ctx context.Context, id clientv3.LeaseID, granted time.Duration) (time.Time, error) {
-	rctx, cancel := context.WithTimeout(ctx, granted/3)
+func (e *Etcd) renewNow(ctx context.Context, l *sharedLease) (time.Time, error) {
+	rctx, cancel := context.WithTimeout(ctx, l.granted/3)
 	defer cancel()
 	sent := time.Now()
-	resp, err := e.client.KeepAliveOnce(rctx, id)
+	resp, err := e.client.KeepAliveOnce(rctx, l.id)
 	if err != nil {
 		return time.Time{}, err
 	}
 	ttl := time.Duration(resp.TTL) * time.Second
-	return sent.Add(ttl - Drift(ttl, e.cfg.DriftFactor)), nil
+	until := sent.Add(ttl - Drift(ttl, e.cfg.DriftFactor))
+	l.extend(until)
+	return until, nil
 }
 
 // keepAlive renews the lease once and moves the validity deadline to when the
@@ -150,27 +363,27 @@ func (e *Etcd) renewNow(ctx context.Context, id clientv3.LeaseID, granted time.D
 // leader renewed it no earlier than that, so it cannot expire the lease
 // before. Only "lease not found" ends the lock early; an unreachable cluster
 // leaves it to the deadline.
-func (e *Etcd) keepAlive(g *guard, id clientv3.LeaseID) {
+func (e *Etcd) keepAlive(g *guard, l *sharedLease) {
 	ctx, cancel := context.WithDeadline(g.held, g.deadline())
 	defer cancel()
 	sent := time.Now()
-	resp, err := e.client.KeepAliveOnce(ctx, id)
+	resp, err := e.client.KeepAliveOnce(ctx, l.id)
 	switch {
 	case err == nil:
 		ttl := time.Duration(resp.TTL) * time.Second
-		g.extend(sent.Add(ttl - Drift(ttl, e.cfg.DriftFactor)))
+		until := sent.Add(ttl - Drift(ttl, e.cfg.DriftFactor))
+		l.extend(until)
+		g.extend(until)
 	case errors.Is(err, rpctypes.ErrLeaseNotFound):
-		g.lose(fmt.Errorf("lease %x not found: it expired or was revoked", int64(id)))
+		g.lose(fmt.Errorf("lease %x not found: it expired or was revoked", int64(l.id)))
 	}
 }
 
-// revoke deletes the lease and so the lock key, with a context of its own: a
-// cancelled caller must not leave the lock held until the lease expires. If
-// it fails the lease still expires after its TTL.
-func (e *Etcd) revoke(ctx context.Context, id clientv3.LeaseID, granted time.Duration) {
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), min(granted, time.Second))
+// revoke deletes a lease that no lock uses, bounded by its TTL.
+func (e *Etcd) revoke(id clientv3.LeaseID, granted time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), min(granted, time.Second))
 	defer cancel()
-	_, _ = e.client.Revoke(rctx, id)
+	_, _ = e.client.Revoke(ctx, id)
 }
 
 func (e *Etcd) acquireError(ctx context.Context, resource, step string, err error) error {

@@ -20,6 +20,7 @@ func newEtcd(t testing.TB, c *clientv3.Client) *Etcd {
 	t.Helper()
 	e, err := NewEtcd(c, EtcdConfig{})
 	require.NoError(t, err)
+	t.Cleanup(func() { _ = e.Close() })
 	return e
 }
 
@@ -42,7 +43,7 @@ func TestEtcdTokenIsTheLockKeysCreateRevision(t *testing.T) {
 	}
 	resp, err := c.Get(t.Context(), "/locks/"+res+"/", clientv3.WithPrefix())
 	require.NoError(t, err)
-	assert.Empty(t, resp.Kvs, "revoking the lease deleted the lock key")
+	assert.Empty(t, resp.Kvs, "the release deleted the lock key")
 }
 
 func TestEtcdMutualExclusion(t *testing.T) {

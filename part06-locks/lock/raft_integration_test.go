@@ -36,6 +36,7 @@ type raftCluster struct {
 type raftMember struct {
 	name, client, peer, dir string
 	cmd                     *exec.Cmd
+	paused                  bool // SIGSTOPped: it runs no code and answers nothing
 }
 
 // etcdBinary finds the etcd server scripts/stack builds into GOPATH/bin.
@@ -105,6 +106,14 @@ func (c *raftCluster) start(i int, state, initial string) {
 	require.NoError(c.t, m.cmd.Start())
 }
 
+// signal sends sig to member i's process group.
+func (c *raftCluster) signal(i int, sig syscall.Signal) {
+	m := c.members[i]
+	require.NotNil(c.t, m.cmd, "member %s is not running", m.name)
+	require.NoError(c.t, syscall.Kill(-m.cmd.Process.Pid, sig))
+	m.paused = sig == syscall.SIGSTOP
+}
+
 // kill SIGKILLs member i's process group and reaps it.
 func (c *raftCluster) kill(i int) {
 	m := c.members[i]
@@ -152,7 +161,7 @@ func (c *raftCluster) waitLeader(exclude []int) int {
 		var agreed uint64
 		ids := map[uint64]int{}
 		for i, m := range c.members {
-			if m.cmd == nil {
+			if m.cmd == nil || m.paused {
 				continue
 			}
 			l, self, ok := c.status(cli, i)
@@ -311,4 +320,125 @@ func TestFaultRaftLeaseIDsAreNotFencingTokens(t *testing.T) {
 	t.Logf("lease IDs in grant order: %x, %x; revisions: %d, %d", ids[0], ids[1], revs[0], revs[1])
 	assert.Less(t, ids[1], ids[0], "the later lease has the lower ID")
 	assert.Greater(t, revs[1], revs[0], "revisions follow the order of the writes")
+}
+
+// leaderClaim is one member's answer: who it says leads, in which term, and
+// whether that is itself.
+type leaderClaim struct {
+	member       int
+	leader, self uint64
+	term         uint64
+}
+
+// claims asks every member that is not paused who leads.
+func (c *raftCluster) claims(cli *clientv3.Client) []leaderClaim {
+	var out []leaderClaim
+	for i, m := range c.members {
+		if m.cmd == nil || m.paused {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		s, err := cli.Status(ctx, strings.TrimPrefix(m.client, "http://"))
+		cancel()
+		if err == nil {
+			out = append(out, leaderClaim{i, s.Leader, s.Header.MemberId, s.RaftTerm})
+		}
+	}
+	return out
+}
+
+// TestFaultRaftPausedLeader: "Raft guarantees only one leader exists"; "a
+// partitioned leader steps down". The leader is SIGSTOPped (cut off: it runs
+// nothing, answers nothing) while the test samples every member's view:
+// the other two elect a leader in a higher term and grant a lock through it;
+// when the old leader resumes it follows the new one. At no sample do two
+// members claim to lead in the same term. (Two can claim leadership at one
+// moment in different terms: a resumed leader believes it leads until it
+// hears the higher term. That is what "one leader" means in Raft: one per
+// term, and a stale one cannot commit.)
+func TestFaultRaftPausedLeader(t *testing.T) {
+	c := startRaftCluster(t)
+	cli := c.client(c.endpoints()...)
+	var leader int
+	var oldTerm uint64
+	require.Eventually(t, func() bool { // all three agree on the leader and its term
+		cl := c.claims(cli)
+		if len(cl) != 3 {
+			return false
+		}
+		for _, x := range cl {
+			if x.term != cl[0].term || x.leader != cl[0].leader || x.leader == 0 {
+				return false
+			}
+			if x.leader == x.self {
+				leader = x.member
+			}
+		}
+		oldTerm = cl[0].term
+		return true
+	}, 60*time.Second, 20*time.Millisecond, "a settled leader and term")
+
+	var samples int
+	check := func() []leaderClaim {
+		cl := c.claims(cli)
+		samples++
+		self := map[uint64][]int{} // term → members claiming to lead in it
+		for _, x := range cl {
+			if x.leader == x.self {
+				self[x.term] = append(self[x.term], x.member)
+			}
+		}
+		for term, ms := range self {
+			assert.LessOrEqual(t, len(ms), 1, "term %d has leaders %v", term, ms)
+		}
+		return cl
+	}
+
+	c.signal(leader, syscall.SIGSTOP)
+	paused := time.Now()
+	t.Cleanup(func() {
+		if c.members[leader].paused && c.members[leader].cmd != nil {
+			c.signal(leader, syscall.SIGCONT)
+		}
+	})
+	var next int
+	var newTerm uint64
+	require.Eventually(t, func() bool {
+		cl := check()
+		if len(cl) != 2 || cl[0].leader == 0 || cl[0].leader != cl[1].leader || cl[0].term != cl[1].term {
+			return false
+		}
+		for _, x := range cl {
+			if x.leader == x.self {
+				next, newTerm = x.member, x.term
+				return true
+			}
+		}
+		return false
+	}, 60*time.Second, 20*time.Millisecond, "the two members left elect a leader")
+	t.Logf("leader m%d paused in term %d; m%d leads in term %d after %v", leader+1, oldTerm, next+1, newTerm, time.Since(paused).Round(time.Millisecond))
+	assert.Greater(t, newTerm, oldTerm)
+
+	// The majority side grants locks while the old leader is cut off.
+	majority := c.client(strings.TrimPrefix(c.members[next].client, "http://"))
+	e := newEtcd(t, majority)
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, e.ExecuteWithLock(ctx, uniqueName(t), 2*time.Second, func(context.Context, int64) error { return nil }))
+
+	c.signal(leader, syscall.SIGCONT)
+	resumed := time.Now()
+	require.Eventually(t, func() bool {
+		cl := check()
+		if len(cl) != 3 {
+			return false
+		}
+		for _, x := range cl {
+			if x.member == leader && (x.leader == x.self || x.term < newTerm) {
+				return false // still believes it leads, or has not heard the new term
+			}
+		}
+		return cl[0].leader == cl[1].leader && cl[1].leader == cl[2].leader
+	}, 60*time.Second, 20*time.Millisecond, "the old leader follows the new one")
+	t.Logf("m%d resumed: following after %v; %d samples of all members, never two leaders in one term", leader+1, time.Since(resumed).Round(time.Millisecond), samples)
 }

@@ -315,8 +315,7 @@ func TestRedlockTTLIsRoundedUpToAMillisecond(t *testing.T) {
 func TestInvalidArguments(t *testing.T) {
 	_, clients := masters(t, 3)
 	r := newRedlock(t, clients, RedlockConfig{})
-	e, err := NewEtcd(etcdClient(t), EtcdConfig{})
-	require.NoError(t, err)
+	e := newEtcd(t, etcdClient(t))
 	never := func(context.Context, int64) error {
 		t.Error("fn ran on an invalid call")
 		return nil
@@ -348,7 +347,7 @@ func TestInvalidArguments(t *testing.T) {
 		_, err := NewRedlock(clients, cfg)
 		assert.ErrorIs(t, err, ErrInvalid, "%+v", cfg)
 	}
-	_, err = NewRedlock(nil, RedlockConfig{})
+	_, err := NewRedlock(nil, RedlockConfig{})
 	assert.ErrorIs(t, err, ErrInvalid)
 	_, err = NewEtcd(nil, EtcdConfig{})
 	assert.ErrorIs(t, err, ErrInvalid)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/contract"
 	"github.com/sysdesign-masterclass/golang/part07-idempotency/idempotency/pgstore"
+	"github.com/sysdesign-masterclass/golang/part07-idempotency/internal/pgmigrate"
 )
 
 // pool connects to the stack's PostgreSQL and migrates it, or skips the test
@@ -168,4 +170,118 @@ func TestLateClaimClaimsNothing(t *testing.T) {
 	}
 	assert.NoError(t, claim("k3", time.Now().Add(time.Minute)), "in time")
 	assert.NoError(t, renew("k4", time.Now().Add(time.Minute)), "in time")
+}
+
+// stallGate is an advisory lock key: while the test holds it, a row written
+// for a tenant starting "StallCommit-" cannot commit (see stallCommits).
+const stallGate = 0x7061727430370002
+
+// stallCommits installs, for the test's duration, a deferred constraint
+// trigger that makes the commit of any row for a tenant starting
+// "StallCommit-" wait on the advisory lock stallGate, and returns a
+// connection holding that lock, and open, which lets those commits through.
+// It models a commit that stalls after the statement ran: a WAL flush on a
+// stalled disk, or a synchronous standby that does not answer (there too the
+// row stays invisible until the commit ends). Other tenants are not touched.
+func stallCommits(t *testing.T, p *pgxpool.Pool) (open func()) {
+	t.Helper()
+	ctx := t.Context()
+	require.NoError(t, pgmigrate.Run(ctx, p,
+		// A commit stalled in a WAL flush or on a synchronous standby does
+		// not end on a cancel request (pgx sends one when the caller's
+		// context ends), so neither does this wait.
+		fmt.Sprintf(`CREATE OR REPLACE FUNCTION part07.test_stall_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+			LOOP
+				BEGIN
+					PERFORM pg_advisory_xact_lock_shared(%d);
+					RETURN NULL;
+				EXCEPTION WHEN query_canceled THEN
+				END;
+			END LOOP;
+		END $$`, int64(stallGate)),
+		`DROP TRIGGER IF EXISTS test_stall_commit ON part07.idempotency_keys`,
+		`CREATE CONSTRAINT TRIGGER test_stall_commit AFTER INSERT OR UPDATE ON part07.idempotency_keys
+		DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN (NEW.tenant LIKE 'StallCommit-%')
+		EXECUTE FUNCTION part07.test_stall_commit()`))
+	t.Cleanup(func() {
+		assert.NoError(t, pgmigrate.Run(context.Background(), p,
+			`DROP TRIGGER IF EXISTS test_stall_commit ON part07.idempotency_keys`,
+			`DROP FUNCTION IF EXISTS part07.test_stall_commit()`), "cleanup")
+	})
+	gate, err := p.Acquire(ctx)
+	require.NoError(t, err)
+	_, err = gate.Exec(ctx, `SELECT pg_advisory_lock($1)`, int64(stallGate))
+	require.NoError(t, err)
+	var once sync.Once
+	open = func() {
+		once.Do(func() {
+			_, err := gate.Exec(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(stallGate))
+			assert.NoError(t, err, "open the gate")
+			gate.Release()
+		})
+	}
+	t.Cleanup(open)
+	return open
+}
+
+// waiting reports whether a statement that contains fragment waits on a
+// lock, as a release waiting for a claim's commit does.
+func waiting(ctx context.Context, p *pgxpool.Pool, fragment string) bool {
+	var n int
+	err := p.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE wait_event_type = 'Lock' AND query LIKE '%' || $1 || '%' AND pid <> pg_backend_pid()`, fragment).Scan(&n)
+	return err == nil && n > 0
+}
+
+// TestReleaseWaitsForAClaimStillCommitting: a Claim passes its deadline
+// check, then its commit stalls past the deadline, so the caller gets an
+// error and releases its token (the middleware's abandon). The row is not
+// visible yet: a DELETE that does not wait for it deletes nothing and reports
+// success, and the claim lands afterwards, held by nobody, answering 409
+// until ClaimTTL. Release must wait for the commit and delete what landed.
+func TestReleaseWaitsForAClaimStillCommitting(t *testing.T) {
+	p := pool(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	s := pgstore.New(p)
+	key := idempotency.Key{Tenant: fmt.Sprintf("StallCommit-%d", time.Now().UnixNano()), ID: "k"}
+	t.Cleanup(func() { deleteTenantsLike(t, p, key.Tenant) })
+	open := stallCommits(t, p)
+
+	cctx, ccancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_, err := s.Claim(cctx, key, idempotency.Record{State: idempotency.InProgress, Token: "stalled"}, time.Minute)
+	ccancel()
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the commit stalled past the deadline")
+
+	released := make(chan error, 1)
+	go func() { released <- s.Release(ctx, key, "stalled") }()
+	// Either Release returned already (it did not wait) or it waits on the
+	// claim's commit; then let the commit through.
+	var early bool
+	require.Eventually(t, func() bool {
+		select {
+		case err := <-released:
+			require.NoError(t, err)
+			early = true
+			return true
+		default:
+			return waiting(ctx, p, "idempotency_release")
+		}
+	}, 30*time.Second, 10*time.Millisecond, "Release neither returned nor waited")
+	open()
+	if !early {
+		select {
+		case err := <-released:
+			require.NoError(t, err)
+		case <-ctx.Done():
+			require.FailNow(t, "Release did not return after the commit")
+		}
+	}
+	require.Eventually(t, func() bool { return !waiting(ctx, p, "idempotency_claim") }, 30*time.Second, 10*time.Millisecond, "the stalled claim committed")
+
+	got, err := s.Claim(ctx, key, idempotency.Record{State: idempotency.InProgress, Token: "retry"}, time.Minute)
+	require.NoError(t, err)
+	assert.Nil(t, got, "the retry claims the key; found a claim nobody holds: %+v", got)
+	assert.False(t, early, "Release returned before the claim it releases had committed")
 }

@@ -22,8 +22,12 @@
 // statements (claim, complete) and a replay one. The function undoes a claim
 // it would write after the caller's deadline (clock_timestamp(), the
 // server's clock): a statement a stalled server runs after the caller gave
-// up claims nothing. Expired rows stay until
-// Purge deletes them; run it periodically.
+// up claims nothing. A claim can still pass that check and then stall in its
+// commit (a WAL flush on a stalled disk, a synchronous standby that does not
+// answer), invisible to other sessions until the commit ends; Release (the
+// function part07.idempotency_release) waits for such a commit before it
+// deletes, so the caller's release is never overtaken by its own claim.
+// Expired rows stay until Purge deletes them; run it periodically.
 package pgstore
 
 import (
@@ -151,6 +155,29 @@ var schema = []string{
 		END IF;
 		RETURN true;
 	END $$`,
+	// Release: a DELETE does not see a row whose INSERT has not committed
+	// yet, and would report success while a claim that passed its deadline
+	// check is still committing (a stalled WAL flush or synchronous
+	// standby): that claim would land afterwards, held by nobody. An INSERT
+	// of the same key waits for that transaction to end, so the function
+	// starts with one (a placeholder it takes back at once if the key had no
+	// row), then deletes the caller's claim with a fresh snapshot.
+	`CREATE OR REPLACE FUNCTION part07.idempotency_release(p_tenant text, p_key text, p_token text)
+	RETURNS boolean
+	LANGUAGE plpgsql AS $$
+	BEGIN
+		INSERT INTO part07.idempotency_keys (tenant, idemp_key, payload_hash, status, claim_token, expires_at)
+		VALUES (p_tenant, p_key, repeat('0', 64), 'in-progress', '', '-infinity')
+		ON CONFLICT (tenant, idemp_key) DO NOTHING;
+		IF FOUND THEN
+			DELETE FROM part07.idempotency_keys k
+			WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.claim_token = '';
+			RETURN false;
+		END IF;
+		DELETE FROM part07.idempotency_keys k
+		WHERE k.tenant = p_tenant AND k.idemp_key = p_key AND k.claim_token = p_token AND k.status = 'in-progress';
+		RETURN FOUND;
+	END $$`,
 }
 
 // lateSQLState is the error the claim and renew functions raise when they
@@ -253,10 +280,12 @@ func (s *Store) Complete(ctx context.Context, key idempotency.Key, rec idempoten
 	return affected(tag, err, "complete")
 }
 
-// Release implements idempotency.Store.
+// Release implements idempotency.Store with one call of
+// part07.idempotency_release, which waits for a claim or renewal of the key
+// that is still committing before it deletes.
 func (s *Store) Release(ctx context.Context, key idempotency.Key, token string) error {
-	_, err := s.db.Exec(ctx, `DELETE FROM part07.idempotency_keys
-		WHERE tenant = $1 AND idemp_key = $2 AND claim_token = $3 AND status = 'in-progress'`, key.Tenant, key.ID, token)
+	var deleted bool
+	err := s.db.QueryRow(ctx, `SELECT part07.idempotency_release($1, $2, $3)`, key.Tenant, key.ID, token).Scan(&deleted)
 	if err != nil {
 		return fmt.Errorf("pgstore: release: %w", err)
 	}
