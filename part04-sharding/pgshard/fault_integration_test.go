@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sysdesign-masterclass/golang/internal/pgretry"
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/internal/pgtest"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/pgshard"
@@ -96,7 +97,7 @@ func TestFaultPostgresRestartedUnderIdleConnections(t *testing.T) {
 	killAndRestart()
 	u.Score++
 	if err := c.Put(rctx, u); err != nil { // the directory's Lookup is a read: this is the shard's write
-		assert.True(t, pgshard.BrokenConn(err), "the first write after the restart fails only on a broken connection: %v", err)
+		assert.True(t, pgretry.BrokenConn(err), "the first write after the restart fails only on a broken connection: %v", err)
 		t.Logf("first write after the restart: %v", err)
 		require.NoError(t, c.Put(rctx, u), "the next write gets a new connection")
 	}
