@@ -270,7 +270,10 @@ func (t *Table) Lookup(ctx context.Context, key int64) (int, bool, error) {
 // before, does not show the winner's row.
 func (t *Table) Assign(ctx context.Context, key int64, s int) (int, error) {
 	var tag pgconn.CommandTag
-	err := pgretry.Write(ctx, t.pool, func() (err error) {
+	// Insert-if-absent is safe to repeat on a new connection after a broken
+	// one, even if the first run committed: the repeat inserts nothing and the
+	// read below returns the entry, this call's or a concurrent one's.
+	err := pgretry.Idempotent(ctx, t.pool, func() (err error) {
 		tag, err = t.pool.Exec(ctx, `INSERT INTO directory (key, shard) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, s)
 		return err
 	})
@@ -314,7 +317,7 @@ func (t *Table) AssignAll(ctx context.Context, keys []int64, shards []int) error
 	if len(keys) != len(shards) {
 		return fmt.Errorf("pgshard: %d keys but %d shards", len(keys), len(shards))
 	}
-	return pgretry.Write(ctx, t.pool, func() error {
+	return pgretry.Idempotent(ctx, t.pool, func() error { // insert-if-absent: see Assign
 		_, err := t.pool.Exec(ctx, `INSERT INTO directory (key, shard) SELECT * FROM unnest($1::bigint[], $2::int[])
 		ON CONFLICT (key) DO NOTHING`, keys, shards)
 		return err
