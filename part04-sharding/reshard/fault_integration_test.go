@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -155,4 +156,80 @@ func TestFaultPostgresPausedDuringCutover(t *testing.T) {
 	assert.GreaterOrEqual(t, res.rep.Attempts, 2)
 	assert.Positive(t, r.load.Failed, "writes failed while the server was frozen")
 	t.Logf("cutover attempts %d, freeze %v (PostgreSQL frozen in it); %s", res.rep.Attempts, res.rep.Freeze, r.verify(t))
+}
+
+// TestFaultPostgresKilledDuringOnlineReshard kills PostgreSQL (SIGKILL, crash
+// recovery on restart) at each phase of a resharding in progress: after a
+// backfill batch, after a catch-up round copied changes but before the slot
+// was confirmed past them, while the cutover holds the fences, and after the
+// cleanup's first delete. The pools never ping, so every connection they
+// hand out first after the restart is one the kill closed. Run carries on
+// from the catalog's state and finishes; the writer writes throughout (its
+// writes during the outage fail and are in doubt); nothing acknowledged is
+// lost, nothing is on two shards or the wrong one.
+func TestFaultPostgresKilledDuringOnlineReshard(t *testing.T) {
+	neverPing := func(c *pgxpool.Config) {
+		c.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	}
+	for _, at := range []struct{ phase, resumes string }{
+		{"backfill", "backfill"}, {"unconfirmed", "catchup"}, {"fenced", "cutover"}, {"cleanup", "cleanup"},
+	} {
+		t.Run(at.phase, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, 3000, neverPing)
+			o := r.online()
+			o.Pause = 5 * time.Millisecond
+			held, goOn := make(chan struct{}), make(chan struct{})
+			first := true
+			var resumed []error
+			o.Progress = func(e Event) {
+				switch {
+				case first && e.Phase == at.phase && (e.N > 0 || e.Phase == "fenced" && e.Shard == 1):
+					first = false
+					close(held)
+					<-goOn
+				case e.Phase == "resume":
+					resumed = append(resumed, e.Err)
+				}
+			}
+			require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+			stop := r.startWriter()
+			defer stop()
+			type result struct {
+				rep Report
+				err error
+			}
+			done := make(chan result, 1)
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			go func() {
+				rep, err := o.Run(rctx)
+				done <- result{rep, err}
+			}()
+			select {
+			case <-held:
+			case res := <-done:
+				require.FailNow(t, "the resharding ended before "+at.phase, "%+v", res)
+			case <-time.After(2 * time.Minute):
+				require.FailNow(t, "the resharding never reached "+at.phase)
+			}
+			st, found, err := o.load(ctx)
+			require.NoError(t, err)
+			require.True(t, found)
+			assert.Equal(t, at.resumes, st.phase)
+			stack.Kill(t, string(stack.Postgres))
+			stack.Restart(t, string(stack.Postgres))
+			close(goOn)
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(3 * time.Minute):
+				require.FailNow(t, "the resharding did not finish after PostgreSQL came back")
+			}
+			require.NoError(t, res.err, "the resharding carries on after the restart")
+			stop()
+			t.Logf("killed at %s: resumed %d times (%v), copied %d, applied %d, cutover attempts %d; %s",
+				at.phase, len(resumed), resumed, res.rep.Copied, res.rep.Applied, res.rep.Attempts, r.verify(t))
+		})
+	}
 }
