@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
 )
 
 // TestFaultResharderKilledMidBackfill and TestFaultResharderKilledMidCatchUp
@@ -232,4 +233,59 @@ func TestFaultPostgresKilledDuringOnlineReshard(t *testing.T) {
 				at.phase, len(resumed), resumed, res.rep.Copied, res.rep.Applied, res.rep.Attempts, r.verify(t))
 		})
 	}
+}
+
+// TestFaultWriterFirstWriteAfterPostgresRestart kills PostgreSQL under the
+// writer's pools full of idle connections that are never pinged, and
+// restarts it. A write's transaction that fails on a broken connection
+// before its COMMIT was sent cannot have committed, so the writer runs it
+// once more on a new connection: the first write after the restart lands,
+// once.
+func TestFaultWriterFirstWriteAfterPostgresRestart(t *testing.T) {
+	ctx := context.Background()
+	const conns = 4
+	r := newRig(t, 10, func(c *pgxpool.Config) {
+		c.MaxConns = conns
+		c.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	})
+	for _, p := range r.shards[:2] { // every connection open and idle
+		var held []*pgxpool.Conn
+		for range conns {
+			cn, err := p.Acquire(ctx)
+			require.NoError(t, err)
+			held = append(held, cn)
+		}
+		for _, cn := range held {
+			cn.Release()
+		}
+	}
+	stack.Kill(t, string(stack.Postgres))
+	stack.Restart(t, string(stack.Postgres))
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	first := map[int]int64{} // a preloaded key on each shard
+	for id := int64(10); id >= 1; id-- {
+		s, err := shard.Jump{N: 2}.Route(ctx, id)
+		require.NoError(t, err)
+		first[s] = id
+	}
+	require.Len(t, first, 2, "a key on each shard")
+	for _, id := range first {
+		u := shard.User{ID: id, Name: "after-restart", Score: 7}
+		require.NoError(t, r.load.W.Put(wctx, u), "the first write after the restart on its shard")
+	}
+	var gone int64 = 5
+	if gone == first[0] || gone == first[1] {
+		gone = 6
+	}
+	require.NoError(t, r.load.W.Delete(wctx, gone), "a delete too")
+	layout, err := Check(ctx, r.shards[:2], shard.Jump{N: 2})
+	require.NoError(t, err)
+	for _, id := range first {
+		assert.Equal(t, shard.User{ID: id, Name: "after-restart", Score: 7}, layout.Users[id])
+	}
+	assert.NotContains(t, layout.Users, gone)
+	assert.EqualValues(t, 9, layout.Rows)
+	assert.Zero(t, layout.Duplicated)
+	assert.Zero(t, layout.Misplaced)
 }

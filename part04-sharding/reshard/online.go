@@ -146,8 +146,10 @@ func (o *Online) load(ctx context.Context) (state, bool, error) {
 }
 
 func (o *Online) setPhase(ctx context.Context, phase string) error {
-	_, err := o.Catalog.Exec(ctx, `UPDATE reshard SET phase = $1 WHERE id = 1`, phase)
-	return err
+	if _, err := o.Catalog.Exec(ctx, `UPDATE reshard SET phase = $1 WHERE id = 1`, phase); err != nil {
+		return fmt.Errorf("reshard: record phase %s: %w", phase, err)
+	}
+	return nil
 }
 
 func (o *Online) slot(s int) string { return "part04_reshard_" + o.Names[s] }
@@ -319,7 +321,7 @@ func (o *Online) run(ctx context.Context) (Report, error) {
 		}
 	}
 	if err := o.Catalog.QueryRow(ctx, `SELECT copied, applied FROM reshard WHERE id = 1`).Scan(&rep.Copied, &rep.Applied); err != nil {
-		return rep, err
+		return rep, fmt.Errorf("reshard: read the counts: %w", err)
 	}
 	o.progress(Event{Phase: "done", Shard: -1})
 	return rep, nil
@@ -359,7 +361,7 @@ func (o *Online) backfill(ctx context.Context, s int, to shard.Router, cursor in
 		}
 		cursor = users[len(users)-1].ID
 		if _, err := o.Catalog.Exec(ctx, `UPDATE reshard SET cursors[$1] = $2, copied = copied + $3 WHERE id = 1`, s+1, cursor, n); err != nil {
-			return err
+			return fmt.Errorf("reshard: record backfill cursor of shard %d: %w", s, err)
 		}
 		o.progress(Event{Phase: "backfill", Shard: s, N: n, Took: time.Since(t0)})
 		if err := o.pause(ctx); err != nil {
@@ -417,7 +419,7 @@ func (o *Online) drain(ctx context.Context, s int, to shard.Router, rounds int) 
 			return total, fmt.Errorf("reshard: shard %d: confirm slot %s to %s: %w", s, o.slot(s), upto, err)
 		}
 		if _, err := o.Catalog.Exec(ctx, `UPDATE reshard SET applied = applied + $1 WHERE id = 1`, n); err != nil {
-			return total, err
+			return total, fmt.Errorf("reshard: record catch-up of shard %d: %w", s, err)
 		}
 	}
 	return total, nil
@@ -535,11 +537,11 @@ func (o *Online) deleteMoved(ctx context.Context, s int, to shard.Router) (int64
 		var ids []int64
 		rows, err := o.Shards[s].Query(ctx, `SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2`, cursor, o.batch())
 		if err != nil {
-			return total, err
+			return total, fmt.Errorf("reshard: shard %d: read moved rows: %w", s, err)
 		}
 		all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
-			return total, err
+			return total, fmt.Errorf("reshard: shard %d: read moved rows: %w", s, err)
 		}
 		if len(all) == 0 {
 			return total, nil
