@@ -160,9 +160,18 @@ func (s *Store) Put(ctx context.Context, us ...shard.User) error {
 	if len(us) == 0 {
 		return nil
 	}
-	ids, names, scores := make([]int64, len(us)), make([]string, len(us)), make([]int64, len(us))
-	for i, u := range us {
-		ids[i], names[i], scores[i] = u.ID, u.Name, u.Score
+	// One INSERT … ON CONFLICT DO UPDATE may not touch a row twice
+	// (SQLSTATE 21000), so an id named twice keeps its last user: what
+	// putting them in turn would leave.
+	at := make(map[int64]int, len(us))
+	ids, names, scores := make([]int64, 0, len(us)), make([]string, 0, len(us)), make([]int64, 0, len(us))
+	for _, u := range us {
+		if i, ok := at[u.ID]; ok {
+			names[i], scores[i] = u.Name, u.Score
+			continue
+		}
+		at[u.ID] = len(ids)
+		ids, names, scores = append(ids, u.ID), append(names, u.Name), append(scores, u.Score)
 	}
 	return pgretry.Write(ctx, s.pool, func() error {
 		_, err := s.pool.Exec(ctx, `INSERT INTO users (id, name, score)
