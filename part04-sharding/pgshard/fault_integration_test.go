@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -111,6 +112,7 @@ func TestFaultPostgresRestartedUnderIdleConnections(t *testing.T) {
 	u.Score++
 	if err := c.Put(rctx, u); err != nil { // the directory's Lookup is a read: this is the shard's write
 		assert.True(t, pgretry.BrokenConn(err), "the first write after the restart fails only on a broken connection: %v", err)
+		assert.False(t, pgconn.SafeToRetry(err), "and only when it may have reached the server (else it is repeated): %v", err)
 		t.Logf("first write after the restart: %v", err)
 		require.NoError(t, c.Put(rctx, u), "the next write gets a new connection")
 	}
