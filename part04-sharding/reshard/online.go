@@ -200,7 +200,7 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 		total.Freeze += rep.Freeze
 		total.Copied, total.Applied, total.Epoch = rep.Copied, rep.Applied, rep.Epoch
 		total.Resumes = resumes
-		if err == nil || ctx.Err() != nil || !(pgretry.BrokenConn(err) || pgshard.IsConnectError(err)) || resumes >= cmpOr(o.Resumes, 10) {
+		if err == nil || ctx.Err() != nil || !resumable(err) || resumes >= cmpOr(o.Resumes, 10) {
 			return total, err
 		}
 		o.Catalog.Reset()
@@ -216,6 +216,10 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 		wait = min(2*wait, 2*time.Second)
 	}
 }
+
+// resumable reports whether err says the server went away (a broken
+// connection, or none to be had while it comes back), not that a step failed.
+func resumable(err error) bool { return pgretry.BrokenConn(err) || pgshard.IsConnectError(err) }
 
 func (o *Online) run(ctx context.Context) (Report, error) {
 	st, found, err := o.load(ctx)
