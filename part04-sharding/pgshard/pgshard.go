@@ -7,16 +7,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/url"
 	"regexp"
-	"syscall"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sysdesign-masterclass/golang/internal/pgretry"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
 )
 
@@ -162,11 +160,20 @@ func (s *Store) Put(ctx context.Context, us ...shard.User) error {
 	if len(us) == 0 {
 		return nil
 	}
-	ids, names, scores := make([]int64, len(us)), make([]string, len(us)), make([]int64, len(us))
-	for i, u := range us {
-		ids[i], names[i], scores[i] = u.ID, u.Name, u.Score
+	// One INSERT … ON CONFLICT DO UPDATE may not touch a row twice
+	// (SQLSTATE 21000), so an id named twice keeps its last user: what
+	// putting them in turn would leave.
+	at := make(map[int64]int, len(us))
+	ids, names, scores := make([]int64, 0, len(us)), make([]string, 0, len(us)), make([]int64, 0, len(us))
+	for _, u := range us {
+		if i, ok := at[u.ID]; ok {
+			names[i], scores[i] = u.Name, u.Score
+			continue
+		}
+		at[u.ID] = len(ids)
+		ids, names, scores = append(ids, u.ID), append(names, u.Name), append(scores, u.Score)
 	}
-	return retryWrite(ctx, s.pool, func() error {
+	return pgretry.Write(ctx, s.pool, func() error {
 		_, err := s.pool.Exec(ctx, `INSERT INTO users (id, name, score)
 		SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[])
 		ON CONFLICT (id) DO UPDATE SET name = excluded.name, score = excluded.score`, ids, names, scores)
@@ -177,7 +184,7 @@ func (s *Store) Put(ctx context.Context, us ...shard.User) error {
 // Get implements shard.Store.
 func (s *Store) Get(ctx context.Context, id int64) (shard.User, error) {
 	var u shard.User
-	err := retryRead(ctx, s.pool, func() error {
+	err := pgretry.Read(ctx, s.pool, func() error {
 		return s.pool.QueryRow(ctx, `SELECT id, name, score FROM users WHERE id = $1`, id).Scan(&u.ID, &u.Name, &u.Score)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -191,7 +198,7 @@ func (s *Store) Delete(ctx context.Context, ids ...int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
-	return retryWrite(ctx, s.pool, func() error {
+	return pgretry.Write(ctx, s.pool, func() error {
 		_, err := s.pool.Exec(ctx, `DELETE FROM users WHERE id = ANY($1)`, ids)
 		return err
 	})
@@ -214,7 +221,7 @@ func (s *Store) Scan(ctx context.Context, afterID int64, limit int) ([]shard.Use
 
 func (s *Store) query(ctx context.Context, sql string, args ...any) ([]shard.User, error) {
 	var out []shard.User
-	err := retryRead(ctx, s.pool, func() error {
+	err := pgretry.Read(ctx, s.pool, func() error {
 		rows, _ := s.pool.Query(ctx, sql, args...) // CollectRows returns Query's error
 		var err error
 		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[shard.User])
@@ -226,54 +233,10 @@ func (s *Store) query(ctx context.Context, sql string, args ...any) ([]shard.Use
 // Count implements shard.Store.
 func (s *Store) Count(ctx context.Context) (int64, error) {
 	var n int64
-	err := retryRead(ctx, s.pool, func() error {
+	err := pgretry.Read(ctx, s.pool, func() error {
 		return s.pool.QueryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
 	})
 	return n, err
-}
-
-// retryRead runs read, and when it failed on a broken connection rather than
-// on its statement, drops the pool's connections and runs it once more.
-// pgxpool pings a connection before handing it out only when it has been
-// idle for over a second, so after a server restart quicker than that the
-// pool hands out connections the old server's death closed ("unexpected
-// EOF"). A read is safe to repeat; a write is not (a Put repeated after a
-// concurrent Put of the same id would undo it), so writes fail with the
-// error and the Reset here or in retryWrite lets the next call through.
-func retryRead(ctx context.Context, pool *pgxpool.Pool, read func() error) error {
-	err := read()
-	if err == nil || ctx.Err() != nil || !BrokenConn(err) {
-		return err
-	}
-	pool.Reset()
-	return read()
-}
-
-// retryWrite runs write once more, after dropping the pool's connections,
-// only if pgconn says it failed before the server could have received it;
-// after any other broken-connection error it drops the pool's connections
-// so the next call gets new ones, and returns the error.
-func retryWrite(ctx context.Context, pool *pgxpool.Pool, write func() error) error {
-	err := write()
-	if err == nil || ctx.Err() != nil || !BrokenConn(err) {
-		return err
-	}
-	pool.Reset()
-	if pgconn.SafeToRetry(err) {
-		return write()
-	}
-	return err
-}
-
-// BrokenConn reports whether err says the connection, not the statement,
-// failed: the server closed it or is shutting down.
-func BrokenConn(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin shutdown, crash shutdown, cannot connect now
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // Truncate empties the users table.
@@ -301,7 +264,7 @@ func NewTable(ctx context.Context, pool *pgxpool.Pool) (*Table, error) {
 // Lookup implements shard.Table.
 func (t *Table) Lookup(ctx context.Context, key int64) (int, bool, error) {
 	var s int
-	err := retryRead(ctx, t.pool, func() error {
+	err := pgretry.Read(ctx, t.pool, func() error {
 		return t.pool.QueryRow(ctx, `SELECT shard FROM directory WHERE key = $1`, key).Scan(&s)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -316,7 +279,10 @@ func (t *Table) Lookup(ctx context.Context, key int64) (int, bool, error) {
 // before, does not show the winner's row.
 func (t *Table) Assign(ctx context.Context, key int64, s int) (int, error) {
 	var tag pgconn.CommandTag
-	err := retryWrite(ctx, t.pool, func() (err error) {
+	// Insert-if-absent is safe to repeat on a new connection after a broken
+	// one, even if the first run committed: the repeat inserts nothing and the
+	// read below returns the entry, this call's or a concurrent one's.
+	err := pgretry.Idempotent(ctx, t.pool, func() (err error) {
 		tag, err = t.pool.Exec(ctx, `INSERT INTO directory (key, shard) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, s)
 		return err
 	})
@@ -333,7 +299,7 @@ func (t *Table) Assign(ctx context.Context, key int64, s int) (int, error) {
 // Reassign implements shard.Table.
 func (t *Table) Reassign(ctx context.Context, from, to, n int) (int, error) {
 	var tag pgconn.CommandTag
-	err := retryWrite(ctx, t.pool, func() (err error) {
+	err := pgretry.Write(ctx, t.pool, func() (err error) {
 		tag, err = t.pool.Exec(ctx, `UPDATE directory SET shard = $2 WHERE key IN (
 		SELECT key FROM directory WHERE shard = $1 ORDER BY key DESC LIMIT $3)`, from, to, n)
 		return err
@@ -344,7 +310,7 @@ func (t *Table) Reassign(ctx context.Context, from, to, n int) (int, error) {
 // LookupAll implements shard.Table.
 func (t *Table) LookupAll(ctx context.Context, keys []int64) (map[int64]int, error) {
 	var out map[int64]int
-	err := retryRead(ctx, t.pool, func() error {
+	err := pgretry.Read(ctx, t.pool, func() error {
 		out = make(map[int64]int, len(keys))
 		rows, _ := t.pool.Query(ctx, `SELECT key, shard FROM directory WHERE key = ANY($1)`, keys) // ForEachRow returns Query's error
 		var k int64
@@ -360,7 +326,7 @@ func (t *Table) AssignAll(ctx context.Context, keys []int64, shards []int) error
 	if len(keys) != len(shards) {
 		return fmt.Errorf("pgshard: %d keys but %d shards", len(keys), len(shards))
 	}
-	return retryWrite(ctx, t.pool, func() error {
+	return pgretry.Idempotent(ctx, t.pool, func() error { // insert-if-absent: see Assign
 		_, err := t.pool.Exec(ctx, `INSERT INTO directory (key, shard) SELECT * FROM unnest($1::bigint[], $2::int[])
 		ON CONFLICT (key) DO NOTHING`, keys, shards)
 		return err
@@ -370,7 +336,7 @@ func (t *Table) AssignAll(ctx context.Context, keys []int64, shards []int) error
 // Counts implements shard.Table.
 func (t *Table) Counts(ctx context.Context) (map[int]int64, error) {
 	var out map[int]int64
-	err := retryRead(ctx, t.pool, func() error {
+	err := pgretry.Read(ctx, t.pool, func() error {
 		out = map[int]int64{}
 		rows, _ := t.pool.Query(ctx, `SELECT shard, count(*) FROM directory GROUP BY shard`) // ForEachRow returns Query's error
 		var s int

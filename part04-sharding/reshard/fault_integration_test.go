@@ -11,10 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/sysdesign-masterclass/golang/internal/stack"
+	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
 )
 
 // TestFaultResharderKilledMidBackfill and TestFaultResharderKilledMidCatchUp
@@ -155,4 +157,135 @@ func TestFaultPostgresPausedDuringCutover(t *testing.T) {
 	assert.GreaterOrEqual(t, res.rep.Attempts, 2)
 	assert.Positive(t, r.load.Failed, "writes failed while the server was frozen")
 	t.Logf("cutover attempts %d, freeze %v (PostgreSQL frozen in it); %s", res.rep.Attempts, res.rep.Freeze, r.verify(t))
+}
+
+// TestFaultPostgresKilledDuringOnlineReshard kills PostgreSQL (SIGKILL, crash
+// recovery on restart) at each phase of a resharding in progress: after a
+// backfill batch, after a catch-up round copied changes but before the slot
+// was confirmed past them, while the cutover holds the fences, and after the
+// cleanup's first delete. The pools never ping, so every connection they
+// hand out first after the restart is one the kill closed. Run carries on
+// from the catalog's state and finishes; the writer writes throughout (its
+// writes during the outage fail and are in doubt); nothing acknowledged is
+// lost, nothing is on two shards or the wrong one.
+func TestFaultPostgresKilledDuringOnlineReshard(t *testing.T) {
+	neverPing := func(c *pgxpool.Config) {
+		c.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	}
+	for _, at := range []struct{ phase, resumes string }{
+		{"backfill", "backfill"}, {"unconfirmed", "catchup"}, {"fenced", "cutover"}, {"cleanup", "cleanup"},
+	} {
+		t.Run(at.phase, func(t *testing.T) {
+			ctx := context.Background()
+			r := newRig(t, 3000, neverPing)
+			o := r.online()
+			o.Pause = 5 * time.Millisecond
+			held, goOn := make(chan struct{}), make(chan struct{})
+			first := true
+			var resumed []error
+			o.Progress = func(e Event) {
+				switch {
+				case first && e.Phase == at.phase && (e.N > 0 || e.Phase == "fenced" && e.Shard == 1):
+					first = false
+					close(held)
+					<-goOn
+				case e.Phase == "resume":
+					resumed = append(resumed, e.Err)
+				}
+			}
+			require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+			stop := r.startWriter()
+			defer stop()
+			type result struct {
+				rep Report
+				err error
+			}
+			done := make(chan result, 1)
+			rctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+			defer cancel()
+			go func() {
+				rep, err := o.Run(rctx)
+				done <- result{rep, err}
+			}()
+			select {
+			case <-held:
+			case res := <-done:
+				require.FailNow(t, "the resharding ended before "+at.phase, "%+v", res)
+			case <-time.After(2 * time.Minute):
+				require.FailNow(t, "the resharding never reached "+at.phase)
+			}
+			st, found, err := o.load(ctx)
+			require.NoError(t, err)
+			require.True(t, found)
+			assert.Equal(t, at.resumes, st.phase)
+			stack.Kill(t, string(stack.Postgres))
+			stack.Restart(t, string(stack.Postgres))
+			close(goOn)
+			var res result
+			select {
+			case res = <-done:
+			case <-time.After(3 * time.Minute):
+				require.FailNow(t, "the resharding did not finish after PostgreSQL came back")
+			}
+			require.NoError(t, res.err, "the resharding carries on after the restart")
+			stop()
+			t.Logf("killed at %s: resumed %d times (%v), copied %d, applied %d, cutover attempts %d; %s",
+				at.phase, len(resumed), resumed, res.rep.Copied, res.rep.Applied, res.rep.Attempts, r.verify(t))
+		})
+	}
+}
+
+// TestFaultWriterFirstWriteAfterPostgresRestart kills PostgreSQL under the
+// writer's pools full of idle connections that are never pinged, and
+// restarts it. A write's transaction that fails on a broken connection
+// before its COMMIT was sent cannot have committed, so the writer runs it
+// once more on a new connection: the first write after the restart lands,
+// once.
+func TestFaultWriterFirstWriteAfterPostgresRestart(t *testing.T) {
+	ctx := context.Background()
+	const conns = 4
+	r := newRig(t, 10, func(c *pgxpool.Config) {
+		c.MaxConns = conns
+		c.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+	})
+	for _, p := range r.shards[:2] { // every connection open and idle
+		var held []*pgxpool.Conn
+		for range conns {
+			cn, err := p.Acquire(ctx)
+			require.NoError(t, err)
+			held = append(held, cn)
+		}
+		for _, cn := range held {
+			cn.Release()
+		}
+	}
+	stack.Kill(t, string(stack.Postgres))
+	stack.Restart(t, string(stack.Postgres))
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	first := map[int]int64{} // a preloaded key on each shard
+	for id := int64(10); id >= 1; id-- {
+		s, err := shard.Jump{N: 2}.Route(ctx, id)
+		require.NoError(t, err)
+		first[s] = id
+	}
+	require.Len(t, first, 2, "a key on each shard")
+	for _, id := range first {
+		u := shard.User{ID: id, Name: "after-restart", Score: 7}
+		require.NoError(t, r.load.W.Put(wctx, u), "the first write after the restart on its shard")
+	}
+	var gone int64 = 5
+	if gone == first[0] || gone == first[1] {
+		gone = 6
+	}
+	require.NoError(t, r.load.W.Delete(wctx, gone), "a delete too")
+	layout, err := Check(ctx, r.shards[:2], shard.Jump{N: 2})
+	require.NoError(t, err)
+	for _, id := range first {
+		assert.Equal(t, shard.User{ID: id, Name: "after-restart", Score: 7}, layout.Users[id])
+	}
+	assert.NotContains(t, layout.Users, gone)
+	assert.EqualValues(t, 9, layout.Rows)
+	assert.Zero(t, layout.Duplicated)
+	assert.Zero(t, layout.Misplaced)
 }

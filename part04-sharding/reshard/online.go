@@ -9,6 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sysdesign-masterclass/golang/internal/pgretry"
+	"github.com/sysdesign-masterclass/golang/part04-sharding/pgshard"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
 )
 
@@ -42,17 +44,20 @@ type Online struct {
 	// StepTimeout bounds each cutover attempt (default 5 s): a stalled server
 	// ends the attempt, which releases the fences, and the next one starts.
 	StepTimeout time.Duration
+	// Resumes bounds how often Run picks the resharding up again after a
+	// broken connection (default 10).
+	Resumes int
 	// Progress, if set, hears every step as it ends.
 	Progress func(Event)
 }
 
 // Event is one step of a resharding, for progress output.
 type Event struct {
-	Phase string // backfill | unconfirmed | catchup | fenced | drained | retry | cutover | cleanup | done
+	Phase string // backfill | unconfirmed | catchup | fenced | drained | retry | cutover | cleanup | resume | done
 	Shard int    // the source shard, or -1
 	N     int64  // rows copied, ids applied, rows deleted in this step
 	Took  time.Duration
-	Err   error // retry: why the cutover attempt failed
+	Err   error // retry: why the cutover attempt failed; resume: why Run picks up again
 }
 
 // Report is what a resharding did.
@@ -62,6 +67,7 @@ type Report struct {
 	Deleted  int64         // moved rows deleted from their old shards
 	Freeze   time.Duration // from the first fence taken to the routing written, retries included
 	Attempts int           // cutover attempts
+	Resumes  int           // times Run picked up again after a broken connection
 	Epoch    int64         // the routing epoch after the cutover
 }
 
@@ -140,8 +146,10 @@ func (o *Online) load(ctx context.Context) (state, bool, error) {
 }
 
 func (o *Online) setPhase(ctx context.Context, phase string) error {
-	_, err := o.Catalog.Exec(ctx, `UPDATE reshard SET phase = $1 WHERE id = 1`, phase)
-	return err
+	if _, err := o.Catalog.Exec(ctx, `UPDATE reshard SET phase = $1 WHERE id = 1`, phase); err != nil {
+		return fmt.Errorf("reshard: record phase %s: %w", phase, err)
+	}
+	return nil
 }
 
 func (o *Online) slot(s int) string { return "part04_reshard_" + o.Names[s] }
@@ -175,8 +183,45 @@ func (o *Online) pause(ctx context.Context) error {
 }
 
 // Run carries the recorded resharding (Begin) through to the end, from
-// whatever phase a previous Run reached.
+// whatever phase a previous Run reached. A step that fails on a broken
+// connection or an unreachable server (PostgreSQL restarted or failed over:
+// the pools' idle connections are dead, and pgxpool pings only those idle for
+// over a second) drops every pool's connections and resumes from the
+// catalog's state, up to Resumes times, waiting a little longer each time:
+// every step is idempotent, so a step repeated after a crash that may have
+// run it is safe.
 func (o *Online) Run(ctx context.Context) (Report, error) {
+	var total Report
+	wait := 100 * time.Millisecond
+	for resumes := 0; ; resumes++ {
+		rep, err := o.run(ctx)
+		total.Attempts += rep.Attempts
+		total.Deleted += rep.Deleted
+		total.Freeze += rep.Freeze
+		total.Copied, total.Applied, total.Epoch = rep.Copied, rep.Applied, rep.Epoch
+		total.Resumes = resumes
+		if err == nil || ctx.Err() != nil || !resumable(err) || resumes >= cmpOr(o.Resumes, 10) {
+			return total, err
+		}
+		o.Catalog.Reset()
+		for _, p := range o.Shards {
+			p.Reset()
+		}
+		o.progress(Event{Phase: "resume", Shard: -1, Err: err})
+		select {
+		case <-ctx.Done():
+			return total, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 2*time.Second)
+	}
+}
+
+// resumable reports whether err says the server went away (a broken
+// connection, or none to be had while it comes back), not that a step failed.
+func resumable(err error) bool { return pgretry.BrokenConn(err) || pgshard.IsConnectError(err) }
+
+func (o *Online) run(ctx context.Context) (Report, error) {
 	st, found, err := o.load(ctx)
 	if err != nil {
 		return Report{}, err
@@ -280,7 +325,7 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 		}
 	}
 	if err := o.Catalog.QueryRow(ctx, `SELECT copied, applied FROM reshard WHERE id = 1`).Scan(&rep.Copied, &rep.Applied); err != nil {
-		return rep, err
+		return rep, fmt.Errorf("reshard: read the counts: %w", err)
 	}
 	o.progress(Event{Phase: "done", Shard: -1})
 	return rep, nil
@@ -320,7 +365,7 @@ func (o *Online) backfill(ctx context.Context, s int, to shard.Router, cursor in
 		}
 		cursor = users[len(users)-1].ID
 		if _, err := o.Catalog.Exec(ctx, `UPDATE reshard SET cursors[$1] = $2, copied = copied + $3 WHERE id = 1`, s+1, cursor, n); err != nil {
-			return err
+			return fmt.Errorf("reshard: record backfill cursor of shard %d: %w", s, err)
 		}
 		o.progress(Event{Phase: "backfill", Shard: s, N: n, Took: time.Since(t0)})
 		if err := o.pause(ctx); err != nil {
@@ -378,7 +423,7 @@ func (o *Online) drain(ctx context.Context, s int, to shard.Router, rounds int) 
 			return total, fmt.Errorf("reshard: shard %d: confirm slot %s to %s: %w", s, o.slot(s), upto, err)
 		}
 		if _, err := o.Catalog.Exec(ctx, `UPDATE reshard SET applied = applied + $1 WHERE id = 1`, n); err != nil {
-			return total, err
+			return total, fmt.Errorf("reshard: record catch-up of shard %d: %w", s, err)
 		}
 	}
 	return total, nil
@@ -496,11 +541,11 @@ func (o *Online) deleteMoved(ctx context.Context, s int, to shard.Router) (int64
 		var ids []int64
 		rows, err := o.Shards[s].Query(ctx, `SELECT id FROM users WHERE id > $1 ORDER BY id LIMIT $2`, cursor, o.batch())
 		if err != nil {
-			return total, err
+			return total, fmt.Errorf("reshard: shard %d: read moved rows: %w", s, err)
 		}
 		all, err := pgx.CollectRows(rows, pgx.RowTo[int64])
 		if err != nil {
-			return total, err
+			return total, fmt.Errorf("reshard: shard %d: read moved rows: %w", s, err)
 		}
 		if len(all) == 0 {
 			return total, nil

@@ -27,14 +27,14 @@ type rig struct {
 	load    *Workload
 }
 
-func newRig(t *testing.T, preload int) *rig {
+func newRig(t *testing.T, preload int, configure ...func(*pgxpool.Config)) *rig {
 	t.Helper()
 	ctx := context.Background()
 	r := &rig{names: pgtest.Names(t, 4)}
-	r.catalog = pgtest.Pool(t, r.names[0])
+	r.catalog = pgtest.Pool(t, r.names[0], configure...)
 	require.NoError(t, InitCatalog(ctx, r.catalog, JumpSpec(2)))
 	for _, n := range r.names[1:] {
-		p := pgtest.Pool(t, n)
+		p := pgtest.Pool(t, n, configure...)
 		r.shards = append(r.shards, p)
 	}
 	for _, p := range r.shards[:2] {

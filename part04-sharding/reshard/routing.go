@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/sysdesign-masterclass/golang/internal/pgretry"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/pgshard"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
 )
@@ -99,7 +100,8 @@ var ErrStaleRoute = errors.New("reshard: the shard is fenced for another routing
 // back new ones, and once it has moved the epoch on, a write routed by the old
 // table is refused instead of landing on a shard that no longer owns its key.
 // The Writer then reads the routing table again and retries, until ctx ends:
-// a write either succeeds or returns an error, never vanishes.
+// a write either succeeds or returns an error, never vanishes. A write whose
+// connection broke before its COMMIT was sent runs once more (fenced).
 type Writer struct {
 	catalog *pgxpool.Pool
 	shards  []*pgxpool.Pool
@@ -153,16 +155,7 @@ func (w *Writer) write(ctx context.Context, id int64, do func(pgx.Tx) error) err
 		if s >= len(w.shards) {
 			return fmt.Errorf("reshard: routing epoch %d names shard %d for key %d; the writer knows %d shards", r.Epoch, s, id, len(w.shards))
 		}
-		err = pgx.BeginFunc(ctx, w.shards[s], func(tx pgx.Tx) error {
-			var epoch int64
-			if err := tx.QueryRow(ctx, `SELECT epoch FROM fence WHERE id = 1 FOR SHARE`).Scan(&epoch); err != nil {
-				return err
-			}
-			if epoch != r.Epoch {
-				return fmt.Errorf("%w: shard %d accepts epoch %d, the write was routed by epoch %d", ErrStaleRoute, s, epoch, r.Epoch)
-			}
-			return do(tx)
-		})
+		err = w.fenced(ctx, w.shards[s], s, r.Epoch, do)
 		if !errors.Is(err, ErrStaleRoute) {
 			if err != nil {
 				return fmt.Errorf("reshard: write key %d on shard %d (routing epoch %d): %w", id, s, r.Epoch, err)
@@ -188,5 +181,45 @@ func (w *Writer) write(ctx context.Context, id int64, do func(pgx.Tx) error) err
 			w.routing = fresh
 		}
 		w.mu.Unlock()
+	}
+}
+
+// fenced runs do in a transaction on pool after checking the shard's fence is
+// at epoch, and commits it. A transaction that fails on a broken connection
+// before its COMMIT was sent cannot have committed (the server rolls back what
+// a lost connection leaves open), so after the pool has dropped its
+// connections it runs once more: the first write after a PostgreSQL restart
+// would otherwise fail on an idle connection the restart closed (pgxpool pings
+// only those idle for over a second). A COMMIT that fails is in doubt and is
+// returned.
+func (w *Writer) fenced(ctx context.Context, pool *pgxpool.Pool, s int, epoch int64, do func(pgx.Tx) error) error {
+	for try := 0; ; try++ {
+		committing := false
+		err := func() error {
+			tx, err := pool.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			defer func() { _ = tx.Rollback(ctx) }() // after Commit, a no-op
+			var at int64
+			if err := tx.QueryRow(ctx, `SELECT epoch FROM fence WHERE id = 1 FOR SHARE`).Scan(&at); err != nil {
+				return err
+			}
+			if at != epoch {
+				return fmt.Errorf("%w: shard %d accepts epoch %d, the write was routed by epoch %d", ErrStaleRoute, s, at, epoch)
+			}
+			if err := do(tx); err != nil {
+				return err
+			}
+			committing = true
+			return tx.Commit(ctx)
+		}()
+		if err == nil || ctx.Err() != nil || !pgretry.BrokenConn(err) {
+			return err
+		}
+		pool.Reset()
+		if committing || try > 0 {
+			return err
+		}
 	}
 }

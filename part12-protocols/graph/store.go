@@ -3,18 +3,15 @@ package graph
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
-	"io"
-	"net"
 	"regexp"
 	"slices"
 	"sync/atomic"
-	"syscall"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sysdesign-masterclass/golang/internal/pgretry"
 )
 
 // Store reads the graph. Every method is one statement on PostgreSQL, so
@@ -97,25 +94,14 @@ func (p *Postgres) CommentsByPost(ctx context.Context, postIDs []int, limit int)
 // "unexpected EOF"). A SELECT has no effect to repeat; an error from the
 // server itself, or the caller's deadline, is returned as it is.
 func read[T any](ctx context.Context, p *Postgres, fn pgx.RowToFunc[T], sql string, args ...any) ([]T, error) {
-	rows, _ := p.pool.Query(ctx, sql, args...)
-	out, err := pgx.CollectRows(rows, fn)
-	if err == nil || ctx.Err() != nil || !brokenConn(err) {
-		return out, err
-	}
-	p.pool.Reset()
-	rows, _ = p.pool.Query(ctx, sql, args...)
-	return pgx.CollectRows(rows, fn)
-}
-
-// brokenConn reports whether err says the connection, not the statement,
-// failed: the server closed it or is shutting down.
-func brokenConn(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin, crash, cannot connect now
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+	var out []T
+	err := pgretry.Read(ctx, p.pool, func() error {
+		rows, _ := p.pool.Query(ctx, sql, args...) // CollectRows returns Query's error
+		var err error
+		out, err = pgx.CollectRows(rows, fn)
+		return err
+	})
+	return out, err
 }
 
 // Shape is how much data Seed writes.

@@ -37,6 +37,17 @@ func Store(t *testing.T, open func(t *testing.T) shard.Store) {
 		require.NoError(t, s.Put(ctx), "an empty put")
 		require.NoError(t, s.Delete(ctx), "an empty delete")
 	})
+	t.Run("one put naming an id twice", func(t *testing.T) {
+		s := open(t)
+		require.NoError(t, s.Put(ctx, shard.User{ID: 7, Name: "first", Score: 1}, shard.User{ID: 8, Name: "b", Score: 2},
+			shard.User{ID: 7, Name: "last", Score: 3}), "each user in turn replaces the one before")
+		u, err := s.Get(ctx, 7)
+		require.NoError(t, err)
+		assert.Equal(t, shard.User{ID: 7, Name: "last", Score: 3}, u, "the last one wins")
+		n, err := s.Count(ctx)
+		require.NoError(t, err)
+		assert.Equal(t, int64(2), n)
+	})
 	t.Run("top and scan pages", func(t *testing.T) {
 		s := open(t)
 		users := Users(rand.New(rand.NewPCG(1, 2)), 500, 20) // many ties on score
