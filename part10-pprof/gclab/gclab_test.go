@@ -124,6 +124,21 @@ func TestArticleGCPercentIsSinceProgramStart(t *testing.T) {
 	assert.Greater(t, 100*s.WindowCPU, 2*float64(s.CPUPercent)+1)
 }
 
+// With GOGC=off a collection happens only when asked for, and its line's
+// goal is the runtime's "none", 2^63-1 bytes: a line like any other.
+func TestExecGOGCOffForcedCollections(t *testing.T) {
+	t.Parallel()
+	r := child(t, Setting{GOGC: "off"}, Workload{LiveMiB: 4, GoalSteps: true})
+	forced := 0
+	for _, c := range r.Cycles {
+		if c.Forced {
+			forced++
+			assert.Greater(t, c.Goal, int64(1)<<40, "gc %d: no goal", c.N)
+		}
+	}
+	assert.Equal(t, 3, forced)
+}
+
 // A malformed setting is the child's fatal error, reported with its words.
 func TestExecReportsAChildThatFailed(t *testing.T) {
 	t.Parallel()
