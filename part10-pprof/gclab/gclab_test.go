@@ -2,6 +2,7 @@ package gclab
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +19,11 @@ import (
 
 // TestMain makes this test binary the child the tests run.
 func TestMain(m *testing.M) {
+	if out, ok := os.LookupEnv(envFakeChild); ok {
+		fmt.Fprint(os.Stderr, out)
+		fmt.Println("{}")
+		os.Exit(0)
+	}
 	MaybeChild()
 	leakcheck.VerifyTestMain(m)
 }
@@ -242,4 +248,25 @@ func TestCompleteLinesDropsALineCutByExit(t *testing.T) {
 	cycles, err := gctrace.Parse(bytes.NewReader(completeLines([]byte(full + "gc 2 @"))))
 	require.NoError(t, err)
 	assert.Len(t, cycles, 1)
+}
+
+// envFakeChild makes this test binary a child that prints the variable's
+// value to stderr, empty stats to stdout, and exits 0.
+const envFakeChild = "PART10_GCLAB_FAKE_CHILD"
+
+// Exec through a child whose output ends as an exit in the middle of the
+// runtime's print leaves it: the whole lines count, the cut one is dropped;
+// a damaged line anywhere else is reported.
+func TestExecDropsOnlyALastLineCutByExit(t *testing.T) {
+	const full = "gc 1 @0.001s 1%: 0.010+0.20+0.003 ms clock, 0.020+0.10/0.10/0+0.006 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	t.Setenv(envFakeChild, full+full+"gc 3 @0.0")
+	r, err := Exec(t.Context(), exe, Setting{}, Workload{})
+	require.NoError(t, err)
+	assert.Len(t, r.Cycles, 2)
+
+	t.Setenv(envFakeChild, full+"gc 2 @0.0\n"+full)
+	_, err = Exec(t.Context(), exe, Setting{}, Workload{})
+	assert.ErrorContains(t, err, `line 2: "gc 2 @0.0": not a gctrace line`)
 }

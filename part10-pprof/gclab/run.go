@@ -101,9 +101,13 @@ func Exec(ctx context.Context, exe string, s Setting, w Workload) (Run, error) {
 }
 
 // completeLines is out up to its last newline. The runtime prints a gctrace
-// line piece by piece from the goroutine that ends the cycle; a child that
-// exits while a cycle ends leaves that line cut short ("gc 9 @"), and the
-// cut line is the output's last, with no newline.
+// line at the end of mark termination, after it has restarted the world and
+// woken the goroutines waiting for the cycle (runtime.GC's caller among
+// them), one write(2) per piece, under its print lock. So the child's main
+// goroutine can exit in the middle of the line, and only of that line: the
+// last, cut short ("gc 9 @", no newline). Runtime prints never interleave
+// and the child writes nothing else to stderr unless it fails, so a damaged
+// line anywhere else is still an error.
 func completeLines(out []byte) []byte {
 	return out[:bytes.LastIndexByte(out, '\n')+1]
 }
