@@ -72,8 +72,8 @@ func TestDiagnoseMode(t *testing.T) {
 	// its select may take the answer instead (TestLeaksGrowWithTheLoad holds
 	// the backend for an exact count); the leak is one goroutine per 504.
 	assert.Positive(t, atoi(t, leaks[2]), "the slow requests time out")
-	assert.Equal(t, "2", leaks[5], "two findings: the heap leak and the goroutine leak")
-	assert.Equal(t, "0", fixed[5], "none on the fixed service")
+	assert.Equal(t, "2", leaks[5], "two findings: the heap leak and the goroutine leak\n%s", out)
+	assert.Equal(t, "0", fixed[5], "none on the fixed service\n%s", out)
 	heap := rowsAfter(t, out, "growth    function to fix")
 	require.NotEmpty(t, heap)
 	assert.Regexp(t, `^\+[\d.]+ MiB +leaky\.\(\*Service\)\.auditLeaky +strings\.\(\*Builder\)\.WriteString$`, heap[0], "the planted heap leak, named first")
