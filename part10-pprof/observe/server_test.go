@@ -314,3 +314,41 @@ func TestServeStopsDuringACPUProfile(t *testing.T) {
 		require.FailNow(t, "the profile request was not released")
 	}
 }
+
+// A loopback port is reachable from a web page the browser on this machine
+// loaded from elsewhere, by DNS rebinding: the page's own name resolves to
+// 127.0.0.1, and its requests carry that name in Host. The loopback server
+// answers only requests addressed to a loopback IP or localhost.
+func TestLoopbackServerRefusesAForeignHost(t *testing.T) {
+	s, err := Listen(Config{Addr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, time.Second) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	_, port, err := net.SplitHostPort(s.Addr())
+	require.NoError(t, err)
+	status := func(host string) (int, string) {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL()+"/debug/pprof/cmdline", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "localhost", "[::1]:" + port, "127.0.0.2"} {
+		code, _ := status(host)
+		assert.Equal(t, http.StatusOK, code, host)
+	}
+	for _, host := range []string{"attacker.example:" + port, "attacker.example", "10.0.0.5:" + port, "localhost.attacker.example"} {
+		code, body := status(host)
+		assert.Equal(t, http.StatusMisdirectedRequest, code, host)
+		assert.Contains(t, body, "not a loopback address", host)
+	}
+}
