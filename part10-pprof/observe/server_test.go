@@ -33,7 +33,16 @@ var client = &http.Client{Timeout: 30 * time.Second}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := client.Get(url)
+	return getAs(t, url, "")
+}
+
+// getAs is get with the request's Host header set to host ("": the URL's).
+func getAs(t *testing.T, url, host string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Host = host
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -331,23 +340,12 @@ func TestLoopbackServerRefusesAForeignHost(t *testing.T) {
 	}()
 	_, port, err := net.SplitHostPort(s.Addr())
 	require.NoError(t, err)
-	status := func(host string) (int, string) {
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.URL()+"/debug/pprof/cmdline", nil)
-		require.NoError(t, err)
-		req.Host = host
-		resp, err := client.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, err := io.ReadAll(resp.Body)
-		require.NoError(t, err)
-		return resp.StatusCode, string(b)
-	}
 	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "localhost", "[::1]:" + port, "127.0.0.2"} {
-		code, _ := status(host)
+		code, _ := getAs(t, s.URL()+"/debug/pprof/cmdline", host)
 		assert.Equal(t, http.StatusOK, code, host)
 	}
 	for _, host := range []string{"attacker.example:" + port, "attacker.example", "10.0.0.5:" + port, "localhost.attacker.example"} {
-		code, body := status(host)
+		code, body := getAs(t, s.URL()+"/debug/pprof/cmdline", host)
 		assert.Equal(t, http.StatusMisdirectedRequest, code, host)
 		assert.Contains(t, body, "not a loopback address", host)
 	}
