@@ -21,7 +21,7 @@ import (
 func TestMain(m *testing.M) {
 	if out, ok := os.LookupEnv(envFakeChild); ok {
 		fmt.Fprint(os.Stderr, out)
-		fmt.Println("{}")
+		fmt.Println(or(os.Getenv(envFakeStats), `{"cycles":99}`))
 		os.Exit(0)
 	}
 	MaybeChild()
@@ -251,8 +251,12 @@ func TestCompleteLinesDropsALineCutByExit(t *testing.T) {
 }
 
 // envFakeChild makes this test binary a child that prints the variable's
-// value to stderr, empty stats to stdout, and exits 0.
-const envFakeChild = "PART10_GCLAB_FAKE_CHILD"
+// value to stderr, envFakeStats (or stats of 99 cycles) to stdout, and
+// exits 0.
+const (
+	envFakeChild = "PART10_GCLAB_FAKE_CHILD"
+	envFakeStats = "PART10_GCLAB_FAKE_STATS"
+)
 
 // Exec through a child whose output ends as an exit in the middle of the
 // runtime's print leaves it: the whole lines count, the cut one is dropped;
@@ -269,4 +273,22 @@ func TestExecDropsOnlyALastLineCutByExit(t *testing.T) {
 	t.Setenv(envFakeChild, full+"gc 2 @0.0\n"+full)
 	_, err = Exec(t.Context(), exe, Setting{}, Workload{})
 	assert.ErrorContains(t, err, `line 2: "gc 2 @0.0": not a gctrace line`)
+}
+
+// The child reads its stats, the cycle count among them, as the workload
+// ends, with its live set still reachable; a cycle after that (the child
+// encoding its report while the GC runs all the time under a low
+// GOMEMLIMIT) finds nothing live, and is not the workload's.
+func TestExecKeepsOnlyTheWorkloadsCycles(t *testing.T) {
+	line := func(n, live int) string {
+		return fmt.Sprintf("gc %d @0.00%ds 1%%: 0.010+0.20+0.003 ms clock, 0.020+0.10/0.10/0+0.006 ms cpu, 40->40->%d MB, 16 MB goal, 0 MB stacks, 0 MB globals, 2 P\n", n, n, live)
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	t.Setenv(envFakeChild, line(1, 32)+line(2, 32)+line(3, 0))
+	t.Setenv(envFakeStats, `{"cycles":2}`)
+	r, err := Exec(t.Context(), exe, Setting{}, Workload{})
+	require.NoError(t, err)
+	require.Len(t, r.Cycles, 2)
+	assert.Equal(t, int64(32), r.Summary().LastLive)
 }
