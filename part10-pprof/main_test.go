@@ -72,8 +72,7 @@ func TestDiagnoseMode(t *testing.T) {
 	// its select may take the answer instead (TestLeaksGrowWithTheLoad holds
 	// the backend for an exact count); the leak is one goroutine per 504.
 	assert.Positive(t, atoi(t, leaks[2]), "the slow requests time out")
-	assert.Equal(t, "2", leaks[5], "two findings: the heap leak and the goroutine leak")
-	assert.Equal(t, "0", fixed[5], "none on the fixed service")
+	assert.Equal(t, "0", fixed[5], "none on the fixed service\n%s", out)
 	heap := rowsAfter(t, out, "growth    function to fix")
 	require.NotEmpty(t, heap)
 	assert.Regexp(t, `^\+[\d.]+ MiB +leaky\.\(\*Service\)\.auditLeaky +strings\.\(\*Builder\)\.WriteString$`, heap[0], "the planted heap leak, named first")
@@ -82,6 +81,14 @@ func TestDiagnoseMode(t *testing.T) {
 	m := regexp.MustCompile(`^\+(\d+) +leaky\.\(\*Service\)\.lookupLeaky\.func1 +runtime\.chansend1$`).FindStringSubmatch(g[0])
 	require.NotNil(t, m, "the planted goroutine leak, named first: %q", g[0])
 	assert.Equal(t, leaks[2], m[1], "one goroutine per timed-out request")
+	// Besides the two planted leaks, the heap diff may list the queries the
+	// leaked goroutines keep (parsed into a string in search): 30 of 16 KiB,
+	// near the 2 MiB threshold, so heap sampling decides whether they count.
+	for _, row := range heap[1:] {
+		assert.Regexp(t, `^\+[\d.]+ MiB +leaky\.\(\*Service\)\.search `, row, "only memory the leaked goroutines keep")
+	}
+	assert.Len(t, g, 1, "one goroutine finding")
+	assert.Equal(t, strconv.Itoa(len(heap)+len(g)), leaks[5], "the findings column counts the rows\n%s", out)
 	assert.Contains(t, out, "fixed service: no finding in either diff.")
 }
 

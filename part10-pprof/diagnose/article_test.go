@@ -151,6 +151,13 @@ func TestArticleFixKeepsAGoroutinePerTimeout(t *testing.T) {
 			assert.Equal(t, pkg+"(*Service).lookupArticleFix.func1", r.Goroutines[0].Func)
 			assert.Equal(t, int64(50), r.Goroutines[0].Growth)
 			assert.Equal(t, int64(50), h.waiting.Load(), "the backend is still working for clients that left")
+			// When the work ends on its own, later, the buffered send
+			// completes and the goroutine ends: the article's fix holds then.
+			h.open()
+			require.Eventually(t, func() bool {
+				buf := make([]byte, 1<<20)
+				return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "lookupArticleFix.func1")
+			}, 30*time.Second, 10*time.Millisecond, "the article's fix holds once the work ends")
 		})
 	}
 }

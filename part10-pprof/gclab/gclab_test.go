@@ -2,6 +2,7 @@ package gclab
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -18,6 +19,11 @@ import (
 
 // TestMain makes this test binary the child the tests run.
 func TestMain(m *testing.M) {
+	if out, ok := os.LookupEnv(envFakeChild); ok {
+		fmt.Fprint(os.Stderr, out)
+		fmt.Println(or(os.Getenv(envFakeStats), `{"cycles":99}`))
+		os.Exit(0)
+	}
 	MaybeChild()
 	leakcheck.VerifyTestMain(m)
 }
@@ -124,6 +130,21 @@ func TestArticleGCPercentIsSinceProgramStart(t *testing.T) {
 	assert.Greater(t, 100*s.WindowCPU, 2*float64(s.CPUPercent)+1)
 }
 
+// With GOGC=off a collection happens only when asked for, and its line's
+// goal is the runtime's "none", 2^63-1 bytes: a line like any other.
+func TestExecGOGCOffForcedCollections(t *testing.T) {
+	t.Parallel()
+	r := child(t, Setting{GOGC: "off"}, Workload{LiveMiB: 4, GoalSteps: true})
+	forced := 0
+	for _, c := range r.Cycles {
+		if c.Forced {
+			forced++
+			assert.Greater(t, c.Goal, int64(1)<<40, "gc %d: no goal", c.N)
+		}
+	}
+	assert.Equal(t, 3, forced)
+}
+
 // A malformed setting is the child's fatal error, reported with its words.
 func TestExecReportsAChildThatFailed(t *testing.T) {
 	t.Parallel()
@@ -227,4 +248,47 @@ func TestCompleteLinesDropsALineCutByExit(t *testing.T) {
 	cycles, err := gctrace.Parse(bytes.NewReader(completeLines([]byte(full + "gc 2 @"))))
 	require.NoError(t, err)
 	assert.Len(t, cycles, 1)
+}
+
+// envFakeChild makes this test binary a child that prints the variable's
+// value to stderr, envFakeStats (or stats of 99 cycles) to stdout, and
+// exits 0.
+const (
+	envFakeChild = "PART10_GCLAB_FAKE_CHILD"
+	envFakeStats = "PART10_GCLAB_FAKE_STATS"
+)
+
+// Exec through a child whose output ends as an exit in the middle of the
+// runtime's print leaves it: the whole lines count, the cut one is dropped;
+// a damaged line anywhere else is reported.
+func TestExecDropsOnlyALastLineCutByExit(t *testing.T) {
+	const full = "gc 1 @0.001s 1%: 0.010+0.20+0.003 ms clock, 0.020+0.10/0.10/0+0.006 ms cpu, 4->4->1 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P\n"
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	t.Setenv(envFakeChild, full+full+"gc 3 @0.0")
+	r, err := Exec(t.Context(), exe, Setting{}, Workload{})
+	require.NoError(t, err)
+	assert.Len(t, r.Cycles, 2)
+
+	t.Setenv(envFakeChild, full+"gc 2 @0.0\n"+full)
+	_, err = Exec(t.Context(), exe, Setting{}, Workload{})
+	assert.ErrorContains(t, err, `line 2: "gc 2 @0.0": not a gctrace line`)
+}
+
+// The child reads its stats, the cycle count among them, as the workload
+// ends, with its live set still reachable; a cycle after that (the child
+// encoding its report while the GC runs all the time under a low
+// GOMEMLIMIT) finds nothing live, and is not the workload's.
+func TestExecKeepsOnlyTheWorkloadsCycles(t *testing.T) {
+	line := func(n, live int) string {
+		return fmt.Sprintf("gc %d @0.00%ds 1%%: 0.010+0.20+0.003 ms clock, 0.020+0.10/0.10/0+0.006 ms cpu, 40->40->%d MB, 16 MB goal, 0 MB stacks, 0 MB globals, 2 P\n", n, n, live)
+	}
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	t.Setenv(envFakeChild, line(1, 32)+line(2, 32)+line(3, 0))
+	t.Setenv(envFakeStats, `{"cycles":2}`)
+	r, err := Exec(t.Context(), exe, Setting{}, Workload{})
+	require.NoError(t, err)
+	require.Len(t, r.Cycles, 2)
+	assert.Equal(t, int64(32), r.Summary().LastLive)
 }

@@ -88,9 +88,9 @@ func ParseLine(s string) (Cycle, error) {
 	}
 	p := parser{}
 	c := Cycle{
-		N:                   int(p.int(m[1], "gc number")),
+		N:                   int(p.int(m[1], 32, "gc number")),
 		At:                  p.dur(m[2], time.Second, "start time"),
-		CPUPercent:          int(p.int(m[3], "CPU percentage")),
+		CPUPercent:          int(p.int(m[3], 32, "CPU percentage")),
 		SweepTermination:    p.dur(m[4], time.Millisecond, "sweep termination"),
 		Mark:                p.dur(m[5], time.Millisecond, "mark"),
 		MarkTermination:     p.dur(m[6], time.Millisecond, "mark termination"),
@@ -99,17 +99,17 @@ func ParseLine(s string) (Cycle, error) {
 		CPUBackground:       p.dur(m[9], time.Millisecond, "background CPU"),
 		CPUIdle:             p.dur(m[10], time.Millisecond, "idle CPU"),
 		CPUMarkTermination:  p.dur(m[11], time.Millisecond, "mark termination CPU"),
-		HeapStart:           p.int(m[12], "heap at start"),
-		HeapEnd:             p.int(m[13], "heap at end"),
-		HeapLive:            p.int(m[14], "live heap"),
-		Goal:                p.int(m[15], "goal"),
+		HeapStart:           p.int(m[12], 64, "heap at start"),
+		HeapEnd:             p.int(m[13], 64, "heap at end"),
+		HeapLive:            p.int(m[14], 64, "live heap"),
+		Goal:                p.int(m[15], 64, "goal"),
 		Stacks:              -1,
 		Globals:             -1,
-		P:                   int(p.int(m[18], "P")),
+		P:                   int(p.int(m[18], 32, "P")),
 		Forced:              m[19] != "",
 	}
 	if m[16] != "" {
-		c.Stacks, c.Globals = p.int(m[16], "stacks"), p.int(m[17], "globals")
+		c.Stacks, c.Globals = p.int(m[16], 64, "stacks"), p.int(m[17], 64, "globals")
 	}
 	if p.err == nil && (c.N == 0 || c.P == 0) {
 		p.err = fmt.Errorf("gc number and P start at 1")
@@ -130,8 +130,10 @@ func clip(s string) string {
 // parser keeps the first field error.
 type parser struct{ err error }
 
-func (p *parser) int(s, what string) int64 {
-	n, err := strconv.ParseInt(s, 10, 32)
+// int reads a number of bits: 64 for the MB figures (with GOGC=off a goal
+// is the runtime's "none", 2^63-1 bytes), 32 for the rest.
+func (p *parser) int(s string, bits int, what string) int64 {
+	n, err := strconv.ParseInt(s, 10, bits)
 	if err != nil && p.err == nil {
 		p.err = fmt.Errorf("%s %s out of range", what, s)
 	}

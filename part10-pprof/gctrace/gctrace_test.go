@@ -45,6 +45,14 @@ func TestParseLine(t *testing.T) {
 	require.NoError(t, err, "goroutineleak's note after the percentage; the documented '#MB globals'")
 	assert.Equal(t, 12500*time.Millisecond, c.At)
 	assert.Equal(t, int64(6), c.Globals)
+
+	// GOGC=off and runtime.GC(): the goal is the runtime's "none", printed
+	// as 2^63-1 bytes in MB (go1.26.8's output).
+	const gcOff = "gc 1 @0.000s 14%: 0.19+0.16+0.004 ms clock, 0.39+0/0.14/0.081+0.008 ms cpu, 0->0->0 MB, 8532210231537 MB goal, 0 MB stacks, 0 MB globals, 2 P (forced)"
+	c, err = ParseLine(gcOff)
+	require.NoError(t, err, "GOGC=off's goal")
+	assert.Equal(t, int64(8532210231537), c.Goal)
+	assert.Equal(t, gcOff, c.Line())
 }
 
 func TestParseLineRejects(t *testing.T) {
@@ -52,15 +60,15 @@ func TestParseLineRejects(t *testing.T) {
 		"",
 		"gc",
 		"scvg: 0 MB released",
-		"gc 1 @0.005s 3%: 0.012+1.5+0.045 ms clock",                      // cut short
-		strings.Replace(go126, "ms cpu", "ms CPU", 1),                    // not the runtime's words
-		strings.Replace(go126, "64->64->0", "64->64", 1),                 // a heap figure missing
-		strings.Replace(go126, "@0.036s", "@0.036", 1),                   // no unit
-		strings.Replace(go126, "gc 6 ", "gc 0 ", 1),                      // cycles count from 1
-		strings.Replace(go126, "2 P", "0 P", 1),                          // no processors
-		strings.Replace(go126, "128 MB goal", "99999999999 MB goal", 1),  // out of range
-		strings.Replace(go126, "@0.036s", "@99999999999999999999.0s", 1), // out of range
-		strings.Replace(go126, "0.18+", "876000000000+", 1),              // over a year of sweep termination
+		"gc 1 @0.005s 3%: 0.012+1.5+0.045 ms clock",                              // cut short
+		strings.Replace(go126, "ms cpu", "ms CPU", 1),                            // not the runtime's words
+		strings.Replace(go126, "64->64->0", "64->64", 1),                         // a heap figure missing
+		strings.Replace(go126, "@0.036s", "@0.036", 1),                           // no unit
+		strings.Replace(go126, "gc 6 ", "gc 0 ", 1),                              // cycles count from 1
+		strings.Replace(go126, "2 P", "0 P", 1),                                  // no processors
+		strings.Replace(go126, "128 MB goal", "99999999999999999999 MB goal", 1), // out of range
+		strings.Replace(go126, "@0.036s", "@99999999999999999999.0s", 1),         // out of range
+		strings.Replace(go126, "0.18+", "876000000000+", 1),                      // over a year of sweep termination
 		go126 + " extra",
 		go126 + strings.Repeat(" ", maxLine),
 	} {

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"runtime"
+	"strings"
 	"time"
 )
 
@@ -35,6 +36,8 @@ type Config struct {
 	// AllowRemote lets Addr be something other than loopback: every interface
 	// (":6060", "0.0.0.0:6060") or a routable IP. pprof shows stack traces,
 	// the command line and memory contents' shapes to whoever can connect.
+	// Without it the server also refuses a request whose Host header is not
+	// a loopback IP or localhost (a DNS-rebinding page's).
 	AllowRemote bool
 	// BlockRate is passed to runtime.SetBlockProfileRate: sample about one
 	// blocking event per BlockRate nanoseconds blocked; 1 records every event,
@@ -90,10 +93,7 @@ func CheckAddr(addr string) error {
 	if err != nil {
 		return fmt.Errorf("pprof address %q: %w", addr, err)
 	}
-	if host == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsLoopback() {
+	if isLoopback(host) {
 		return nil
 	}
 	where := host
@@ -101,6 +101,34 @@ func CheckAddr(addr string) error {
 		where = "every interface"
 	}
 	return fmt.Errorf("pprof address %q (%s): %w; use 127.0.0.1 or [::1], or allow it explicitly", addr, where, ErrNotLoopback)
+}
+
+// isLoopback reports whether host (no port) is "localhost" or a loopback IP.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// loopbackHosts answers only requests whose Host is a loopback IP or
+// localhost. Listening on loopback keeps other machines out but not a web
+// page that the browser on this machine loaded from elsewhere: by DNS
+// rebinding the page's own name resolves to 127.0.0.1, and its requests
+// carry that name in Host.
+func loopbackHosts(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := r.Host
+		if hp, _, err := net.SplitHostPort(host); err == nil {
+			host = hp
+		}
+		if !isLoopback(strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")) {
+			http.Error(w, fmt.Sprintf("pprof: Host %q is %v: this server answers requests to 127.0.0.1, [::1] or localhost", r.Host, ErrNotLoopback), http.StatusMisdirectedRequest)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // Listen checks cfg.Addr, opens the listener and checks the address it got,
@@ -128,10 +156,14 @@ func Listen(cfg Config) (*Server, error) {
 		ln.Close()
 		return nil, fmt.Errorf("pprof server: %q listens on %v: %w", cfg.Addr, ln.Addr(), ErrNotLoopback)
 	}
+	var h http.Handler = Handler(cfg.Exporter)
+	if !cfg.AllowRemote {
+		h = loopbackHosts(h)
+	}
 	return &Server{
 		cfg: cfg,
 		ln:  ln,
-		srv: &http.Server{Handler: Handler(cfg.Exporter), ReadHeaderTimeout: 5 * time.Second},
+		srv: &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second},
 	}, nil
 }
 

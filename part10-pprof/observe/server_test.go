@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +33,16 @@ var client = &http.Client{Timeout: 30 * time.Second}
 
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
-	resp, err := client.Get(url)
+	return getAs(t, url, "")
+}
+
+// getAs is get with the request's Host header set to host ("": the URL's).
+func getAs(t *testing.T, url, host string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
+	require.NoError(t, err)
+	req.Host = host
+	resp, err := client.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
@@ -226,6 +236,25 @@ func profileText(t *testing.T, base, name string) string {
 	return body
 }
 
+// events is the number of events a block or mutex profile (debug=1) holds in
+// records whose stack has fn. The profiles accumulate for the life of the
+// process, so a test compares counts (under -count, earlier runs' records
+// are still there).
+func events(t *testing.T, base, name, fn string) int64 {
+	t.Helper()
+	var n, rec int64 // rec: the count of the record being read, until its stack has fn
+	for l := range strings.Lines(profileText(t, base, name)) {
+		if f := strings.Fields(l); len(f) > 2 && f[2] == "@" {
+			c, err := strconv.ParseInt(f[1], 10, 64)
+			require.NoError(t, err, "%q", l)
+			rec = c
+		} else if strings.HasPrefix(l, "#") && strings.Contains(l, "."+fn) {
+			n, rec = n+rec, 0
+		}
+	}
+	return n
+}
+
 // The article lists /debug/pprof/block and /debug/pprof/mutex with an
 // overhead, as if they were on. At the runtime's defaults they record
 // nothing; Serve sets the rates, and the same events then appear.
@@ -235,10 +264,11 @@ func TestArticleBlockAndMutexProfilesAreEmptyByDefault(t *testing.T) {
 	defer runtime.SetMutexProfileFraction(prev)
 	plain := httptest.NewServer(Handler(nil)) // the handlers alone: no rates set
 	defer plain.Close()
+	block, mutex := events(t, plain.URL, "block", "blockedOnChannel"), events(t, plain.URL, "mutex", "contendedMutex")
 	blockedOnChannel()
 	contendedMutex()
-	assert.NotContains(t, profileText(t, plain.URL, "block"), "blockedOnChannel", "block profile at the default rate")
-	assert.NotContains(t, profileText(t, plain.URL, "mutex"), "contendedMutex", "mutex profile at the default fraction")
+	assert.Equal(t, block, events(t, plain.URL, "block", "blockedOnChannel"), "block profile at the default rate: no new event")
+	assert.Equal(t, mutex, events(t, plain.URL, "mutex", "contendedMutex"), "mutex profile at the default fraction: no new event")
 
 	s, err := Listen(Config{Addr: "127.0.0.1:0", BlockRate: 1, MutexFraction: 1})
 	require.NoError(t, err)
@@ -248,8 +278,8 @@ func TestArticleBlockAndMutexProfilesAreEmptyByDefault(t *testing.T) {
 	require.Eventually(t, func() bool { return runtime.SetMutexProfileFraction(-1) == 1 }, 30*time.Second, 5*time.Millisecond, "Serve sets the rates")
 	blockedOnChannel()
 	contendedMutex()
-	assert.Contains(t, profileText(t, s.URL(), "block"), "blockedOnChannel")
-	assert.Contains(t, profileText(t, s.URL(), "mutex"), "contendedMutex")
+	assert.Greater(t, events(t, s.URL(), "block", "blockedOnChannel"), block)
+	assert.Greater(t, events(t, s.URL(), "mutex", "contendedMutex"), mutex)
 	cancel()
 	require.NoError(t, <-done)
 	assert.Equal(t, 0, runtime.SetMutexProfileFraction(-1), "Serve restores the mutex fraction it found")
@@ -291,5 +321,32 @@ func TestServeStopsDuringACPUProfile(t *testing.T) {
 		t.Logf("the profile request ended with %v", err)
 	case <-time.After(20 * time.Second):
 		require.FailNow(t, "the profile request was not released")
+	}
+}
+
+// A loopback port is reachable from a web page the browser on this machine
+// loaded from elsewhere, by DNS rebinding: the page's own name resolves to
+// 127.0.0.1, and its requests carry that name in Host. The loopback server
+// answers only requests addressed to a loopback IP or localhost.
+func TestLoopbackServerRefusesAForeignHost(t *testing.T) {
+	s, err := Listen(Config{Addr: "127.0.0.1:0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ctx, time.Second) }()
+	defer func() {
+		cancel()
+		require.NoError(t, <-done)
+	}()
+	_, port, err := net.SplitHostPort(s.Addr())
+	require.NoError(t, err)
+	for _, host := range []string{"127.0.0.1:" + port, "localhost:" + port, "localhost", "[::1]:" + port, "127.0.0.2"} {
+		code, _ := getAs(t, s.URL()+"/debug/pprof/cmdline", host)
+		assert.Equal(t, http.StatusOK, code, host)
+	}
+	for _, host := range []string{"attacker.example:" + port, "attacker.example", "10.0.0.5:" + port, "localhost.attacker.example"} {
+		code, body := getAs(t, s.URL()+"/debug/pprof/cmdline", host)
+		assert.Equal(t, http.StatusMisdirectedRequest, code, host)
+		assert.Contains(t, body, "not a loopback address", host)
 	}
 }
