@@ -71,7 +71,11 @@ func TestEveryModeWithoutServices(t *testing.T) {
 				assert.Regexp(t, r+`\s+a1 b1 c1\s+rolled forward`, out)
 			}
 			assert.Regexp(t, `readers resolve locks through the primary: 400 transactions, \d+ committed, \d+ coordinators killed; partial reads 0, stale reads 0, lost updates 0`, out)
-			assert.Regexp(t, `readers pass over locks \(all the article says\): 400 transactions, .*stale reads [1-9]`, out)
+			// A lock-skipping reader's anomalies in the random history depend on how
+			// the 8 workers interleave (a CI run found 0 partial and 0 stale reads);
+			// the scripted case shows one every time.
+			assert.Contains(t, out, `killed after commit-primary of "a" (key 0), read by a reader that passes over locks (all the article says): a1 b0 c0, part of a transaction`)
+			assert.Regexp(t, `readers pass over locks \(all the article says\): 400 transactions, \d+ committed, \d+ coordinators killed; partial reads \d+, stale reads \d+, lost updates \d+`, out)
 		}},
 		{"online", []string{"needs PostgreSQL (logical decoding, row locks): skipped; `make up SERVICES=postgres` and run again"}, nil},
 	} {
