@@ -3,11 +3,14 @@ package lock
 import (
 	"context"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -245,4 +248,67 @@ func TestEtcdCancelledCallers(t *testing.T) {
 	})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, keys(), "released although the caller gave up")
+}
+
+// A waiter whose lock request is still on its way when the caller gives up:
+// acquire's put lands after the release's delete (an interceptor holds the
+// request until then; a cancelled RPC may be proposed by the server in any
+// order with the delete). The key is under the process's shared lease, which
+// is kept alive until Close: left there, it blocks the resource for as long
+// as the process lives. The abandoned put must not land.
+func TestEtcdPutLandingAfterTheWaiterGaveUp(t *testing.T) {
+	var armed atomic.Bool
+	armed.Store(true)
+	deleted, landed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	intercept := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		switch {
+		case method == "/etcdserverpb.KV/Txn" && armed.CompareAndSwap(true, false):
+			go func() { // the request, delayed past the caller's give-up and the release
+				defer close(landed)
+				<-deleted
+				_ = invoker(context.Background(), method, req, new(etcdserverpb.TxnResponse), cc, opts...)
+			}()
+			<-ctx.Done()
+			return ctx.Err()
+		case method == "/etcdserverpb.KV/DeleteRange" || method == "/etcdserverpb.KV/Txn":
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if err == nil {
+				once.Do(func() { close(deleted) })
+			}
+			return err
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{etcdEndpoint(t)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(intercept)},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	a, b := newEtcd(t, c), newEtcd(t, etcdClient(t))
+	res := uniqueName(t)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	err = a.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error {
+		t.Error("fn ran without the lock")
+		return nil
+	})
+	require.ErrorIs(t, err, ErrNotAcquired)
+	select {
+	case <-landed:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the delayed request was never sent")
+	}
+
+	ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ran := false
+	err = b.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error {
+		ran = true
+		return nil
+	})
+	require.NoError(t, err, "the abandoned request left a key under a live lease: the resource is blocked until a.Close")
+	assert.True(t, ran)
 }
