@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part06-locks/fencing"
@@ -272,4 +273,42 @@ func TestFaultEtcdKilledWhileHeld(t *testing.T) {
 		assert.Greater(t, token, tokenA)
 		return nil
 	}), "etcd is back: the old lease expires and the lock is free")
+}
+
+// TestFaultEtcdPausedAtRelease: etcd is stopped (SIGSTOP) as fn returns, so
+// the release's delete times out. The delete is retried in the background:
+// once etcd is resumed the key goes, and another locker gets the lock while
+// the first locker's lease is still alive (the retry freed it, not the
+// lease's expiry). Close waits for no retry left running (leakcheck).
+func TestFaultEtcdPausedAtRelease(t *testing.T) {
+	stack.Require(t, stack.Etcd)
+	ca, err := stackEtcdClient()
+	require.NoError(t, err)
+	defer ca.Close()
+	cb, err := stackEtcdClient()
+	require.NoError(t, err)
+	defer cb.Close()
+	a, b := newEtcd(t, ca), newEtcd(t, cb)
+	resource := fmt.Sprintf("fault-etcd-release-%d", time.Now().UnixNano())
+	const ttl = 10 * time.Second
+	var lease int64
+	require.NoError(t, a.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, _ int64) error {
+		resp, err := ca.Get(ctx, "/locks/"+resource+"/", clientv3.WithPrefix())
+		require.NoError(t, err)
+		require.Len(t, resp.Kvs, 1)
+		lease = resp.Kvs[0].Lease
+		stack.Pause(t, "etcd")
+		return nil
+	}))
+	stack.Resume(t, "etcd")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, b.ExecuteWithLock(ctx, resource, ttl, func(ctx context.Context, _ int64) error {
+		ttl, err := cb.TimeToLive(ctx, clientv3.LeaseID(lease))
+		require.NoError(t, err)
+		assert.Positive(t, ttl.TTL, "A's lease is alive: the retried delete freed the lock")
+		return nil
+	}), "the background retry deletes A's key once etcd is back")
+	require.NoError(t, a.Close())
 }
