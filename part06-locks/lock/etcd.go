@@ -270,7 +270,20 @@ func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key, tomb strin
 // watches pfx from now, so the watch is in etcd's synced group and each
 // deletion arrives as it happens, and only then lists the keys ahead, so no
 // deletion falls between the list and the watch.
+//
+// A watch cut off (a lost connection, a restarted member) is resumed by the
+// client from the last revision it saw; if that revision has been compacted
+// meanwhile, etcd cancels the watch (ErrCompacted). The waiter then starts
+// over, watch first and list second, keeping its key and so its place.
 func (e *Etcd) wait(ctx context.Context, l *sharedLease, pfx, key string, rev int64) error {
+	for {
+		if err := e.waitOnce(ctx, l, pfx, key, rev); !errors.Is(err, rpctypes.ErrCompacted) {
+			return err
+		}
+	}
+}
+
+func (e *Etcd) waitOnce(ctx context.Context, l *sharedLease, pfx, key string, rev int64) error {
 	// Not WithRequireLeader: a waiter keeps waiting through a leader
 	// election (the client resumes the watch on another member).
 	wctx, cancel := context.WithCancel(ctx)

@@ -312,3 +312,108 @@ func TestEtcdPutLandingAfterTheWaiterGaveUp(t *testing.T) {
 	require.NoError(t, err, "the abandoned request left a key under a live lease: the resource is blocked until a.Close")
 	assert.True(t, ran)
 }
+
+// A waiter's watch is cut (its connection closed, the redial held) while the
+// key ahead is deleted and the history compacted: the client resumes the
+// watch from a compacted revision and etcd cancels it (ErrCompacted). The
+// waiter keeps its place: it lists the keys ahead again and watches anew,
+// and gets the lock, which is free, instead of failing.
+func TestEtcdWaiterSurvivesACompactedWatch(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		hold  = make(chan struct{})
+	)
+	close(hold)
+	cut := func() { // close every connection and hold the redials
+		mu.Lock()
+		defer mu.Unlock()
+		hold = make(chan struct{})
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	reopen := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		close(hold)
+	}
+	watching := make(chan struct{})
+	var watchOnce sync.Once
+	ca, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{etcdEndpoint(t)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if r, ok := req.(*etcdserverpb.RangeRequest); ok && err == nil && r.MaxCreateRevision > 0 {
+				watchOnce.Do(func() { close(watching) }) // the waiter has listed the keys ahead: it waits on its watch
+			}
+			return err
+		}), grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			mu.Lock()
+			h := hold
+			mu.Unlock()
+			select {
+			case <-h:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+			return c, err
+		})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ca.Close() })
+	cb := etcdClient(t)
+	a, b := newEtcd(t, ca), newEtcd(t, cb)
+	res := uniqueName(t)
+	keys := func() int {
+		resp, err := cb.Get(t.Context(), "/locks/"+res+"/", clientv3.WithPrefix())
+		require.NoError(t, err)
+		return len(resp.Kvs)
+	}
+
+	held, release := make(chan struct{}), make(chan struct{})
+	holderDone := make(chan error, 1)
+	go func() {
+		holderDone <- b.ExecuteWithLock(t.Context(), res, 10*time.Second, func(context.Context, int64) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	waiterDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		waiterDone <- a.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error { return nil })
+	}()
+	select {
+	case <-watching:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the waiter never listed the keys ahead")
+	}
+	require.Eventually(t, func() bool { return keys() == 2 }, 10*time.Second, 10*time.Millisecond, "the waiter's key")
+
+	cut()
+	close(release)
+	require.NoError(t, <-holderDone)
+	put, err := cb.Put(t.Context(), "/"+res+"-history", "x")
+	require.NoError(t, err)
+	_, err = cb.Compact(t.Context(), put.Header.Revision)
+	require.NoError(t, err)
+	reopen()
+
+	select {
+	case err := <-waiterDone:
+		assert.NoError(t, err, "the lock was free: the waiter must get it")
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the waiter never returned")
+	}
+}
