@@ -417,3 +417,44 @@ func TestEtcdWaiterSurvivesACompactedWatch(t *testing.T) {
 		require.FailNow(t, "the waiter never returned")
 	}
 }
+
+// A waiter that waits three times its lease's TTL keeps its place: the
+// session keeps the shared lease alive while it waits, so its key is still
+// there, and it gets the lock when the holder releases, with a higher token.
+func TestEtcdWaiterOutlastsItsLeaseTTL(t *testing.T) {
+	a, b := newEtcd(t, etcdClient(t)), newEtcd(t, etcdClient(t))
+	res := uniqueName(t)
+	const ttl = 2 * time.Second
+	var holder int64
+	held, release := make(chan struct{}), make(chan struct{})
+	holderDone := make(chan error, 1)
+	go func() {
+		holderDone <- b.ExecuteWithLock(t.Context(), res, ttl, func(_ context.Context, token int64) error {
+			holder = token
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	waiterDone := make(chan error, 1)
+	var waiter int64
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		waiterDone <- a.ExecuteWithLock(ctx, res, ttl, func(_ context.Context, token int64) error {
+			waiter = token
+			return nil
+		})
+	}()
+	time.Sleep(3 * ttl) // the waiter waits past its lease's TTL
+	close(release)
+	require.NoError(t, <-holderDone)
+	select {
+	case err := <-waiterDone:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the waiter never returned")
+	}
+	assert.Greater(t, waiter, holder)
+}
