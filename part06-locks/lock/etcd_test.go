@@ -261,6 +261,8 @@ func TestEtcdPutLandingAfterTheWaiterGaveUp(t *testing.T) {
 	armed.Store(true)
 	deleted, landed := make(chan struct{}), make(chan struct{})
 	var once sync.Once
+	ctx, giveUp := context.WithCancel(t.Context())
+	defer giveUp()
 	intercept := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
 		switch {
 		case method == "/etcdserverpb.KV/Txn" && armed.CompareAndSwap(true, false):
@@ -269,6 +271,7 @@ func TestEtcdPutLandingAfterTheWaiterGaveUp(t *testing.T) {
 				<-deleted
 				_ = invoker(context.Background(), method, req, new(etcdserverpb.TxnResponse), cc, opts...)
 			}()
+			giveUp() // the caller gives up while its request is on its way
 			<-ctx.Done()
 			return ctx.Err()
 		case method == "/etcdserverpb.KV/DeleteRange" || method == "/etcdserverpb.KV/Txn":
@@ -289,20 +292,19 @@ func TestEtcdPutLandingAfterTheWaiterGaveUp(t *testing.T) {
 	a, b := newEtcd(t, c), newEtcd(t, etcdClient(t))
 	res := uniqueName(t)
 
-	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	defer cancel()
 	err = a.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error {
 		t.Error("fn ran without the lock")
 		return nil
 	})
 	require.ErrorIs(t, err, ErrNotAcquired)
+	assert.ErrorIs(t, err, context.Canceled)
 	select {
 	case <-landed:
 	case <-time.After(10 * time.Second):
 		require.FailNow(t, "the delayed request was never sent")
 	}
 
-	ctx, cancel = context.WithTimeout(t.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	ran := false
 	err = b.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error {
