@@ -42,7 +42,9 @@ type EtcdConfig struct {
 //     the queue was deeper than that.
 //
 // Waiters queue in key-creation order, as with concurrency.Mutex, and the key
-// layout is the same: Prefix + resource + "/" + a key per lock.
+// layout is the same: Prefix + resource + "/" + a key per lock (and, for a
+// lock request that failed in flight, Prefix + resource + "!abandoned/" + its
+// key's name, under the lease: see acquire).
 type Etcd struct {
 	client *clientv3.Client
 	cfg    EtcdConfig
@@ -188,8 +190,11 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 		return e.acquireError(ctx, resource, "lease grant", err)
 	}
 	pfx := e.cfg.Prefix + resource + "/"
-	key := fmt.Sprintf("%s%x-%x", pfx, int64(l.id), e.seq.Add(1))
-	token, err := e.acquire(ctx, l, pfx, key)
+	name := fmt.Sprintf("%x-%x", int64(l.id), e.seq.Add(1))
+	// The tombstone is outside every resource's prefix ('!' is not allowed in
+	// a resource name).
+	key, tomb := pfx+name, e.cfg.Prefix+resource+"!abandoned/"+name
+	token, err := e.acquire(ctx, l, pfx, key, tomb)
 	if err != nil {
 		return e.acquireError(ctx, resource, "lock", err)
 	}
@@ -226,15 +231,29 @@ var errSessionEnded = errors.New("the session's keepalive ended (lease expired o
 // acquire puts key under the lease and waits until no key created before it
 // is left under pfx; it returns key's create revision. On error the key is
 // deleted.
-func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key string) (rev int64, err error) {
-	resp, err := e.client.Txn(ctx).Then(
+//
+// The put is refused once tomb exists. A put whose RPC failed may still be
+// on its way (the server proposes a cancelled request's put in any order with
+// a delete sent after it): abandon deletes the key and writes tomb in one
+// transaction, so the put cannot land later and leave a key under the shared
+// lease, which lives until Close and would block the resource until then.
+func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key, tomb string) (rev int64, err error) {
+	resp, err := e.client.Txn(ctx).If(
+		clientv3.Compare(clientv3.CreateRevision(tomb), "=", 0),
+	).Then(
 		clientv3.OpPut(key, "", clientv3.WithLease(l.id)),
 		clientv3.OpGet(pfx, clientv3.WithFirstCreate()...),
 	).Commit()
 	if err != nil {
-		// The put may have landed: take it back.
-		e.release(l, key)
+		// The put may have landed, or may land yet: take it back for good.
+		e.retry(l, func(ctx context.Context) error {
+			_, err := e.client.Txn(ctx).Then(clientv3.OpDelete(key), clientv3.OpPut(tomb, "", clientv3.WithLease(l.id))).Commit()
+			return err
+		})
 		return 0, err
+	}
+	if !resp.Succeeded { // a fresh key per call: only an abandoned request finds its tomb
+		return 0, fmt.Errorf("etcd: lock key %s was abandoned", key)
 	}
 	rev = resp.Header.Revision
 	if first := resp.Responses[1].GetResponseRange().Kvs; len(first) == 0 || first[0].CreateRevision == rev {
@@ -251,7 +270,20 @@ func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key string) (re
 // watches pfx from now, so the watch is in etcd's synced group and each
 // deletion arrives as it happens, and only then lists the keys ahead, so no
 // deletion falls between the list and the watch.
+//
+// A watch cut off (a lost connection, a restarted member) is resumed by the
+// client from the last revision it saw; if that revision has been compacted
+// meanwhile, etcd cancels the watch (ErrCompacted). The waiter then starts
+// over, watch first and list second, keeping its key and so its place.
 func (e *Etcd) wait(ctx context.Context, l *sharedLease, pfx, key string, rev int64) error {
+	for {
+		if err := e.waitOnce(ctx, l, pfx, key, rev); !errors.Is(err, rpctypes.ErrCompacted) {
+			return err
+		}
+	}
+}
+
+func (e *Etcd) waitOnce(ctx context.Context, l *sharedLease, pfx, key string, rev int64) error {
 	// Not WithRequireLeader: a waiter keeps waiting through a leader
 	// election (the client resumes the watch on another member).
 	wctx, cancel := context.WithCancel(ctx)
@@ -312,11 +344,20 @@ func watchErr(ctx context.Context, wr clientv3.WatchResponse, ok bool) error {
 // that fails is retried in the background until it succeeds, the lease ends
 // (which deletes the key) or the locker is closed.
 func (e *Etcd) release(l *sharedLease, key string) {
+	e.retry(l, func(ctx context.Context) error {
+		_, err := e.client.Delete(ctx, key)
+		return err
+	})
+}
+
+// retry runs op (an idempotent write of a lock key) until it succeeds: once
+// now, then in the background until it succeeds, the lease ends (which
+// deletes the keys under it) or the locker is closed.
+func (e *Etcd) retry(l *sharedLease, op func(ctx context.Context) error) {
 	del := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), min(l.granted, time.Second))
 		defer cancel()
-		_, err := e.client.Delete(ctx, key)
-		return err
+		return op(ctx)
 	}
 	if del() == nil {
 		return

@@ -3,11 +3,14 @@ package lock
 import (
 	"context"
 	"net"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
 	"go.uber.org/zap"
@@ -245,4 +248,215 @@ func TestEtcdCancelledCallers(t *testing.T) {
 	})
 	require.ErrorIs(t, err, context.Canceled)
 	assert.Zero(t, keys(), "released although the caller gave up")
+}
+
+// A waiter whose lock request is still on its way when the caller gives up:
+// acquire's put lands after the release's delete (an interceptor holds the
+// request until then; a cancelled RPC may be proposed by the server in any
+// order with the delete). The key is under the process's shared lease, which
+// is kept alive until Close: left there, it blocks the resource for as long
+// as the process lives. The abandoned put must not land.
+func TestEtcdPutLandingAfterTheWaiterGaveUp(t *testing.T) {
+	var armed atomic.Bool
+	armed.Store(true)
+	deleted, landed := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	ctx, giveUp := context.WithCancel(t.Context())
+	defer giveUp()
+	intercept := func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		switch {
+		case method == "/etcdserverpb.KV/Txn" && armed.CompareAndSwap(true, false):
+			go func() { // the request, delayed past the caller's give-up and the release
+				defer close(landed)
+				<-deleted
+				_ = invoker(context.Background(), method, req, new(etcdserverpb.TxnResponse), cc, opts...)
+			}()
+			giveUp() // the caller gives up while its request is on its way
+			<-ctx.Done()
+			return ctx.Err()
+		case method == "/etcdserverpb.KV/DeleteRange" || method == "/etcdserverpb.KV/Txn":
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if err == nil {
+				once.Do(func() { close(deleted) })
+			}
+			return err
+		}
+		return invoker(ctx, method, req, reply, cc, opts...)
+	}
+	c, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{etcdEndpoint(t)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(intercept)},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	a, b := newEtcd(t, c), newEtcd(t, etcdClient(t))
+	res := uniqueName(t)
+
+	err = a.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error {
+		t.Error("fn ran without the lock")
+		return nil
+	})
+	require.ErrorIs(t, err, ErrNotAcquired)
+	assert.ErrorIs(t, err, context.Canceled)
+	select {
+	case <-landed:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the delayed request was never sent")
+	}
+
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	ran := false
+	err = b.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error {
+		ran = true
+		return nil
+	})
+	require.NoError(t, err, "the abandoned request left a key under a live lease: the resource is blocked until a.Close")
+	assert.True(t, ran)
+}
+
+// A waiter's watch is cut (its connection closed, the redial held) while the
+// key ahead is deleted and the history compacted: the client resumes the
+// watch from a compacted revision and etcd cancels it (ErrCompacted). The
+// waiter keeps its place: it lists the keys ahead again and watches anew,
+// and gets the lock, which is free, instead of failing.
+func TestEtcdWaiterSurvivesACompactedWatch(t *testing.T) {
+	var (
+		mu    sync.Mutex
+		conns []net.Conn
+		hold  = make(chan struct{})
+	)
+	close(hold)
+	cut := func() { // close every connection and hold the redials
+		mu.Lock()
+		defer mu.Unlock()
+		hold = make(chan struct{})
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	}
+	reopen := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		close(hold)
+	}
+	watching := make(chan struct{})
+	var watchOnce sync.Once
+	ca, err := clientv3.New(clientv3.Config{
+		Endpoints: []string{etcdEndpoint(t)}, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
+		DialOptions: []grpc.DialOption{grpc.WithChainUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			err := invoker(ctx, method, req, reply, cc, opts...)
+			if r, ok := req.(*etcdserverpb.RangeRequest); ok && err == nil && r.MaxCreateRevision > 0 {
+				watchOnce.Do(func() { close(watching) }) // the waiter has listed the keys ahead: it waits on its watch
+			}
+			return err
+		}), grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+			mu.Lock()
+			h := hold
+			mu.Unlock()
+			select {
+			case <-h:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			var d net.Dialer
+			c, err := d.DialContext(ctx, "tcp", addr)
+			if err == nil {
+				mu.Lock()
+				conns = append(conns, c)
+				mu.Unlock()
+			}
+			return c, err
+		})},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ca.Close() })
+	cb := etcdClient(t)
+	a, b := newEtcd(t, ca), newEtcd(t, cb)
+	res := uniqueName(t)
+	keys := func() int {
+		resp, err := cb.Get(t.Context(), "/locks/"+res+"/", clientv3.WithPrefix())
+		require.NoError(t, err)
+		return len(resp.Kvs)
+	}
+
+	held, release := make(chan struct{}), make(chan struct{})
+	holderDone := make(chan error, 1)
+	go func() {
+		holderDone <- b.ExecuteWithLock(t.Context(), res, 10*time.Second, func(context.Context, int64) error {
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	waiterDone := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		waiterDone <- a.ExecuteWithLock(ctx, res, 10*time.Second, func(context.Context, int64) error { return nil })
+	}()
+	select {
+	case <-watching:
+	case <-time.After(10 * time.Second):
+		require.FailNow(t, "the waiter never listed the keys ahead")
+	}
+	require.Eventually(t, func() bool { return keys() == 2 }, 10*time.Second, 10*time.Millisecond, "the waiter's key")
+
+	cut()
+	close(release)
+	require.NoError(t, <-holderDone)
+	put, err := cb.Put(t.Context(), "/"+res+"-history", "x")
+	require.NoError(t, err)
+	_, err = cb.Compact(t.Context(), put.Header.Revision)
+	require.NoError(t, err)
+	reopen()
+
+	select {
+	case err := <-waiterDone:
+		assert.NoError(t, err, "the lock was free: the waiter must get it")
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the waiter never returned")
+	}
+}
+
+// A waiter that waits three times its lease's TTL keeps its place: the
+// session keeps the shared lease alive while it waits, so its key is still
+// there, and it gets the lock when the holder releases, with a higher token.
+func TestEtcdWaiterOutlastsItsLeaseTTL(t *testing.T) {
+	a, b := newEtcd(t, etcdClient(t)), newEtcd(t, etcdClient(t))
+	res := uniqueName(t)
+	const ttl = 2 * time.Second
+	var holder int64
+	held, release := make(chan struct{}), make(chan struct{})
+	holderDone := make(chan error, 1)
+	go func() {
+		holderDone <- b.ExecuteWithLock(t.Context(), res, ttl, func(_ context.Context, token int64) error {
+			holder = token
+			close(held)
+			<-release
+			return nil
+		})
+	}()
+	<-held
+	waiterDone := make(chan error, 1)
+	var waiter int64
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		waiterDone <- a.ExecuteWithLock(ctx, res, ttl, func(_ context.Context, token int64) error {
+			waiter = token
+			return nil
+		})
+	}()
+	time.Sleep(3 * ttl) // the waiter waits past its lease's TTL
+	close(release)
+	require.NoError(t, <-holderDone)
+	select {
+	case err := <-waiterDone:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the waiter never returned")
+	}
+	assert.Greater(t, waiter, holder)
 }

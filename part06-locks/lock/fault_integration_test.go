@@ -18,6 +18,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part06-locks/fencing"
@@ -272,4 +273,143 @@ func TestFaultEtcdKilledWhileHeld(t *testing.T) {
 		assert.Greater(t, token, tokenA)
 		return nil
 	}), "etcd is back: the old lease expires and the lock is free")
+}
+
+// twoProcesses returns two lockers on the stack's etcd, each with a client
+// of its own, as two processes would have.
+func twoProcesses(t *testing.T) (a *Etcd, ca *clientv3.Client, b *Etcd, cb *clientv3.Client) {
+	t.Helper()
+	var err error
+	ca, err = stackEtcdClient()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ca.Close() })
+	cb, err = stackEtcdClient()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cb.Close() })
+	return newEtcd(t, ca), ca, newEtcd(t, cb), cb
+}
+
+// TestFaultEtcdPausedAtRelease: etcd is stopped (SIGSTOP) as fn returns, so
+// the release's delete times out. The delete is retried in the background:
+// once etcd is resumed the key goes, and another locker gets the lock while
+// the first locker's lease is still alive (the retry freed it, not the
+// lease's expiry). Close waits for no retry left running (leakcheck).
+func TestFaultEtcdPausedAtRelease(t *testing.T) {
+	stack.Require(t, stack.Etcd)
+	a, ca, b, cb := twoProcesses(t)
+	resource := fmt.Sprintf("fault-etcd-release-%d", time.Now().UnixNano())
+	const ttl = 10 * time.Second
+	var lease int64
+	require.NoError(t, a.ExecuteWithLock(t.Context(), resource, ttl, func(ctx context.Context, _ int64) error {
+		resp, err := ca.Get(ctx, "/locks/"+resource+"/", clientv3.WithPrefix())
+		require.NoError(t, err)
+		require.Len(t, resp.Kvs, 1)
+		lease = resp.Kvs[0].Lease
+		stack.Pause(t, "etcd")
+		return nil
+	}))
+	stack.Resume(t, "etcd")
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, b.ExecuteWithLock(ctx, resource, ttl, func(ctx context.Context, _ int64) error {
+		ttl, err := cb.TimeToLive(ctx, clientv3.LeaseID(lease))
+		require.NoError(t, err)
+		assert.Positive(t, ttl.TTL, "A's lease is alive: the retried delete freed the lock")
+		return nil
+	}), "the background retry deletes A's key once etcd is back")
+	require.NoError(t, a.Close())
+}
+
+// TestFaultEtcdPausedPastTheLeaseTTL: etcd is stopped (SIGSTOP) for longer
+// than the lease TTL while a process holds one lock and waits for another
+// (both on its one shared lease) and a second process holds that other lock.
+// Both holders learn they lost their locks while etcd is still stopped; the
+// waiter does not get the lock while its predecessor may still be inside
+// (it fails, or gets it after the predecessor's loss); once etcd is back,
+// the first process locks again under a new lease, with higher tokens.
+func TestFaultEtcdPausedPastTheLeaseTTL(t *testing.T) {
+	stack.Require(t, stack.Etcd)
+	a, _, b, cb := twoProcesses(t)
+	held, waited := fmt.Sprintf("fault-etcd-held-%d", time.Now().UnixNano()), fmt.Sprintf("fault-etcd-waited-%d", time.Now().UnixNano())
+	const ttl = 2 * time.Second
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+
+	type outcome struct {
+		err        error
+		token      int64
+		start, end time.Time // of fn
+	}
+	hold := func(l *Etcd, resource string, inside chan<- struct{}, out chan<- outcome) {
+		var o outcome
+		o.err = l.ExecuteWithLock(ctx, resource, ttl, func(ctx context.Context, token int64) error {
+			o.token, o.start = token, time.Now()
+			close(inside)
+			<-ctx.Done() // until the loss (or the test's end)
+			o.end = time.Now()
+			return nil
+		})
+		out <- o
+	}
+	bInside, aInside := make(chan struct{}), make(chan struct{})
+	bOut, aOut, wOut := make(chan outcome, 1), make(chan outcome, 1), make(chan outcome, 1)
+	go hold(b, waited, bInside, bOut)
+	<-bInside
+	go hold(a, held, aInside, aOut)
+	<-aInside
+	go func() {
+		var o outcome
+		o.err = a.ExecuteWithLock(ctx, waited, ttl, func(_ context.Context, token int64) error {
+			o.token, o.start = token, time.Now()
+			return nil
+		})
+		wOut <- o
+	}()
+	require.Eventually(t, func() bool {
+		resp, err := cb.Get(ctx, "/locks/"+waited+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		return err == nil && resp.Count == 2
+	}, 10*time.Second, 10*time.Millisecond, "the waiter's key")
+
+	stack.Pause(t, "etcd")
+	paused := time.Now()
+	var ho, bo outcome
+	for _, got := range []struct {
+		out  <-chan outcome
+		into *outcome
+	}{{aOut, &ho}, {bOut, &bo}} {
+		select {
+		case *got.into = <-got.out:
+		case <-time.After(15 * time.Second):
+			stack.Resume(t, "etcd")
+			require.FailNow(t, "a holder never learned it lost its lock")
+		}
+	}
+	time.Sleep(time.Until(paused.Add(2 * ttl))) // past the TTL: the leases expire
+	stack.Resume(t, "etcd")
+	t.Logf("holders told of the loss %v and %v after the pause", ho.end.Sub(paused).Round(time.Millisecond), bo.end.Sub(paused).Round(time.Millisecond))
+	assert.ErrorIs(t, ho.err, ErrLockLost, "the first process's holder")
+	assert.ErrorIs(t, bo.err, ErrLockLost, "the second process's holder")
+
+	var wo outcome
+	select {
+	case wo = <-wOut:
+	case <-time.After(30 * time.Second):
+		require.FailNow(t, "the waiter never returned")
+	}
+	t.Logf("the waiter: %v", wo.err)
+	if wo.err == nil {
+		assert.True(t, wo.start.After(bo.end), "the waiter entered after its predecessor was told of the loss")
+		assert.Greater(t, wo.token, bo.token)
+	}
+
+	for _, tt := range []struct {
+		resource string
+		above    int64
+	}{{held, ho.token}, {waited, max(bo.token, wo.token)}} {
+		require.NoError(t, a.ExecuteWithLock(ctx, tt.resource, ttl, func(_ context.Context, token int64) error {
+			assert.Greater(t, token, tt.above)
+			return nil
+		}), "etcd is back: the process locks again under a new lease")
+	}
 }
