@@ -88,6 +88,13 @@ func portRange(t *testing.T, s string) (int, int) {
 // a port that Compose publishes, and every service scripts/stack runs must exist in
 // Compose under the same name with the same port.
 func TestComposeDeclaresEveryServiceAndPort(t *testing.T) {
+	// The defaults are the subject: a shell set up for a private stack (its
+	// addresses and STACK_PORT_OFFSET exported, as the README shows) must not
+	// stand in for them.
+	for _, name := range []string{stack.EnvRedis, stack.EnvRedlock, stack.EnvRedisCluster, stack.EnvEtcd,
+		stack.EnvKafka, stack.EnvPostgres, stack.EnvTemporal, "STACK_PORT_OFFSET"} {
+		t.Setenv(name, "")
+	}
 	c := loadCompose(t)
 	published := publishedPorts(t, c)
 
