@@ -67,7 +67,7 @@ wait:
 			}
 		case <-deadline:
 			_ = cmd.Process.Kill()
-			require.FailNow(t, "the child never reached "+hold, "%v", seen)
+			require.FailNow(t, "the child never reached "+hold, "%d lines, by phase %v, the last: %v", len(seen), phases(seen), seen[max(0, len(seen)-20):])
 		}
 	}
 	require.NoError(t, cmd.Process.Kill())
@@ -94,6 +94,16 @@ wait:
 	require.NoError(t, err)
 	stop()
 	t.Logf("killed at %q after %d lines; resumed: copied %d in all, applied %d; %s", hold, len(seen), rep.Copied, rep.Applied, r.verify(t))
+}
+
+// phases counts the child's progress lines by their first word.
+func phases(lines []string) map[string]int {
+	n := map[string]int{}
+	for _, l := range lines {
+		w, _, _ := strings.Cut(l, " ")
+		n[w]++
+	}
+	return n
 }
 
 // TestFaultPostgresPausedDuringCutover freezes PostgreSQL (SIGSTOP to every

@@ -333,9 +333,18 @@ func (o *Online) run(ctx context.Context) (Report, error) {
 
 // backfill copies source s's rows that to puts elsewhere, after cursor.
 func (o *Online) backfill(ctx context.Context, s int, to shard.Router, cursor int64) error {
+	// The backfill copies the rows up to the highest id there is now: the
+	// slot was created before, so every later insert is in its changes and
+	// the catch-up copies it. Without the bound a writer inserting new ids
+	// faster than batch rows a pause kept it chasing them for ever (a quiet
+	// machine: 5,400 batches in 2 minutes, never done).
+	var hi int64
+	if err := o.Shards[s].QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM users`).Scan(&hi); err != nil {
+		return fmt.Errorf("reshard: backfill shard %d: %w", s, err)
+	}
 	for {
 		t0 := time.Now()
-		rows, err := o.Shards[s].Query(ctx, `SELECT id, name, score FROM users WHERE id > $1 ORDER BY id LIMIT $2`, cursor, o.batch())
+		rows, err := o.Shards[s].Query(ctx, `SELECT id, name, score FROM users WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`, cursor, hi, o.batch())
 		if err != nil {
 			return fmt.Errorf("reshard: backfill shard %d: %w", s, err)
 		}

@@ -113,3 +113,32 @@ func TestOnlineReshard(t *testing.T) {
 	assert.EqualError(t, o.Begin(ctx, JumpSpec(3)), `reshard: the routing is {"kind":"jump","shards":3} already`)
 	assert.EqualError(t, o.Begin(ctx, JumpSpec(4)), "reshard: jump hash, 4 shards needs 4 shards; have 3 pools and 3 names")
 }
+
+// A writer inserting new ids faster than the backfill copies them does not
+// keep the backfill going: it copies up to the highest id there was when it
+// started, and the slot carries the rest to the catch-up. Here every backfill
+// batch is followed by a batch's worth of new rows on the shard it reads;
+// without the bound the backfill chased them until the deadline (the fault
+// tests met it on a quiet machine: 5,400 batches in 2 minutes).
+func TestBackfillEndsWhileRowsAreInserted(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newRig(t, 400)
+	o := r.online()
+	o.Batch = 50
+	next := int64(1_000_000)
+	batches := 0
+	o.Progress = func(e Event) {
+		if e.Phase != "backfill" {
+			return
+		}
+		batches++
+		_, err := r.shards[e.Shard].Exec(ctx, `INSERT INTO users (id, name, score) SELECT g, 'late', 0 FROM generate_series($1::bigint, $1::bigint + 49) g`, next)
+		assert.NoError(t, err)
+		next += 50
+	}
+	require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+	_, err := o.Run(ctx)
+	require.NoError(t, err, "the resharding finished within its minute")
+	assert.LessOrEqual(t, batches, 400/50+2, "backfill batches: the preloaded rows' and no more")
+}
