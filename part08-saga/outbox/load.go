@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/sysdesign-masterclass/golang/internal/pgretry"
 )
 
 // Load writes events to an outbox table for the demo, the tests and the
@@ -48,7 +46,7 @@ func (l Load) Run(ctx context.Context, pool *pgxpool.Pool) (int, error) {
 		to := min(written+perTx, total)
 		ids, err := l.write(ctx, pool, written, to)
 		var ce commitError
-		if err != nil && ctx.Err() == nil && !errors.As(err, &ce) && brokenConn(err) {
+		if err != nil && ctx.Err() == nil && !errors.As(err, &ce) && pgretry.BrokenConn(err) {
 			pool.Reset()
 			ids, err = l.write(ctx, pool, written, to)
 		}
@@ -98,17 +96,6 @@ func (l Load) write(ctx context.Context, pool *pgxpool.Pool, from, to int) ([]st
 type commitError struct{ error }
 
 func (e commitError) Unwrap() error { return e.error }
-
-// brokenConn reports whether err says the connection, not the statement,
-// failed: the server closed it, or is shutting down or starting.
-func brokenConn(err error) bool {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		return pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" // admin, crash shutdown, cannot connect now
-	}
-	return errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, pgconn.ErrConnClosed) ||
-		errors.Is(err, net.ErrClosed) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
-}
 
 // Tally checks what a consumer received from a Load: duplicates (removed by
 // event id) and, per aggregate, that the first delivery of each event came in
