@@ -2,6 +2,8 @@ package lock
 
 import (
 	"context"
+	crand "crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -99,22 +101,29 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 		return errInvalidf("redlock: ttl %v is under Redis's 1ms resolution", ttl)
 	}
 	ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
-	name := r.cfg.Prefix + "lock:" + resource
+	name, fence := r.cfg.Prefix+"lock:"+resource, r.cfg.Prefix+"fence:"+resource
 	opts := []redsync.Option{redsync.WithExpiry(ttl), redsync.WithTries(r.cfg.Tries),
 		redsync.WithRetryDelayFunc(redsync.DelayFunc(r.cfg.RetryDelay)),
 		redsync.WithDriftFactor(r.cfg.DriftFactor), redsync.WithTimeoutFactor(r.cfg.TimeoutFactor)}
-	m := r.rs.NewMutex(name, opts...)
-	if err := m.LockContext(ctx); err != nil {
+	value, err := lockValue()
+	if err != nil {
+		return err
+	}
+	gr, err := r.lock(ctx, name, fence, value, ttl)
+	if err != nil {
 		return r.acquireError(ctx, resource, err)
 	}
-	// The renewals' handle on the same lock returns as soon as a quorum
-	// renewed. redsync otherwise waits for every master, bounded only by
-	// the validity deadline, so with one master paused the holder lost a lock
-	// that two of three masters had renewed (TestFaultRedlockMasterPaused).
-	// Taking and releasing the lock still wait for every master, bounded by
-	// the attempt timeout, so a lock is set and cleared on all that answer.
-	renewal := r.rs.NewMutex(name, append(opts, redsync.WithValue(m.Value()), redsync.WithFailFast(true))...)
-	g := newGuard(ctx, m.Until())
+	// redsync handles on the lock just taken (same name and value) release
+	// and renew it. The renewals' handle returns as soon as a quorum renewed.
+	// redsync otherwise waits for every master, bounded only by the validity
+	// deadline, so with one master paused the holder lost a lock that two of
+	// three masters had renewed (TestFaultRedlockMasterPaused). Taking and
+	// releasing the lock still wait for every master, bounded by the attempt
+	// timeout, so a lock is set and cleared on all that answer.
+	opts = append(opts, redsync.WithValue(value))
+	m := r.rs.NewMutex(name, opts...)
+	renewal := r.rs.NewMutex(name, append(opts, redsync.WithFailFast(true))...)
+	g := newGuard(ctx, gr.until)
 	defer func() {
 		// A context of its own: a caller that gave up must not leave the lock
 		// held for its TTL. A failed release leaves the lock to expire.
@@ -123,9 +132,7 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 		cancel()
 	}()
 
-	tctx, cancel := context.WithDeadline(g.ctx, g.deadline())
-	token, err := r.nextToken(tctx, r.cfg.Prefix+"fence:"+resource, g, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
-	cancel()
+	token, err := r.settleToken(g, fence, gr)
 	if err != nil {
 		lost := g.stop()
 		return fmt.Errorf("redlock %q: fencing token: %w", resource, errors.Join(err, lost))
@@ -137,6 +144,123 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 	close(done)
 	wg.Wait()
 	return result(fnErr, g.stop())
+}
+
+// lockValue is a lock's random value, as redsync makes it: only the holder
+// that set it can extend or delete the key.
+func lockValue() (string, error) {
+	b := make([]byte, 16)
+	if _, err := crand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// acquireScript takes the lock and the fencing counter in one round trip: if
+// the lock is free it sets it (SET NX PX) and increments the counter, else it
+// reads the counter. Reply: {1, the incremented counter} or {0, the counter}.
+var acquireScript = redis.NewScript(`
+if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+	return {1, redis.call("INCR", KEYS[2])}
+end
+return {0, tonumber(redis.call("GET", KEYS[2]) or "0")}`)
+
+// grant is one successful try: on which masters the lock was set, each
+// master's counter as the script returned it, and the validity deadline.
+type grant struct {
+	locked  []bool
+	counter []int64 // -1: no answer
+	until   time.Time
+}
+
+// lock is redsync's LockContext with acquireScript in place of SET NX: the
+// same tries, retry delays, per-try timeout (TimeoutFactor × ttl), validity
+// (ttl − the try's duration − DriftFactor × ttl), the same release on every
+// master after a failed try and the same errors. Each try waits for every
+// master, bounded by the per-try timeout.
+func (r *Redlock) lock(ctx context.Context, name, fence, value string, ttl time.Duration) (*grant, error) {
+	var timer *time.Timer
+	for try := range r.cfg.Tries {
+		if try > 0 {
+			if timer == nil {
+				timer = time.NewTimer(r.cfg.RetryDelay(try))
+			} else {
+				timer.Reset(r.cfg.RetryDelay(try))
+			}
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return nil, redsync.ErrFailed
+			case <-timer.C:
+			}
+		}
+		start := time.Now()
+		actx, cancel := context.WithTimeout(ctx, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
+		gr, locked, err := r.tryLock(actx, name, fence, value, ttl)
+		cancel()
+		now := time.Now()
+		until := now.Add(Validity(ttl, now.Sub(start), r.cfg.DriftFactor))
+		if locked >= Quorum(len(r.masters)) && now.Before(until) {
+			gr.until = until
+			return gr, nil
+		}
+		rctx, cancel := context.WithTimeout(ctx, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
+		_, _ = r.rs.NewMutex(name, redsync.WithValue(value)).UnlockContext(rctx)
+		cancel()
+		if try == r.cfg.Tries-1 && err != nil {
+			return nil, err
+		}
+	}
+	return nil, redsync.ErrFailed
+}
+
+// tryLock runs acquireScript on every master at once (inline for one) and
+// waits for all; the errors are redsync's types, as its LockContext returns.
+func (r *Redlock) tryLock(ctx context.Context, name, fence, value string, ttl time.Duration) (*grant, int, error) {
+	n := len(r.masters)
+	gr := &grant{locked: make([]bool, n), counter: make([]int64, n)}
+	errs := make([]error, n)
+	one := func(i int) {
+		gr.counter[i] = -1
+		v, err := acquireScript.Run(ctx, r.masters[i], []string{name, fence}, value, ttl.Milliseconds()).Int64Slice()
+		switch {
+		case err != nil:
+			errs[i] = err
+		case len(v) != 2:
+			errs[i] = fmt.Errorf("acquire script replied %v", v)
+		default:
+			gr.locked[i], gr.counter[i] = v[0] == 1, v[1]
+		}
+	}
+	if n == 1 {
+		one(0)
+	} else {
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() { one(i) })
+		}
+		wg.Wait()
+	}
+	var (
+		locked int
+		taken  []int
+		err    error
+	)
+	for i := range n {
+		switch {
+		case errs[i] != nil:
+			err = errors.Join(err, &redsync.RedisError{Node: i, Err: errs[i]})
+		case gr.locked[i]:
+			locked++
+		default:
+			taken = append(taken, i)
+			err = errors.Join(err, &redsync.ErrNodeTaken{Node: i})
+		}
+	}
+	if len(taken) >= Quorum(n) {
+		err = &redsync.ErrTaken{Nodes: taken}
+	}
+	return gr, locked, err
 }
 
 // extend renews the lock; only a definite answer (the lock is someone else's
@@ -216,55 +340,67 @@ if cur < tonumber(ARGV[1]) then
 end
 return 0`)
 
-// nextToken takes the fencing token: it reads the counter from a majority
-// of the masters (and from the others that answer within grace), and writes
-// max+1 to a majority, each master taking it only if it is above its own
-// value. A later holder's read majority shares a master with this write
-// majority, so it reads at least this token and takes a higher one; two
-// takers of one value cannot both win a majority, since the master they share
-// takes only the first. This relies on the lock (only the holder advances the
-// counter) and on masters keeping their data: the grace read covers masters
-// that restarted empty while another kept the counter, not all of them
-// restarting. A token written after the validity ended does not count: by
-// then another holder may have read the counter.
-func (r *Redlock) nextToken(ctx context.Context, key string, g *guard, grace time.Duration) (int64, error) {
+// settleToken turns a grant into the fencing token: one above every counter
+// the try saw (the incremented ones on the masters it locked, the others
+// read). The token is safe once a majority's counters are at least as high:
+// a later holder locks a master of that majority, increments it past the
+// token, and takes at least that. When the masters agree, as they do unless
+// one lost its data, the masters locked are that majority already and the
+// token costs nothing beyond acquireScript. Otherwise the token is written
+// to the masters below it, each taking it only if it is above its own value
+// (one more round trip); two takers of one value cannot both win a majority,
+// since the master they share takes only the first. This relies on the lock
+// (only the holder advances the counter) and on masters keeping their data:
+// a master that restarted empty while another kept the counter is covered,
+// not all of them restarting. A token written after the validity ended does
+// not count: by then another holder may have locked and read the counter.
+func (r *Redlock) settleToken(g *guard, key string, gr *grant) (int64, error) {
 	n, q := len(r.masters), Quorum(len(r.masters))
-	var highest int64
-	read := func(ctx context.Context, c redis.UniversalClient) (int64, error) {
-		v, err := c.Get(ctx, key).Int64()
-		if errors.Is(err, redis.Nil) {
-			return 0, nil
+	var token int64
+	for i, c := range gr.counter {
+		if gr.locked[i] {
+			token = max(token, c)
+		} else if c >= 0 {
+			token = max(token, c+1)
 		}
-		return v, err
 	}
-	ok, _, errs := r.quorum(ctx, q, grace, read, func(v int64) bool { highest = max(highest, v); return true })
-	if ok < q {
-		return 0, fmt.Errorf("%w: read the counter on %d of %d masters, quorum is %d: %w", ErrUnavailable, ok, n, q, oneLine{errs})
+	at := func(i int) bool { return gr.locked[i] && gr.counter[i] == token }
+	agree := 0
+	for i := range n {
+		if at(i) {
+			agree++
+		}
 	}
-	next := highest + 1
-	write := func(ctx context.Context, c redis.UniversalClient) (int64, error) {
-		return fenceAdvance.Run(ctx, c, []string{key}, next).Int64()
+	if agree >= q {
+		return token, nil
 	}
-	ok, refused, errs := r.quorum(ctx, q, 0, write, func(v int64) bool { return v == 1 })
+	ctx, cancel := context.WithDeadline(g.ctx, g.deadline())
+	defer cancel()
+	write := func(ctx context.Context, i int) (int64, error) {
+		if at(i) {
+			return 1, nil
+		}
+		return fenceAdvance.Run(ctx, r.masters[i], []string{key}, token).Int64()
+	}
+	ok, refused, errs := r.quorum(ctx, q, write, func(v int64) bool { return v == 1 })
 	switch {
 	case refused > n-q:
-		return 0, fmt.Errorf("%w: another holder advanced the fencing counter past %d", ErrLockLost, next)
+		return 0, fmt.Errorf("%w: another holder advanced the fencing counter past %d", ErrLockLost, token)
 	case ok < q:
 		return 0, fmt.Errorf("%w: wrote the counter on %d of %d masters, quorum is %d: %w", ErrUnavailable, ok, n, q, oneLine{errs})
 	case !time.Now().Before(g.deadline()):
-		return 0, fmt.Errorf("%w: fencing token %d taken after the validity ended", ErrLockLost, next)
+		return 0, fmt.Errorf("%w: fencing token %d taken after the validity ended", ErrLockLost, token)
 	}
-	return next, nil
+	return token, nil
 }
 
 // quorum runs f on every master at once and returns as soon as q of them
 // answered with a value accept takes, or too many refused or failed for that
 // to happen: how many accepted, how many answered but were refused, and the
-// errors of those that failed. With grace > 0 it then waits up to grace for
-// the other masters too. The slower masters' calls carry on until the
-// validity deadline, so a counter write still reaches them after the holder
+// errors of those that failed. The slower masters' calls carry on until the
+// context's deadline, so a counter write still reaches them after the holder
 // moved on.
-func (r *Redlock) quorum(ctx context.Context, q int, grace time.Duration, f func(context.Context, redis.UniversalClient) (int64, error), accept func(int64) bool) (ok, refused int, errs error) {
+func (r *Redlock) quorum(ctx context.Context, q int, f func(context.Context, int) (int64, error), accept func(int64) bool) (ok, refused int, errs error) {
 	if d, ok := ctx.Deadline(); ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), d)
@@ -276,20 +412,14 @@ func (r *Redlock) quorum(ctx context.Context, q int, grace time.Duration, f func
 		err  error
 	}
 	replies := make(chan reply, len(r.masters))
-	for i, c := range r.masters {
+	for i := range r.masters {
 		go func() {
-			v, err := f(ctx, c)
+			v, err := f(ctx, i)
 			replies <- reply{i, v, err}
 		}()
 	}
-	var late <-chan time.Time
 	for answered := 0; answered < len(r.masters); answered++ {
-		var rep reply
-		select {
-		case rep = <-replies:
-		case <-late:
-			return ok, refused, errs
-		}
+		rep := <-replies
 		switch {
 		case rep.err != nil:
 			errs = errors.Join(errs, fmt.Errorf("node #%d: %w", rep.node, rep.err))
@@ -298,13 +428,8 @@ func (r *Redlock) quorum(ctx context.Context, q int, grace time.Duration, f func
 		default:
 			refused++
 		}
-		if late == nil && (ok >= q || answered+1-ok > len(r.masters)-q) {
-			if grace <= 0 {
-				break
-			}
-			t := time.NewTimer(grace)
-			defer t.Stop()
-			late = t.C
+		if ok >= q || answered+1-ok > len(r.masters)-q {
+			break
 		}
 	}
 	return ok, refused, errs
