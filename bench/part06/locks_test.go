@@ -3,10 +3,11 @@
 // section, unlock) per op:
 //
 //   - one Redis: lock.Redlock over one master (with its fencing counter and
-//     its renewal goroutine) against go-redsync/redsync v4 and bsm/redislock,
-//     neither of which hands out a fencing token;
+//     its renewal timer) against go-redsync/redsync v4 and bsm/redislock,
+//     neither of which hands out a fencing token; and the token's cost alone
+//     (BenchmarkRedisFencingToken);
 //   - three Redlock masters: lock.Redlock against redsync;
-//   - etcd: lock.Etcd (a lease per lock, the token from the key's create
+//   - etcd: lock.Etcd (one lease per process, the token from the key's create
 //     revision) against concurrency.Mutex on a new session per lock (the
 //     article's shape) and on one long-lived session.
 //
@@ -134,6 +135,37 @@ func BenchmarkRedisLockCycle(b *testing.B) {
 			return l.Release(ctx)
 		})
 	})
+}
+
+// BenchmarkRedisFencingToken isolates what the fencing token costs
+// lock.Redlock on one Redis: a lock cycle made of the scripts it runs (lock,
+// then release), with the counter's INCR inside the lock script (impl=ours)
+// and without it (impl=no-token). Same round trips either way; the
+// difference is the INCR's work in Redis and the longer reply.
+func BenchmarkRedisFencingToken(b *testing.B) {
+	masters, cmds := clients(b, stack.Redis, []string{stack.RedisAddr()})
+	name := key(b)
+	release := redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+	for _, c := range []struct {
+		impl string
+		lock *redis.Script
+	}{
+		{"ours", redis.NewScript(`if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then return {1, redis.call("INCR", KEYS[2])} end return {0, tonumber(redis.call("GET", KEYS[2]) or "0")}`)},
+		{"no-token", redis.NewScript(`if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then return {1, 0} end return {0, 0}`)},
+	} {
+		b.Run("impl="+c.impl, func(b *testing.B) {
+			cycle(b, cmds, func(ctx context.Context) error {
+				v, err := c.lock.Run(ctx, masters[0], []string{name + ":lock", name + ":fence"}, "value", 10000).Int64Slice()
+				if err != nil {
+					return err
+				}
+				if v[0] != 1 {
+					return fmt.Errorf("not locked: %v", v)
+				}
+				return release.Run(ctx, masters[0], []string{name + ":lock"}, "value").Err()
+			})
+		})
+	}
 }
 
 // BenchmarkRedlockCycle: the three Redlock masters.

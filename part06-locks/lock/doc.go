@@ -1,5 +1,5 @@
 // Package lock runs a function while holding a distributed lock, on Redlock
-// (go-redsync/redsync over independent Redis masters) or on etcd (a lease and
+// (redsync's algorithm over independent Redis masters) or on etcd (a lease and
 // concurrency.Mutex), behind one interface:
 //
 //	err := locker.ExecuteWithLock(ctx, "account:42", 10*time.Second,
@@ -11,7 +11,8 @@
 //
 //   - A fencing token. fn gets a number that is higher for every later holder
 //     of the same resource: on etcd the lock key's create revision, on Redlock a
-//     counter written to a majority of the masters while the lock is held. A
+//     counter advanced on a majority of the masters by the script that takes
+//     the lock (a second round trip only when the masters' counters differ). A
 //     store that refuses tokens lower than the highest it has seen turns a
 //     holder that paused past its TTL from a corrupting writer into a rejected
 //     one (package fencing).

@@ -53,6 +53,7 @@ type Etcd struct {
 	mu     sync.Mutex
 	leases map[int64]*sharedLease // by requested seconds
 	closed bool
+	free   []uint64       // numbers of lock keys whose release succeeded: reused, see ExecuteWithLock
 	bg     sync.WaitGroup // releases being retried
 }
 
@@ -190,7 +191,14 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 		return e.acquireError(ctx, resource, "lease grant", err)
 	}
 	pfx := e.cfg.Prefix + resource + "/"
-	name := fmt.Sprintf("%x-%x", int64(l.id), e.seq.Add(1))
+	// A key's number is reused once its release succeeded, as
+	// concurrency.Mutex reuses its one key per session: etcd keeps a deleted
+	// key in its index until the next compaction, and the first-created lookup
+	// walks every key under the prefix, so a fresh key per lock made each
+	// cycle slower than the last. An abandoned key's number is never reused
+	// (its tombstone refuses the name), nor one whose delete is still retried.
+	n := e.number()
+	name := fmt.Sprintf("%x-%x", int64(l.id), n)
 	// The tombstone is outside every resource's prefix ('!' is not allowed in
 	// a resource name).
 	key, tomb := pfx+name, e.cfg.Prefix+resource+"!abandoned/"+name
@@ -198,7 +206,13 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 	if err != nil {
 		return e.acquireError(ctx, resource, "lock", err)
 	}
-	defer e.release(l, key)
+	defer func() {
+		if e.release(l, key) {
+			e.mu.Lock()
+			e.free = append(e.free, n) // its key is gone: the number can name the next lock
+			e.mu.Unlock()
+		}
+	}()
 
 	// If waiting (or a slow grant) used up a third of the lease's known
 	// validity, renew it before fn runs.
@@ -209,20 +223,24 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 		}
 	}
 	g := newGuard(ctx, until)
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, g, l.granted, func() { e.keepAlive(g, l) }) })
-	wg.Go(func() {
-		select {
-		case <-l.session.Done():
-			g.lose(errSessionEnded)
-		case <-done:
-		}
-	})
+	stop := renew(g, l.granted, func() { e.keepAlive(g, l) })
+	unwatch := context.AfterFunc(l.session.Ctx(), func() { g.lose(errSessionEnded) })
 	fnErr := fn(g.ctx, token)
-	close(done)
-	wg.Wait()
+	unwatch()
+	stop()
 	return result(fnErr, g.stop())
+}
+
+// number returns a number for a lock key, a released one if there is one.
+func (e *Etcd) number() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k := len(e.free); k > 0 {
+		n := e.free[k-1]
+		e.free = e.free[:k-1]
+		return n
+	}
+	return e.seq.Add(1)
 }
 
 // errSessionEnded is the loss the session reports: its keepalive stopped.
@@ -342,9 +360,10 @@ func watchErr(ctx context.Context, wr clientv3.WatchResponse, ok bool) error {
 // release deletes key, with a context of its own: a cancelled caller must
 // not leave the lock held. The shared lease outlives the lock, so a delete
 // that fails is retried in the background until it succeeds, the lease ends
-// (which deletes the key) or the locker is closed.
-func (e *Etcd) release(l *sharedLease, key string) {
-	e.retry(l, func(ctx context.Context) error {
+// (which deletes the key) or the locker is closed. It reports whether the
+// key was deleted now.
+func (e *Etcd) release(l *sharedLease, key string) bool {
+	return e.retry(l, func(ctx context.Context) error {
 		_, err := e.client.Delete(ctx, key)
 		return err
 	})
@@ -352,20 +371,21 @@ func (e *Etcd) release(l *sharedLease, key string) {
 
 // retry runs op (an idempotent write of a lock key) until it succeeds: once
 // now, then in the background until it succeeds, the lease ends (which
-// deletes the keys under it) or the locker is closed.
-func (e *Etcd) retry(l *sharedLease, op func(ctx context.Context) error) {
+// deletes the keys under it) or the locker is closed. It reports whether the
+// first run succeeded.
+func (e *Etcd) retry(l *sharedLease, op func(ctx context.Context) error) bool {
 	del := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), min(l.granted, time.Second))
 		defer cancel()
 		return op(ctx)
 	}
 	if del() == nil {
-		return
+		return true
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return // Close revokes the lease, and the key with it
+		return false // Close revokes the lease, and the key with it
 	}
 	e.bg.Go(func() {
 		for wait := 50 * time.Millisecond; ; wait = min(2*wait, time.Second) {
@@ -381,6 +401,7 @@ func (e *Etcd) retry(l *sharedLease, op func(ctx context.Context) error) {
 			}
 		}
 	})
+	return false
 }
 
 // renewNow renews the lease once, within a third of its TTL, and returns the

@@ -152,23 +152,36 @@ func (g *guard) stop() error {
 }
 
 // renew calls f whenever less than two thirds of ttl is left before the
-// validity deadline, until done is closed: every third of the TTL while
-// renewals succeed, at once if taking the lock already used up a third, and
-// every ttl/20 while they fail. f reports success by calling g.extend and
-// loss by calling g.lose.
-func renew(done <-chan struct{}, g *guard, ttl time.Duration, f func()) {
-	t := time.NewTimer(0)
-	defer t.Stop()
-	for {
-		t.Reset(max(time.Until(g.deadline().Add(-2*ttl/3)), ttl/20))
-		select {
-		case <-done:
+// validity deadline, until the returned stop is called or the lock is lost:
+// every third of the TTL while renewals succeed, at once if taking the lock
+// already used up a third, and every ttl/20 while they fail. f reports
+// success by calling g.extend and loss by calling g.lose. f runs on a timer's
+// goroutine, not one kept per lock; stop waits for a call in progress.
+func renew(g *guard, ttl time.Duration, f func()) (stop func()) {
+	var (
+		mu      sync.Mutex // held while f runs
+		stopped bool
+		t       *time.Timer
+	)
+	next := func() time.Duration { return max(time.Until(g.deadline().Add(-2*ttl/3)), ttl/20) }
+	mu.Lock()
+	defer mu.Unlock()
+	t = time.AfterFunc(next(), func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if stopped || g.held.Err() != nil {
 			return
-		case <-g.held.Done(): // lost; not the caller's cancellation
-			return
-		case <-t.C:
-			f()
 		}
+		f()
+		if !stopped && g.held.Err() == nil {
+			t.Reset(next())
+		}
+	})
+	return func() {
+		mu.Lock()
+		defer mu.Unlock()
+		stopped = true
+		t.Stop()
 	}
 }
 

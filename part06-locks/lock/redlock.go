@@ -42,9 +42,10 @@ type RedlockConfig struct {
 	TimeoutFactor float64
 }
 
-// Redlock is a Locker on N independent Redis masters: go-redsync/redsync takes
-// the lock on a majority, and a fencing counter is advanced on a majority
-// while the lock is held.
+// Redlock is a Locker on N independent Redis masters: redsync's algorithm
+// (tries, per-try timeout, validity, release) takes the lock on a majority
+// with a script that also advances the fencing counter, so lock and token
+// are one round trip; go-redsync/redsync renews the lock.
 type Redlock struct {
 	masters []redis.UniversalClient
 	rs      *redsync.Redsync
@@ -89,8 +90,10 @@ func NewRedlock(masters []redis.UniversalClient, cfg RedlockConfig) (*Redlock, e
 	return &Redlock{masters: masters, rs: redsync.New(pools...), cfg: cfg}, nil
 }
 
-// ExecuteWithLock locks resource on a majority of the masters for ttl, takes
-// a fencing token, runs fn while extending the lock every ttl/3, and unlocks.
+// ExecuteWithLock locks resource on a majority of the masters for ttl, with a
+// fencing token, runs fn while extending the lock every ttl/3, and unlocks.
+// An uncontended cycle is two round trips to each master (lock with token,
+// unlock), as redsync's lock without a token.
 // ttl must be at least 1 ms; Redis PX takes whole milliseconds, so a fraction
 // is rounded up.
 func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error {
@@ -102,9 +105,6 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 	}
 	ttl = (ttl + time.Millisecond - 1).Truncate(time.Millisecond)
 	name, fence := r.cfg.Prefix+"lock:"+resource, r.cfg.Prefix+"fence:"+resource
-	opts := []redsync.Option{redsync.WithExpiry(ttl), redsync.WithTries(r.cfg.Tries),
-		redsync.WithRetryDelayFunc(redsync.DelayFunc(r.cfg.RetryDelay)),
-		redsync.WithDriftFactor(r.cfg.DriftFactor), redsync.WithTimeoutFactor(r.cfg.TimeoutFactor)}
 	value, err := lockValue()
 	if err != nil {
 		return err
@@ -113,22 +113,28 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 	if err != nil {
 		return r.acquireError(ctx, resource, err)
 	}
-	// redsync handles on the lock just taken (same name and value) release
-	// and renew it. The renewals' handle returns as soon as a quorum renewed.
-	// redsync otherwise waits for every master, bounded only by the validity
-	// deadline, so with one master paused the holder lost a lock that two of
-	// three masters had renewed (TestFaultRedlockMasterPaused). Taking and
-	// releasing the lock still wait for every master, bounded by the attempt
-	// timeout, so a lock is set and cleared on all that answer.
-	opts = append(opts, redsync.WithValue(value))
-	m := r.rs.NewMutex(name, opts...)
-	renewal := r.rs.NewMutex(name, append(opts, redsync.WithFailFast(true))...)
+	// Renewals go through a redsync handle on the lock just taken (same name
+	// and value), made at the first renewal. It returns as soon as a quorum
+	// renewed. redsync otherwise waits for every master, bounded only by the
+	// validity deadline, so with one master paused the holder lost a lock
+	// that two of three masters had renewed (TestFaultRedlockMasterPaused).
+	// Taking and releasing the lock still wait for every master, bounded by
+	// the attempt timeout, so a lock is set and cleared on all that answer.
 	g := newGuard(ctx, gr.until)
+	var renewal *redsync.Mutex
+	extend := func() {
+		if renewal == nil {
+			renewal = r.rs.NewMutex(name, redsync.WithExpiry(ttl), redsync.WithTries(r.cfg.Tries),
+				redsync.WithRetryDelayFunc(redsync.DelayFunc(r.cfg.RetryDelay)), redsync.WithDriftFactor(r.cfg.DriftFactor),
+				redsync.WithTimeoutFactor(r.cfg.TimeoutFactor), redsync.WithValue(value), redsync.WithFailFast(true))
+		}
+		r.extend(g, renewal)
+	}
 	defer func() {
 		// A context of its own: a caller that gave up must not leave the lock
 		// held for its TTL. A failed release leaves the lock to expire.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), max(AttemptTimeout(ttl, r.cfg.TimeoutFactor), 100*time.Millisecond))
-		_, _ = m.UnlockContext(uctx)
+		r.unlock(uctx, name, value)
 		cancel()
 	}()
 
@@ -137,12 +143,9 @@ func (r *Redlock) ExecuteWithLock(ctx context.Context, resource string, ttl time
 		lost := g.stop()
 		return fmt.Errorf("redlock %q: fencing token: %w", resource, errors.Join(err, lost))
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Go(func() { renew(done, g, ttl, func() { r.extend(g, renewal) }) })
+	stop := renew(g, ttl, extend)
 	fnErr := fn(g.ctx, token)
-	close(done)
-	wg.Wait()
+	stop()
 	return result(fnErr, g.stop())
 }
 
@@ -205,13 +208,41 @@ func (r *Redlock) lock(ctx context.Context, name, fence, value string, ttl time.
 			return gr, nil
 		}
 		rctx, cancel := context.WithTimeout(ctx, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
-		_, _ = r.rs.NewMutex(name, redsync.WithValue(value)).UnlockContext(rctx)
+		r.unlock(rctx, name, value)
 		cancel()
 		if try == r.cfg.Tries-1 && err != nil {
 			return nil, err
 		}
 	}
 	return nil, redsync.ErrFailed
+}
+
+// unlockScript deletes the lock if it is still this holder's (redsync's
+// release).
+var unlockScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then
+	return redis.call("DEL", KEYS[1])
+end
+return 0`)
+
+// unlock releases the lock on every master at once (inline for one) and
+// waits for all, bounded by ctx; a master that does not answer keeps the lock
+// until it expires.
+func (r *Redlock) unlock(ctx context.Context, name, value string) {
+	r.each(func(i int) { _ = unlockScript.Run(ctx, r.masters[i], []string{name}, value).Err() })
+}
+
+// each runs f for every master at once (inline for one) and waits for all.
+func (r *Redlock) each(f func(i int)) {
+	if len(r.masters) == 1 {
+		f(0)
+		return
+	}
+	var wg sync.WaitGroup
+	for i := range r.masters {
+		wg.Go(func() { f(i) })
+	}
+	wg.Wait()
 }
 
 // tryLock runs acquireScript on every master at once (inline for one) and
@@ -232,15 +263,7 @@ func (r *Redlock) tryLock(ctx context.Context, name, fence, value string, ttl ti
 			gr.locked[i], gr.counter[i] = v[0] == 1, v[1]
 		}
 	}
-	if n == 1 {
-		one(0)
-	} else {
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() { one(i) })
-		}
-		wg.Wait()
-	}
+	r.each(one)
 	var (
 		locked int
 		taken  []int
