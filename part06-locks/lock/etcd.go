@@ -141,8 +141,13 @@ func (e *Etcd) lease(ctx context.Context, secs int64) (*sharedLease, error) {
 			return l, nil
 		}
 	}
+	// Bounded: the client waits for a connection to etcd for as long as the
+	// context lets it, and a caller without a deadline must still learn that
+	// etcd is down (ErrUnavailable).
+	gctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), time.Duration(secs)*time.Second)
+	defer cancel()
 	sent := time.Now()
-	resp, err := e.client.Grant(clientv3.WithRequireLeader(ctx), secs)
+	resp, err := e.client.Grant(gctx, secs)
 	if err != nil {
 		return nil, err
 	}
@@ -174,7 +179,10 @@ func (e *Etcd) lease(ctx context.Context, secs int64) (*sharedLease, error) {
 // server may raise it to its minimum) and runs fn with the lock key's create
 // revision as the fencing token. Once the lock is held the lease is renewed
 // every third of its TTL and fn's validity deadline follows the renewals;
-// the key is deleted when fn returns.
+// the key is deleted when fn returns. A grant, put or read etcd does not
+// answer within the lease's TTL ends the call with ErrUnavailable, also for a
+// caller whose context has no deadline; waiting for a holder is bounded by
+// the session, which ends when its keepalives go unanswered for a TTL.
 func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error {
 	if err := ValidateResource(resource); err != nil {
 		return err
@@ -256,12 +264,16 @@ var errSessionEnded = errors.New("the session's keepalive ended (lease expired o
 // transaction, so the put cannot land later and leave a key under the shared
 // lease, which lives until Close and would block the resource until then.
 func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key, tomb string) (rev int64, err error) {
-	resp, err := e.client.Txn(ctx).If(
+	// Bounded by the lease's TTL, as the grant is: the caller's context may
+	// have no deadline, and etcd may not answer.
+	pctx, cancel := context.WithTimeout(ctx, l.granted)
+	resp, err := e.client.Txn(pctx).If(
 		clientv3.Compare(clientv3.CreateRevision(tomb), "=", 0),
 	).Then(
 		clientv3.OpPut(key, "", clientv3.WithLease(l.id)),
 		clientv3.OpGet(pfx, clientv3.WithFirstCreate()...),
 	).Commit()
+	cancel()
 	if err != nil {
 		// The put may have landed, or may land yet: take it back for good.
 		e.retry(l, func(ctx context.Context) error {
@@ -315,7 +327,9 @@ func (e *Etcd) waitOnce(ctx context.Context, l *sharedLease, pfx, key string, re
 	case <-l.session.Done():
 		return errSessionEnded
 	}
-	ahead, err := e.client.Get(ctx, pfx, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())
+	gctx, gcancel := context.WithTimeout(ctx, l.granted) // the session ends the watch below, not this read
+	ahead, err := e.client.Get(gctx, pfx, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())
+	gcancel()
 	if err != nil {
 		return err
 	}

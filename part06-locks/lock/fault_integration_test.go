@@ -5,6 +5,7 @@ package lock
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -412,4 +413,52 @@ func TestFaultEtcdPausedPastTheLeaseTTL(t *testing.T) {
 			return nil
 		}), "etcd is back: the process locks again under a new lease")
 	}
+}
+
+// TestFaultEtcdDownWithoutDeadline: a caller whose context has no deadline
+// gets ErrUnavailable while etcd is stopped (SIGSTOP) and while it is killed,
+// from a locker that already has its lease and from one that must grant it;
+// fn never runs. Before the fix the lock request waited for etcd for as long
+// as it was down.
+func TestFaultEtcdDownWithoutDeadline(t *testing.T) {
+	stack.Require(t, stack.Etcd)
+	c, err := stackEtcdClient()
+	require.NoError(t, err)
+	defer c.Close()
+	resource := fmt.Sprintf("fault-etcd-down-%d", time.Now().UnixNano())
+	const ttl = 2 * time.Second
+	warm := newEtcd(t, c)
+	require.NoError(t, warm.ExecuteWithLock(t.Context(), resource, ttl, func(context.Context, int64) error { return nil }))
+
+	for _, fault := range []struct {
+		name       string
+		down, back func()
+	}{
+		{"paused", func() { stack.Pause(t, "etcd") }, func() { stack.Resume(t, "etcd") }},
+		{"killed", func() { stack.Kill(t, "etcd") }, func() { stack.Restart(t, "etcd") }},
+	} {
+		cold := newEtcd(t, c) // no lease yet: its first step is the grant
+		fault.down()
+		errs := make(chan error, 2)
+		for _, l := range []*Etcd{warm, cold} {
+			go func() {
+				errs <- l.ExecuteWithLock(context.WithoutCancel(t.Context()), resource, ttl, func(context.Context, int64) error {
+					return errors.New("fn ran while etcd was " + fault.name)
+				})
+			}()
+		}
+		for range 2 {
+			select {
+			case err := <-errs:
+				assert.ErrorIs(t, err, ErrUnavailable, "etcd %s", fault.name)
+			case <-time.After(time.Minute):
+				fault.back()
+				require.FailNow(t, "ExecuteWithLock without a deadline still waiting a minute after etcd was "+fault.name)
+			}
+		}
+		fault.back()
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, warm.ExecuteWithLock(ctx, resource, ttl, func(context.Context, int64) error { return nil }), "etcd is back")
 }
