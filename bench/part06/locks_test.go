@@ -222,3 +222,125 @@ func BenchmarkEtcdLockCycle(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkLockCyclePaired runs the contenders of each backend in turns: a
+// turn is turnCycles lock cycles of one contender, and an op is 10 rounds in
+// which every contender takes a turn, the order rotating from round to round.
+// On a machine whose load changes from second to second, separate runs of
+// each contender (the benchmarks above) compare different loads; turns a few
+// milliseconds apart compare the same. It reports each contender's time per
+// cycle over its own turns (NAME-ns/cycle) and its throughput as a multiple
+// of ours (NAME-x-ours: 0.80 means 80 % of ours, 1.25 that ours takes 1.25×
+// its time).
+func BenchmarkLockCyclePaired(b *testing.B) {
+	type contender struct {
+		name string
+		f    func(ctx context.Context) error
+	}
+	run := func(b *testing.B, turnCycles int, cs []contender) {
+		ctx := b.Context()
+		for _, c := range cs { // warm up: scripts loaded, connections open, leases granted
+			for range turnCycles {
+				if err := c.f(ctx); err != nil {
+					b.Fatal(c.name, err)
+				}
+			}
+		}
+		took := make([]time.Duration, len(cs))
+		const rounds = 10
+		b.ResetTimer()
+		for b.Loop() {
+			for r := range rounds {
+				for j := range cs {
+					k := (r + j) % len(cs)
+					start := time.Now()
+					for range turnCycles {
+						if err := cs[k].f(ctx); err != nil {
+							b.Fatal(cs[k].name, err)
+						}
+					}
+					took[k] += time.Since(start)
+				}
+			}
+		}
+		cycles := float64(b.N * rounds * turnCycles)
+		for k, c := range cs {
+			b.ReportMetric(float64(took[k].Nanoseconds())/cycles, c.name+"-ns/cycle")
+			if k > 0 {
+				b.ReportMetric(took[0].Seconds()/took[k].Seconds(), c.name+"-x-ours")
+			}
+		}
+	}
+	redsyncCycle := func(masters []redis.UniversalClient) func(ctx context.Context) error {
+		var pools []rsredis.Pool
+		for _, m := range masters {
+			pools = append(pools, goredis.NewPool(m))
+		}
+		rs, name := redsync.New(pools...), key(b)
+		return func(ctx context.Context) error {
+			m := rs.NewMutex(name, redsync.WithExpiry(10*time.Second))
+			if err := m.LockContext(ctx); err != nil {
+				return err
+			}
+			_, err := m.UnlockContext(ctx)
+			return err
+		}
+	}
+	oursCycle := func(masters []redis.UniversalClient) func(ctx context.Context) error {
+		ours, err := lock.NewRedlock(masters, lock.RedlockConfig{Prefix: key(b) + ":"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return func(ctx context.Context) error { return ours.ExecuteWithLock(ctx, "r", 10*time.Second, noop) }
+	}
+	b.Run("backend=redis", func(b *testing.B) {
+		masters, _ := clients(b, stack.Redis, []string{stack.RedisAddr()})
+		rl, name := redislock.New(masters[0]), key(b)
+		run(b, 50, []contender{
+			{"ours", oursCycle(masters)},
+			{"redsync", redsyncCycle(masters)},
+			{"redislock", func(ctx context.Context) error {
+				l, err := rl.Obtain(ctx, name, 10*time.Second, nil)
+				if err != nil {
+					return err
+				}
+				return l.Release(ctx)
+			}},
+		})
+	})
+	b.Run("backend=redlock", func(b *testing.B) {
+		masters, _ := clients(b, stack.Redlock, stack.RedlockAddrs())
+		run(b, 20, []contender{{"ours", oursCycle(masters)}, {"redsync", redsyncCycle(masters)}})
+	})
+	b.Run("backend=etcd", func(b *testing.B) {
+		if err := stack.Reachable(stack.Etcd, time.Second); err != nil {
+			b.Skip("needs the stack's etcd: ", err)
+		}
+		c, err := clientv3.New(clientv3.Config{Endpoints: stack.EtcdEndpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		pfx := "/" + key(b) + "/"
+		ours, err := lock.NewEtcd(c, lock.EtcdConfig{Prefix: pfx})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer ours.Close()
+		s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		m := concurrency.NewMutex(s, pfx+"shared")
+		run(b, 5, []contender{
+			{"ours", func(ctx context.Context) error { return ours.ExecuteWithLock(ctx, "r", 10*time.Second, noop) }},
+			{"etcd-mutex-shared-session", func(ctx context.Context) error {
+				if err := m.Lock(ctx); err != nil {
+					return err
+				}
+				return m.Unlock(ctx)
+			}},
+		})
+	})
+}

@@ -94,28 +94,39 @@ func (rs *results) read(r io.Reader, name string) error {
 			rs.cpu = res.GetConfig("cpu")
 		}
 		group, impl := split(res.Name)
-		if impl == "" {
-			continue
-		}
 		// Benchmarks of one name in two packages (a chapter's own and its bench/
 		// harness) are different measurements: never pool them.
 		if pkg := res.GetConfig("pkg"); pkg != "" {
 			group = path.Base(pkg) + "." + group
 		}
-		g, seen := rs.groups[group]
-		if !seen {
-			g = map[string]map[string][]float64{}
-			rs.groups[group] = g
-			rs.order = append(rs.order, group)
+		if impl != "" {
+			for _, v := range res.Values {
+				rs.add(group, impl, v.Unit, v.Value)
+			}
+			continue
 		}
-		if g[impl] == nil {
-			g[impl] = map[string][]float64{}
-		}
+		// A paired benchmark runs its contenders in turns within one op and
+		// reports each one's time per cycle as NAME-ns/cycle.
 		for _, v := range res.Values {
-			g[impl][v.Unit] = append(g[impl][v.Unit], v.Value)
+			if name, ok := strings.CutSuffix(v.OrigUnit, "-ns/cycle"); ok { // as written: benchfmt tidies it to -sec/cycle
+				rs.add(group, name, "ns/cycle", v.OrigValue)
+			}
 		}
 	}
 	return rd.Err()
+}
+
+func (rs *results) add(group, impl, unit string, v float64) {
+	g, seen := rs.groups[group]
+	if !seen {
+		g = map[string]map[string][]float64{}
+		rs.groups[group] = g
+		rs.order = append(rs.order, group)
+	}
+	if g[impl] == nil {
+		g[impl] = map[string][]float64{}
+	}
+	g[impl][unit] = append(g[impl][unit], v)
 }
 
 // split removes the impl=NAME element (and the -GOMAXPROCS suffix, kept apart so
@@ -216,7 +227,7 @@ func report(w io.Writer, cur, base *results) error {
 	rows := 0
 	for _, group := range cur.order {
 		g := cur.groups[group]
-		if g["ours"] == nil {
+		if g["ours"] == nil || len(g["ours"]["sec/op"]) == 0 { // a paired benchmark's are in the second table
 			continue
 		}
 		for _, impl := range anchors(g) {
@@ -236,13 +247,23 @@ func report(w io.Writer, cur, base *results) error {
 			rows++
 		}
 	}
-	if rows == 0 {
+	if rows == 0 && !cur.paired() {
 		return errors.New("no benchmark has both impl=ours and an anchor (name contenders impl=NAME)")
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	return reportCustom(w, cur, base)
+}
+
+// paired reports whether a paired benchmark gave ours a time per cycle.
+func (rs *results) paired() bool {
+	for _, g := range rs.groups {
+		if len(g["ours"]["ns/cycle"]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // anchors lists a group's contenders other than ours, sorted.

@@ -77,3 +77,20 @@ BenchmarkAllow/impl=other-2 10 350 ns/op 80 cpu-ns/op
 	// cpu-ns/op reaches the reader as cpu-sec/op: the column missed it.
 	assert.Regexp(t, `^Allow-2\s+other\s+300\.0\s+350\.0\s+1\.17×\s+-\s+-\s+0\.89×$`, lines[5])
 }
+
+// A paired benchmark (contenders in turns within one op, no impl= element)
+// reports NAME-ns/cycle per contender: its ratios are in the second table.
+func TestReportPairedCycles(t *testing.T) {
+	rs := &results{groups: map[string]map[string]map[string][]float64{}}
+	require.NoError(t, rs.read(strings.NewReader(`pkg: example
+BenchmarkW/impl=ours-2 10 100 ns/op
+BenchmarkW/impl=other-2 10 200 ns/op
+BenchmarkP/backend=a-2 3 900 ns/op 50 ours-ns/cycle 40 fast-ns/cycle 1.25 fast-x-ours
+BenchmarkP/backend=a-2 3 900 ns/op 60 ours-ns/cycle 45 fast-ns/cycle 1.33 fast-x-ours
+`), "x"))
+	var out bytes.Buffer
+	require.NoError(t, report(&out, rs, nil))
+	first, second, _ := strings.Cut(out.String(), "\n\n")
+	assert.NotContains(t, first, "backend=a")
+	assert.Regexp(t, `(?m)^example\.P/backend=a-2\s+fast\s+ns/cycle\s+55\s+42\.5\s+0\.77×$`, second)
+}
