@@ -56,7 +56,9 @@ var _ Locker = (*Redlock)(nil)
 
 // NewRedlock returns a Redlock over masters: independent Redis servers, not
 // replicas of one another (a replica promoted after its master died may not
-// have the lock, and two clients then both hold it). One master works too
+// have the lock, and two clients then both hold it), each one server: not a
+// cluster client, since one script touches the lock and its counter, two
+// keys in different slots. One master works too
 // (quorum 1), without Redlock's tolerance of a failed master.
 func NewRedlock(masters []redis.UniversalClient, cfg RedlockConfig) (*Redlock, error) {
 	switch {
