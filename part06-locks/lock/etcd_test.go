@@ -3,6 +3,7 @@ package lock
 import (
 	"context"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,6 +48,32 @@ func TestEtcdTokenIsTheLockKeysCreateRevision(t *testing.T) {
 	resp, err := c.Get(t.Context(), "/locks/"+res+"/", clientv3.WithPrefix())
 	require.NoError(t, err)
 	assert.Empty(t, resp.Kvs, "the release deleted the lock key")
+}
+
+// Released lock keys' names are reused: a fresh name per lock would leave a
+// deleted key per cycle in etcd's index, for the first-created lookup to walk
+// until the next compaction. Two holders at once still get two names.
+func TestEtcdReusesReleasedKeyNames(t *testing.T) {
+	c := etcdClient(t)
+	e := newEtcd(t, c)
+	a, b := uniqueName(t), uniqueName(t)
+	keys := map[string]bool{}
+	held := func(ctx context.Context, res string) string {
+		resp, err := c.Get(ctx, "/locks/"+res+"/", clientv3.WithPrefix())
+		require.NoError(t, err)
+		require.Len(t, resp.Kvs, 1)
+		return strings.TrimPrefix(string(resp.Kvs[0].Key), "/locks/"+res+"/")
+	}
+	for range 5 {
+		require.NoError(t, e.ExecuteWithLock(t.Context(), a, time.Second, func(ctx context.Context, _ int64) error {
+			keys[held(ctx, a)] = true
+			return e.ExecuteWithLock(ctx, b, time.Second, func(ctx context.Context, _ int64) error {
+				keys[held(ctx, b)] = true
+				return nil
+			})
+		}))
+	}
+	assert.Len(t, keys, 2, "one name per lock held at once, not one per cycle: %v", keys)
 }
 
 func TestEtcdMutualExclusion(t *testing.T) {

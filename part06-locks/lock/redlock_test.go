@@ -260,6 +260,28 @@ func TestRedlockTokenSurvivesAnEmptiedMaster(t *testing.T) {
 	})
 }
 
+// Two masters of three emptied: the one that kept the counter refuses the lock
+// (held: the key is set there by hand) but its counter still counts, and the
+// token is written back to the masters below it before fn runs.
+func TestRedlockTokenWrittenBackToEmptiedMasters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mrs, clients := masters(t, 3)
+		require.NoError(t, mrs[2].Set("fence:acct", "7"))
+		require.NoError(t, mrs[2].Set("lock:acct", "another holder, on this master only"))
+		r := newRedlock(t, clients, RedlockConfig{})
+		require.NoError(t, r.ExecuteWithLock(t.Context(), "acct", time.Second, func(_ context.Context, token int64) error {
+			assert.Equal(t, int64(8), token, "above the counter the refusing master kept")
+			synctest.Wait() // the write on the master after the quorum
+			for i, mr := range mrs {
+				v, err := mr.Get("fence:acct")
+				assert.NoError(t, err)
+				assert.Equal(t, "8", v, "master %d: the token written back", i)
+			}
+			return nil
+		}))
+	})
+}
+
 // A token takes a second phase when the masters' counters disagree (one lost
 // its data): the token is written to the masters below it. If another holder
 // advances the counter in between, this holder is not alone: fn does not run
