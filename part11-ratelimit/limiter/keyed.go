@@ -30,10 +30,11 @@
 // key for nothing; the decisions are the same, to the nanosecond rounding
 // of the refill interval (TestKeyedMatchesXTimeRate).
 //
-// A shard is a plain mutex, a map from key to slot and a slice of slots: a
-// check of a known key is one hash for the shard, one map lookup, one
-// uncontended lock, and no allocation; Allow reads the clock once, the
-// monotonic clock only.
+// A shard is a plain mutex, an open-addressed index from the key's 64-bit
+// hash to a slot, and a slice of slots (the key and its bucket): a check of
+// a known key is one hash (which also picks the shard), one probe, one
+// string comparison, one uncontended lock, no division and no allocation;
+// Allow reads the clock once, the monotonic clock only.
 package limiter
 
 import (
@@ -337,8 +338,9 @@ func (s *shard) find(h uint64, key string) (uint32, bool) {
 }
 
 // entries yields up to n of s's entries as hash (0 for spilled ones) and
-// slot, from a random one on (Go starts a map range at a random entry).
-// The caller holds s's lock and may remove the entry it was given.
+// slot, walking the index from a random position, then the spill map. The
+// caller holds s's lock and may remove the entry it was given (an entry
+// that removal shifts back behind the walk is skipped, never seen twice).
 func (s *shard) entries(n int) iter.Seq2[uint64, uint32] {
 	return func(yield func(uint64, uint32) bool) {
 		e := s.index.e
@@ -360,8 +362,8 @@ func (s *shard) entries(n int) iter.Seq2[uint64, uint32] {
 	}
 }
 
-// dropRefilled deletes the refilled entries among the first n of s's map
-// (Go starts a map range at a random entry), whose lock the caller holds.
+// dropRefilled deletes the refilled entries among n of s's (entries: from
+// a random position on), whose lock the caller holds.
 // It reports how many it dropped; the caller settles the count of keys.
 func (k *Keyed) dropRefilled(s *shard, now int64, n int) int {
 	dropped := 0
