@@ -1,7 +1,10 @@
 package part11bench
 
 import (
+	"fmt"
+	"os"
 	"runtime"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -29,4 +32,23 @@ func (c cpuStart) report(b *testing.B) {
 	if b.N > 0 {
 		b.ReportMetric(float64(cpuTime()-time.Duration(c))/float64(b.N), "cpu-ns/op")
 	}
+}
+
+// TestMain prints the load average before and after the package's
+// benchmarks as comment lines of the raw output, so a committed run says
+// how busy the machine was.
+func TestMain(m *testing.M) {
+	fmt.Println("# load average before:", loadAvg())
+	code := m.Run()
+	fmt.Println("# load average after:", loadAvg())
+	os.Exit(code)
+}
+
+// loadAvg is /proc/loadavg's 1, 5 and 15 minute figures ("unknown" off Linux).
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }

@@ -30,10 +30,11 @@
 // key for nothing; the decisions are the same, to the nanosecond rounding
 // of the refill interval (TestKeyedMatchesXTimeRate).
 //
-// A shard is a plain mutex, a map from key to slot and a slice of slots: a
-// check of a known key is one hash for the shard, one map lookup, one
-// uncontended lock, and no allocation; Allow reads the clock once, the
-// monotonic clock only.
+// A shard is a plain mutex, an open-addressed index from the key's 64-bit
+// hash to a slot, and a slice of slots (the key and its bucket): a check of
+// a known key is one hash (which also picks the shard), one probe, one
+// string comparison, one uncontended lock, no division and no allocation;
+// Allow reads the clock once, the monotonic clock only.
 package limiter
 
 import (
@@ -41,6 +42,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/maphash"
+	"iter"
 	"math/rand/v2"
 	"runtime"
 	"strings"
@@ -91,10 +93,11 @@ type Keyed struct {
 	seed     maphash.Seed
 	epoch    time.Time // the origin of the buckets' clock; carries a monotonic reading
 	policy   quota.Policy
-	interval int64 // ns per token, rounded up: never faster than the policy
-	slack    int64 // (burst − 1) × interval: how far ahead of now a bucket may be full and still admit
-	burst    int   // the bucket's size in tokens
-	limit    int   // Decision.Limit
+	interval int64   // ns per token, rounded up: never faster than the policy
+	perToken float64 // 1 / interval
+	slack    int64   // (burst − 1) × interval: how far ahead of now a bucket may be full and still admit
+	burst    int     // the bucket's size in tokens
+	limit    int     // Decision.Limit
 	maxKeys  int64
 	whenFull Full
 
@@ -105,13 +108,24 @@ type Keyed struct {
 }
 
 // shard holds keys → slot → the instant the key's bucket is full again, in
-// ns since epoch. Slots, not map values, so a check updates its bucket
-// after one lookup; freed slots are reused.
-type shard struct { // 64 bytes: one cache line per shard header, so neighbours' locks do not share one
+// ns since epoch. The map is keyed by the key's 64-bit maphash, the hash
+// that already chose the shard, so a check hashes its key once (a string-
+// keyed map would hash it again) and compares it with the slot's copy; a
+// key whose hash another key holds already goes to spill, so a collision
+// costs a second lookup, never a shared bucket. Slots, not map values, so a
+// check updates its bucket after one lookup; freed slots are reused.
+type shard struct {
 	mu    sync.Mutex
-	m     map[string]uint32
-	slots []int64
+	index index             // key's hash → slot
+	spill map[string]uint32 // keys whose hash m had for another key; nil until then
+	slots []slot
 	free  []uint32
+	_     [128 - 80]byte // one shard header per two cache lines: neighbours' locks never share one (nor an adjacent-line prefetch pair)
+}
+
+type slot struct {
+	key    string
+	fullAt int64
 }
 
 // New returns a Keyed limiter for cfg.
@@ -145,6 +159,7 @@ func New(cfg Config) (*Keyed, error) {
 		epoch:    time.Now(),
 		policy:   p,
 		interval: interval,
+		perToken: 1 / float64(interval),
 		slack:    (burst - 1) * interval,
 		burst:    int(burst),
 		limit:    max(p.Limit, int(burst)),
@@ -152,7 +167,7 @@ func New(cfg Config) (*Keyed, error) {
 		whenFull: cfg.WhenFull,
 	}
 	for i := range k.shards {
-		k.shards[i].m = make(map[string]uint32)
+		k.shards[i].index = newIndex()
 	}
 	return k, nil
 }
@@ -162,61 +177,124 @@ func (k *Keyed) Policy() quota.Policy { return k.policy }
 
 // Allow implements quota.Limiter on the monotonic clock. The only error is
 // ErrFull (with DenyNew).
-func (k *Keyed) Allow(_ context.Context, key string) (quota.Decision, error) {
+func (k *Keyed) Allow(_ context.Context, key string) (d quota.Decision, err error) {
 	now := time.Since(k.epoch) // one monotonic clock read, no wall clock
-	return k.allow(key, int64(now), k.epoch.Add(now))
+	ok, debt, err := k.spend(maphash.String(k.seed, key), key, int64(now))
+	if err != nil {
+		return k.refuse(k.epoch.Add(now)), err
+	}
+	// The Decision is too large to return in registers: it is written in
+	// place, in Allow's result, not built in a callee's and copied up.
+	k.decide(&d, ok, debt, k.epoch.Add(now))
+	return d, nil
 }
 
 // AllowAt checks key at time now, like rate.Limiter.AllowN: replaying a
 // recorded sequence of requests gives the same decisions every time. Use
 // one clock per limiter: Allow's, or instants of the caller's choosing.
 func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
-	return k.allow(key, int64(now.Sub(k.epoch)), now)
+	return k.allowAt(maphash.String(k.seed, key), key, now)
 }
 
-func (k *Keyed) allow(key string, now int64, at time.Time) (quota.Decision, error) {
-	s := &k.shards[maphash.String(k.seed, key)&k.mask]
+// allowAt is AllowAt for key, whose maphash is h.
+func (k *Keyed) allowAt(h uint64, key string, now time.Time) (quota.Decision, error) {
+	ok, debt, err := k.spend(h, key, int64(now.Sub(k.epoch)))
+	if err != nil {
+		return k.refuse(now), err
+	}
+	var d quota.Decision
+	k.decide(&d, ok, debt, now)
+	return d, nil
+}
+
+// refuse is the Decision that goes with ErrFull.
+func (k *Keyed) refuse(at time.Time) quota.Decision {
+	return quota.Decision{Limit: k.limit, RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: at}
+}
+
+// spend checks and, if admitted, counts one request for key, whose maphash
+// is h, at now (ns since epoch). It reports whether the request is admitted
+// and how far (in ns) the key's bucket is then from full.
+func (k *Keyed) spend(h uint64, key string, now int64) (ok bool, debt int64, err error) {
+	s := &k.shards[h&k.mask]
 	s.mu.Lock()
-	i, ok := s.m[key]
-	if !ok {
-		var err error
-		if i, err = k.insert(s, key, now); err != nil {
-			s.mu.Unlock()
-			return quota.Decision{Limit: k.limit, RetryAfter: k.policy.Interval(), Reset: k.policy.Interval(), At: at}, err
+	i, ok := s.index.get(h)
+	if !ok || s.slots[i].key != key {
+		if i, ok = s.spilled(key); !ok {
+			if i, err = k.insert(s, h, key, now); err != nil {
+				s.mu.Unlock()
+				return false, 0, err
+			}
 		}
 	}
-	fullAt := s.slots[i]
+	b := &s.slots[i]
+	fullAt := b.fullAt
 	ok = fullAt-now <= k.slack // at least one token
 	if ok {
 		fullAt = max(fullAt, now) + k.interval
-		s.slots[i] = fullAt
+		b.fullAt = fullAt
 	}
 	s.mu.Unlock()
-	return k.decide(ok, max(0, fullAt-now), at), nil
+	return ok, max(0, fullAt-now), nil
 }
 
-// decide turns a bucket that is debt ns short of full into a Decision:
+// spilled looks key up among s's keys whose hash collided with another's.
+func (s *shard) spilled(key string) (uint32, bool) {
+	if len(s.spill) == 0 {
+		return 0, false
+	}
+	i, ok := s.spill[key]
+	return i, ok
+}
+
+// decide writes into d, a zero Decision, the Decision for a bucket that is debt ns short of full:
 // it holds burst − debt/interval tokens.
-func (k *Keyed) decide(ok bool, debt int64, at time.Time) quota.Decision {
-	owed := debt / k.interval // whole tokens owed; one division per check
-	d := quota.Decision{Allowed: ok, Limit: k.limit, Remaining: k.burst - int(owed), Reset: time.Duration(k.interval), At: at}
+func (k *Keyed) decide(d *quota.Decision, ok bool, debt int64, at time.Time) {
+	// whole tokens owed, and the part of one
+	owed, part := divmod(debt, k.interval, k.perToken)
+	// Field by field: a composite literal would be built on the stack and
+	// copied.
+	d.Allowed = ok
+	d.Limit = k.limit
+	d.Remaining = k.burst - int(owed)
+	d.Reset = time.Duration(k.interval)
+	d.At = at
 	// Using every whole token now leaves a fraction; the next whole token
 	// arrives when the part owed refills (a whole interval if none is).
-	if part := debt - owed*k.interval; part > 0 {
+	if part > 0 {
 		d.Remaining--
 		d.Reset = time.Duration(part)
 	}
 	if !ok {
 		d.RetryAfter = time.Duration(debt - k.slack) // until one token is back
 	}
-	return d
+}
+
+// divmod returns debt / interval and debt % interval for debt ≥ 0 and
+// interval ≥ 1, given perToken = 1/interval, without a 64-bit division
+// (tens of cycles on many x86 cores; the README's profile shows what it
+// cost a check): below 2^50 the float64 product is within a quarter of the
+// quotient, so its truncation is off by at most one, and one step corrects
+// it. Larger debts (13 days of refill) divide.
+func divmod(debt, interval int64, perToken float64) (q, r int64) {
+	if debt >= 1<<50 {
+		return debt / interval, debt % interval
+	}
+	q = int64(float64(debt) * perToken)
+	r = debt - q*interval
+	if r < 0 {
+		q, r = q-1, r+interval
+	} else if r >= interval {
+		q, r = q+1, r-interval
+	}
+	return q, r
 }
 
 // insert gives key a slot in s, whose lock the caller holds and which does
 // not have key. A new bucket is full. insert may release s's lock while it
 // makes room elsewhere; it then looks for key again (another check of the
 // same new key may have inserted it meanwhile).
-func (k *Keyed) insert(s *shard, key string, now int64) (uint32, error) {
+func (k *Keyed) insert(s *shard, h uint64, key string, now int64) (uint32, error) {
 	k.keys.Add(-int64(k.dropRefilled(s, now, sampleOnInsert)))
 	if k.keys.Add(1) > k.maxKeys { // full: reclaim a slot from the table
 		k.keys.Add(-1)
@@ -226,42 +304,87 @@ func (k *Keyed) insert(s *shard, key string, now int64) (uint32, error) {
 		if !ok {
 			return 0, ErrFull
 		}
-		if i, found := s.m[key]; found { // inserted meanwhile: give the slot back
+		if i, found := s.find(h, key); found { // inserted meanwhile: give the slot back
 			k.keys.Add(-1)
 			return i, nil
 		}
 	}
+	e := slot{key: strings.Clone(key), fullAt: now} // the caller's key may share a larger buffer
 	var i uint32
 	if n := len(s.free); n > 0 {
 		i, s.free = s.free[n-1], s.free[:n-1]
-		s.slots[i] = now
+		s.slots[i] = e
 	} else {
 		i = uint32(len(s.slots))
-		s.slots = append(s.slots, now)
+		s.slots = append(s.slots, e)
 	}
-	s.m[strings.Clone(key)] = i // the caller's key may share a larger buffer
+	if _, taken := s.index.get(h); !taken {
+		s.index.put(h, i)
+		return i, nil
+	}
+	if s.spill == nil {
+		s.spill = make(map[string]uint32)
+	}
+	s.spill[e.key] = i
 	return i, nil
 }
 
-// dropRefilled deletes the refilled entries among the first n of s's map
-// (Go starts a map range at a random entry), whose lock the caller holds.
+// find returns key's slot in s, whose maphash is h.
+func (s *shard) find(h uint64, key string) (uint32, bool) {
+	if i, ok := s.index.get(h); ok && s.slots[i].key == key {
+		return i, true
+	}
+	return s.spilled(key)
+}
+
+// entries yields up to n of s's entries as hash (0 for spilled ones) and
+// slot, walking the index from a random position, then the spill map. The
+// caller holds s's lock and may remove the entry it was given (an entry
+// that removal shifts back behind the walk is skipped, never seen twice).
+func (s *shard) entries(n int) iter.Seq2[uint64, uint32] {
+	return func(yield func(uint64, uint32) bool) {
+		e := s.index.e
+		start := rand.IntN(len(e))
+		for j := range e {
+			x := e[(start+j)&(len(e)-1)]
+			if x.i == 0 {
+				continue
+			}
+			if n--; n < 0 || !yield(x.h, x.i-1) {
+				return
+			}
+		}
+		for _, i := range s.spill {
+			if n--; n < 0 || !yield(0, i) {
+				return
+			}
+		}
+	}
+}
+
+// dropRefilled deletes the refilled entries among n of s's (entries: from
+// a random position on), whose lock the caller holds.
 // It reports how many it dropped; the caller settles the count of keys.
 func (k *Keyed) dropRefilled(s *shard, now int64, n int) int {
 	dropped := 0
-	for key, i := range s.m {
-		if n--; n < 0 {
-			break
-		}
-		if s.slots[i] <= now {
-			s.remove(key, i)
+	for h, i := range s.entries(n) {
+		if s.slots[i].fullAt <= now {
+			s.remove(h, i)
 			dropped++
 		}
+	}
+	if dropped > 0 {
+		s.index.shrink()
 	}
 	return dropped
 }
 
-func (s *shard) remove(key string, i uint32) {
-	delete(s.m, key)
+// remove deletes the entry in slot i, found under hash h (0 if spilled).
+func (s *shard) remove(h uint64, i uint32) {
+	if !s.index.del(h, i) {
+		delete(s.spill, s.slots[i].key)
+	}
+	s.slots[i] = slot{}
 	s.free = append(s.free, i)
 }
 
@@ -286,12 +409,10 @@ func (k *Keyed) reclaim(now int64) bool {
 				k.keys.Add(-int64(n - 1)) // one slot goes to the caller, the rest are free
 				return true
 			}
-			for _, i := range o.m {
-				if seen++; seen > sampleWhenFull {
-					break
-				}
-				if best == nil || o.slots[i] < bestAt {
-					best, bestAt = o, o.slots[i]
+			for _, i := range o.entries(sampleWhenFull - seen) {
+				seen++
+				if best == nil || o.slots[i].fullAt < bestAt {
+					best, bestAt = o, o.slots[i].fullAt
 				}
 			}
 			o.mu.Unlock()
@@ -318,21 +439,20 @@ func (k *Keyed) reclaim(now int64) bool {
 // evictFullest removes the entry of s, whose lock the caller holds, that
 // will be full soonest among sampleWhenFull of them; false if s is empty.
 func (s *shard) evictFullest() bool {
-	var victim string
-	var at int64
+	var victimH uint64
+	var victim uint32
 	n := 0
-	for key, i := range s.m {
-		if n == 0 || s.slots[i] < at {
-			victim, at = key, s.slots[i]
+	for h, i := range s.entries(sampleWhenFull) {
+		if n == 0 || s.slots[i].fullAt < s.slots[victim].fullAt {
+			victimH, victim = h, i
 		}
-		if n++; n == sampleWhenFull {
-			break
-		}
+		n++
 	}
 	if n == 0 {
 		return false
 	}
-	s.remove(victim, s.m[victim])
+	s.remove(victimH, victim)
+	s.index.shrink()
 	return true
 }
 
@@ -352,7 +472,7 @@ func (k *Keyed) Len() int {
 	for i := range k.shards {
 		s := &k.shards[i]
 		s.mu.Lock()
-		n += len(s.m)
+		n += s.index.n + len(s.spill)
 		s.mu.Unlock()
 	}
 	return n

@@ -288,3 +288,43 @@ func TestEvictFullestNeverRefuses(t *testing.T) {
 	}
 	assert.LessOrEqual(t, k.Len(), 64)
 }
+
+// Keys whose 64-bit hashes collide keep separate buckets: the table is
+// keyed by the hash that chose the shard, and a key whose hash another key
+// holds goes to a second, string-keyed map. Here every key gets hash 7: the
+// drained client stays refused, its neighbours are admitted, refilled ones
+// are dropped and the cap holds across both maps.
+func TestCollidingHashesKeepSeparateBuckets(t *testing.T) {
+	hourly := quota.Policy{Limit: 1, Window: time.Hour}
+	k := newKeyed(t, limiter.Config{MaxKeys: 3, Shards: 1, WhenFull: limiter.DenyNew, Policy: hourly})
+	allow := func(key string, at time.Time) (quota.Decision, error) { return k.AllowHashed(key, 7, at) }
+
+	for _, key := range []string{"a", "b", "c"} {
+		d, err := allow(key, base)
+		require.NoError(t, err)
+		assert.True(t, d.Allowed, "%s: a new key starts with a full bucket", key)
+	}
+	for _, key := range []string{"a", "b", "c"} {
+		d, err := allow(key, base)
+		require.NoError(t, err)
+		assert.False(t, d.Allowed, "%s: its own bucket is drained, not a neighbour's", key)
+	}
+	assert.Equal(t, 3, k.Len())
+	_, err := allow("d", base)
+	require.ErrorIs(t, err, limiter.ErrFull, "the cap counts spilled keys")
+
+	// After an hour every bucket has refilled: inserts drop them, and the
+	// keys that come back start full, each in its own bucket again.
+	later := base.Add(hourly.Window)
+	for _, key := range []string{"d", "b", "e"} {
+		d, err := allow(key, later)
+		require.NoError(t, err, key)
+		assert.True(t, d.Allowed, key)
+	}
+	assert.LessOrEqual(t, k.Len(), 3)
+	for _, key := range []string{"d", "b", "e"} {
+		d, err := allow(key, later)
+		require.NoError(t, err)
+		assert.False(t, d.Allowed, "%s: drained once, in its own bucket", key)
+	}
+}
