@@ -75,8 +75,8 @@ type Config struct {
 	// with a body are never retried).
 	RetryBodyLimit int64
 	// Transport sends requests to backends (nil: a clone of
-	// http.DefaultTransport with 256 idle connections per backend and a
-	// DialTimeout connect).
+	// http.DefaultTransport with 256 idle connections per backend, a
+	// DialTimeout connect and no compression of its own).
 	Transport http.RoundTripper
 	// ErrorLog receives proxy errors (nil: discarded).
 	ErrorLog *log.Logger
@@ -127,6 +127,10 @@ func New(cfg Config) (*Proxy, error) {
 		d.DialContext = (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext
 		d.MaxIdleConnsPerHost = 256
 		d.MaxIdleConns = 0
+		// The client's Accept-Encoding goes through as it came; without this
+		// the transport would ask a backend for gzip on behalf of a client
+		// that did not, and spend CPU inflating it again.
+		d.DisableCompression = true
 		d.ResponseHeaderTimeout = max(0, cfg.TryTimeout)
 		cfg.Transport = d
 	case *http.Transport:
@@ -184,6 +188,7 @@ type call struct {
 	key        string
 	sticky     *balancer.Backend // the cookie's backend, if healthy
 	tried      []*balancer.Backend
+	triedBuf   [3]*balancer.Backend // tried's room for MaxAttempts ≤ 3 without an allocation
 	served     *balancer.Backend
 	retrying   bool   // holds a budget slot
 	body       []byte // the request body, kept for a second attempt
@@ -197,6 +202,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	budget := p.cfg.Budget
 	budget.begin()
 	c := &call{}
+	c.tried = c.triedBuf[:0]
 	defer func() {
 		if c.retrying {
 			budget.retryDone()

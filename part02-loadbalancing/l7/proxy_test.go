@@ -2,6 +2,8 @@ package l7
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
 	"io"
@@ -333,6 +335,53 @@ func TestForwardedForIsThePeerOnly(t *testing.T) {
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, "127.0.0.1 | host=api.example.com", <-got)
+}
+
+// The client's Accept-Encoding reaches the backend as it came: the default
+// transport does not ask for gzip on behalf of a client that did not (it
+// used to, and inflated the answer again, spending the proxy's CPU), and a
+// compressed answer goes back to the client compressed.
+func TestAcceptEncodingGoesThroughAsItCame(t *testing.T) {
+	got := make(chan string, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ae := r.Header.Get("Accept-Encoding")
+		got <- ae
+		if ae != "gzip" {
+			_, _ = io.WriteString(w, "body")
+			return
+		}
+		w.Header().Set("Content-Encoding", "gzip")
+		zw := gzip.NewWriter(w)
+		_, _ = io.WriteString(zw, "body")
+		_ = zw.Close()
+	}))
+	defer be.Close()
+	_, _, front := proxyTo(t, be)
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}} // sends only what the test sets
+	defer client.CloseIdleConnections()
+	for _, ae := range []string{"", "br", "gzip"} {
+		req, err := http.NewRequestWithContext(t.Context(), "GET", front.URL, nil)
+		require.NoError(t, err)
+		if ae != "" {
+			req.Header.Set("Accept-Encoding", ae)
+		}
+		resp, err := client.Do(req)
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		assert.Equal(t, ae, <-got, "Accept-Encoding at the backend for %q", ae)
+		if ae != "gzip" {
+			assert.Equal(t, "body", string(body))
+			continue
+		}
+		assert.Equal(t, "gzip", resp.Header.Get("Content-Encoding"), "the backend's encoding goes back as it was")
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		require.NoError(t, err)
+		plain, err := io.ReadAll(zr)
+		require.NoError(t, err)
+		assert.Equal(t, "body", string(plain))
+	}
 }
 
 // A protocol upgrade (WebSocket's handshake; here a toy "echo" protocol)

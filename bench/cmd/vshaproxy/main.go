@@ -3,7 +3,9 @@
 // fleet package) in this process, the L7 proxy (part02-loadbalancing/l7,
 // round robin, as `serve -rate 0 -algo rr` builds it) in a child process of
 // its own, HAProxy (nbthread 1, http-reuse always, roundrobin) in another,
-// and wrk driving each in turn, alternating which goes first. Each run
+// a bare httputil.ReverseProxy and "floor" (the least a proxy on net/http's
+// server and client does: floorProxy) in two more, and wrk driving each in
+// turn, rotating which goes first. Each run
 // prints benchfmt lines that benchratio reads:
 //
 //	BenchmarkL7/impl=ours/wrk=t1c32-2  1  <ns per request> ns/op  <req/s> req/s  <p99 ms> p99-ms  <µs> cpu-µs/req
@@ -14,7 +16,8 @@
 // load average before and after each run is printed as a comment line.
 //
 //	go run ./cmd/vshaproxy -count 5            # from bench/; make bench-part02 runs it
-//	go run ./cmd/vshaproxy -profile cpu.pprof  # also a CPU profile of our proxy under wrk
+//	go run ./cmd/vshaproxy -profile cpu.pprof  # also CPU and allocation profiles of our proxy under wrk
+//	go run ./cmd/vshaproxy -count 1 -impls ours,floor
 //
 // It needs haproxy and wrk (apt-get install haproxy wrk); without them it says
 // so and exits 0, so that make bench-part02 still runs the Go benchmarks.
@@ -31,6 +34,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -38,6 +42,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,8 +66,15 @@ func main() {
 	dur := flag.Duration("d", 8*time.Second, "wrk's duration per run")
 	conns := flag.Int("c", 32, "wrk's connections")
 	threads := flag.Int("t", 1, "wrk's threads")
-	profile := flag.String("profile", "", "write a CPU profile of our proxy during its first run to this file")
+	profile := flag.String("profile", "", "write a CPU profile of our proxy during its first run to this file (and its allocations to NAME.allocs.pprof)")
+	only := flag.String("impls", "ours,haproxy,httputil,floor", "the proxies to measure, comma-separated")
 	flag.Parse()
+	for _, impl := range strings.Split(*only, ",") {
+		if !slices.Contains([]string{"ours", "haproxy", "httputil", "floor"}, impl) {
+			fmt.Fprintf(os.Stderr, "vshaproxy: -impls: %q is none of ours, haproxy, httputil, floor\n", impl)
+			os.Exit(2)
+		}
+	}
 	var missing []string
 	for _, bin := range []string{"haproxy", "wrk"} {
 		if _, err := exec.LookPath(bin); err != nil {
@@ -75,13 +87,13 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, *count, *dur, *conns, *threads, *profile); err != nil {
+	if err := run(ctx, strings.Split(*only, ","), *count, *dur, *conns, *threads, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "vshaproxy:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, count int, dur time.Duration, conns, threads int, profile string) error {
+func run(ctx context.Context, impls []string, count int, dur time.Duration, conns, threads int, profile string) error {
 	backends, err := fleet.StartN(3, fleet.Options{})
 	if err != nil {
 		return err
@@ -126,6 +138,12 @@ func run(ctx context.Context, count int, dur time.Duration, conns, threads int, 
 		return err
 	}
 	defer func() { _ = bare.Process.Signal(os.Interrupt); _ = bare.Wait() }()
+	floorAddr := freeAddr()
+	floor, err := start("floor", floorAddr, "")
+	if err != nil {
+		return err
+	}
+	defer func() { _ = floor.Process.Signal(os.Interrupt); _ = floor.Wait() }()
 
 	cfg := filepath.Join(dir, "haproxy.cfg")
 	if err := os.WriteFile(cfg, []byte(haproxyConfig(haAddr, addrs)), 0o600); err != nil {
@@ -137,7 +155,7 @@ func run(ctx context.Context, count int, dur time.Duration, conns, threads int, 
 		return err
 	}
 	defer func() { _ = ha.Process.Kill(); _ = ha.Wait() }()
-	for _, a := range []string{oursAddr, haAddr, bareAddr} {
+	for _, a := range []string{oursAddr, haAddr, bareAddr, floorAddr} {
 		if err := waitHTTP(ctx, "http://"+a+"/"); err != nil {
 			return err
 		}
@@ -147,17 +165,18 @@ func run(ctx context.Context, count int, dur time.Duration, conns, threads int, 
 	fmt.Printf("# wrk -t%d -c%d -d%v --latency; 3 backends (part02 fleet) in one process, each proxy in its own\n", threads, conns, dur)
 	fmt.Printf("goos: %s\ngoarch: %s\npkg: github.com/sysdesign-masterclass/golang/bench/part02\ncpu: %s\n", runtime.GOOS, runtime.GOARCH, cpuModel())
 
-	procs := map[string]*os.Process{"ours": ours.Process, "haproxy": ha.Process, "httputil": bare.Process}
-	urls := map[string]string{"ours": "http://" + oursAddr + "/", "haproxy": "http://" + haAddr + "/", "httputil": "http://" + bareAddr + "/"}
-	for _, impl := range []string{"ours", "haproxy", "httputil"} { // warm all: connections, caches
+	procs := map[string]*os.Process{"ours": ours.Process, "haproxy": ha.Process, "httputil": bare.Process, "floor": floor.Process}
+	urls := map[string]string{"ours": "http://" + oursAddr + "/", "haproxy": "http://" + haAddr + "/",
+		"httputil": "http://" + bareAddr + "/", "floor": "http://" + floorAddr + "/"}
+	for _, impl := range impls { // warm all: connections, caches
 		if _, err := wrk(ctx, urls[impl], time.Second, conns, threads); err != nil {
 			return err
 		}
 	}
 	name := fmt.Sprintf("BenchmarkL7/impl=%%s/wrk=t%dc%d-%d", threads, conns, runtime.NumCPU())
 	for round := range count {
-		order := []string{"ours", "haproxy", "httputil"}
-		for range round % 3 { // each goes first, second and third in turn
+		order := slices.Clone(impls)
+		for range round % len(order) { // each goes first, second, ... in turn
 			order = append(order[1:], order[0])
 		}
 		for _, impl := range order {
@@ -213,7 +232,7 @@ backend app
 // childProxy serves a proxy on addr over the comma-separated backends until
 // interrupted: kind "ours" is the L7 proxy with a health checker, as serve
 // runs it; "httputil" is a bare httputil.ReverseProxy that rotates over the
-// backends, the floor of any proxy built on it. A fourth argument writes a
+// backends, with no buffer pool (its defaults); "floor" is floorProxy. A fourth argument writes a
 // CPU profile of the first 12 seconds there.
 func childProxy(args []string) error {
 	if len(args) < 3 {
@@ -221,6 +240,9 @@ func childProxy(args []string) error {
 	}
 	kind, addr, list := args[0], args[1], strings.Split(args[2], ",")
 	args = args[3:]
+	if kind == "floor" {
+		return serveUntilInterrupt(addr, floorProxy(list), "")
+	}
 	if kind == "httputil" {
 		var next atomic.Uint64
 		rp := &httputil.ReverseProxy{
@@ -259,6 +281,42 @@ func childProxy(args []string) error {
 	return serveUntilInterrupt(addr, p, profile)
 }
 
+// floorProxy is the least a proxy on net/http's server and client does:
+// a new request with the client's headers to the next backend in turn, the
+// response's headers and body copied back with a pooled buffer. No
+// hop-by-hop handling, no X-Forwarded-For, no retry, no error page: the
+// floor under which no proxy on net/http can go, measured on the same
+// machine as the others.
+func floorProxy(list []string) http.Handler {
+	var next atomic.Uint64
+	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
+	bufs := sync.Pool{New: func() any { return new([32 << 10]byte) }}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		out := &http.Request{
+			Method: r.Method, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			URL:    &url.URL{Scheme: "http", Host: list[next.Add(1)%uint64(len(list))], Path: r.URL.Path, RawQuery: r.URL.RawQuery},
+			Header: r.Header, Host: r.Host, Body: r.Body, ContentLength: r.ContentLength,
+		}
+		if r.ContentLength == 0 {
+			out.Body = nil
+		}
+		resp, err := tr.RoundTrip(out.WithContext(r.Context()))
+		if err != nil {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		h := w.Header()
+		for k, v := range resp.Header {
+			h[k] = v
+		}
+		w.WriteHeader(resp.StatusCode)
+		buf := bufs.Get().(*[32 << 10]byte)
+		defer bufs.Put(buf)
+		_, _ = io.CopyBuffer(w, resp.Body, buf[:])
+	})
+}
+
 // serveUntilInterrupt serves h on addr until SIGINT, with a CPU profile of
 // the first 12 seconds (the warm-up and the first run) if profile is set.
 func serveUntilInterrupt(addr string, h http.Handler, profile string) error {
@@ -273,7 +331,17 @@ func serveUntilInterrupt(addr string, h http.Handler, profile string) error {
 			return err
 		}
 		var once sync.Once
-		done := func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }
+		done := func() {
+			once.Do(func() {
+				pprof.StopCPUProfile()
+				f.Close()
+				// and the allocations since the start, beside it
+				if af, err := os.Create(strings.TrimSuffix(profile, ".pprof") + ".allocs.pprof"); err == nil {
+					_ = pprof.Lookup("allocs").WriteTo(af, 0)
+					af.Close()
+				}
+			})
+		}
 		defer done()
 		time.AfterFunc(12*time.Second, done)
 	}
