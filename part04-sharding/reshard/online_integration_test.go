@@ -226,3 +226,35 @@ func holdSlot(t *testing.T, ctx context.Context, name, slot string) *pgconn.PgCo
 		}
 	}
 }
+
+// A cutover that moved the fences and died before writing the routing table,
+// never resumed: a write routed by the old table is refused by the fence and
+// waits for the routing table to catch up, which it never does. The write
+// gives up after the Writer's StaleWait, even for a caller without a
+// deadline, and says what it waited for.
+func TestWriterGivesUpOnAFenceTheRoutingNeverReaches(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 10)
+	for _, p := range r.shards[:2] {
+		_, err := p.Exec(ctx, `UPDATE fence SET epoch = 2 WHERE id = 1`)
+		require.NoError(t, err)
+	}
+	w := r.load.W
+	w.StaleWait = 500 * time.Millisecond
+	noDeadline, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Put(noDeadline, shard.User{ID: 3, Name: "stuck", Score: 1}) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		cancel()
+		<-done
+		require.FailNow(t, "Put still waiting after a minute for a routing table that never changes")
+	}
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrStaleRoute)
+	assert.Regexp(t, `^reshard: write key 3 not done: waited 500ms for the routing table to reach shard [01]'s fence epoch 2; it is at epoch 1 \(a cutover that moved the fences and did not write the routing: resume it with Online\.Run\)`, err.Error())
+	assert.EqualValues(t, 1, w.Rerouted.Load())
+}
