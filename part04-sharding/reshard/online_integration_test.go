@@ -250,7 +250,7 @@ func TestWriterGivesUpOnAFenceTheRoutingNeverReaches(t *testing.T) {
 	case err = <-done:
 	case <-time.After(time.Minute):
 		cancel()
-		<-done
+		_ = <-done
 		require.FailNow(t, "Put still waiting after a minute for a routing table that never changes")
 	}
 	require.Error(t, err)
