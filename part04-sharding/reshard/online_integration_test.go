@@ -250,8 +250,7 @@ func TestWriterGivesUpOnAFenceTheRoutingNeverReaches(t *testing.T) {
 	case err = <-done:
 	case <-time.After(time.Minute):
 		cancel()
-		_ = <-done
-		require.FailNow(t, "Put still waiting after a minute for a routing table that never changes")
+		require.FailNow(t, "Put still waiting after a minute for a routing table that never changes", "then cancelled: %v", <-done)
 	}
 	require.Error(t, err)
 	assert.ErrorIs(t, err, ErrStaleRoute)
