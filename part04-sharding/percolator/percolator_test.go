@@ -100,7 +100,10 @@ func TestCrashAtEveryStep(t *testing.T) {
 // secondary locks", and nothing of what a reader does when it meets a lock.
 // A reader that passes over locks and reads the newest committed version,
 // which the description allows, sees half a transaction when the coordinator
-// dies after committing the primary: a new, b old. Check counts it.
+// dies after committing the primary: a new, b old. Check counts it, in a
+// random history of one worker: its counts are fixed by the seed (4 partial,
+// 48 stale of 200). With 4 workers they depend on the interleaving, and 1
+// run in 30 of make test saw 0 and 0.
 func TestArticleReadersThatDoNotResolveLocksSeePartialTransactions(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		db := New()
@@ -116,7 +119,7 @@ func TestArticleReadersThatDoNotResolveLocksSeePartialTransactions(t *testing.T)
 		assert.Equal(t, "a1", get(t, db, "a"), "the primary is committed")
 		assert.Equal(t, "b0", get(t, db, "b"), "the secondary's lock is passed over: the old value")
 
-		recs := Random(t.Context(), db, 4, 200, 6, 0.3, 1)
+		recs := Random(t.Context(), db, 1, 200, 6, 0.3, 1)
 		rep, err := Check(t.Context(), &DB{Store: db.Store, Oracle: db.Oracle, TTL: db.TTL}, recs)
 		require.NoError(t, err)
 		assert.False(t, rep.OK(), "a history with lock-skipping readers fails the check: %+v", rep)

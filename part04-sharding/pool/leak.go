@@ -64,7 +64,7 @@ func Fixed(ctx context.Context, db *sql.DB, id int64) error {
 
 // Exercise is what a load on a pool looked like through db.Stats().
 type Exercise struct {
-	Done, Failed, Stuck int64         // requests finished, failed, still blocked once the load stopped
+	Done, Failed, Stuck int64         // requests finished, failed, still blocked once the requests settled (released by db.Close)
 	Waits               []int64       // WaitCount at each quarter of the window
 	InUseLoad           int           // the highest InUse of the quarter samples
 	Start               sql.DBStats   // Stats when the load started (connections open)
@@ -92,22 +92,29 @@ func (e Exercise) Verdict() string {
 // callers would: each waits for its request up to twice timeout (the
 // request's context ends at timeout), then gives up on it and sends the next;
 // a request blocked for good, as in db.Query without a context, stays blocked,
-// like a stuck handler. db.Stats() is sampled at each quarter of the window;
-// then the clients stop, requests that can finish do, the idle Stats are
-// read, and db is closed, which releases the requests still waiting for a
-// connection.
+// like a stuck handler. db.Stats() is sampled at each quarter of the window.
+// Then the clients stop and Run waits until the requests settle: none is in
+// flight, or every connection is checked out and no request has returned for
+// the quiet period (twice timeout, at least a second), so none will come free
+// for the requests still waiting. It reads the idle Stats then (or after a
+// minute at most) and closes db, which releases the requests still waiting
+// for a connection: those are the stuck ones.
 func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeout time.Duration) Exercise {
 	var e Exercise
-	var done, failed, inflight atomic.Int64
+	var done, failed, stuck, inflight atomic.Int64
+	var closing atomic.Bool
+	var lastReturn atomic.Int64 // unix nanoseconds
 	var wg sync.WaitGroup
 	// Open the connections first, so the window measures requests, not dials.
 	for range min(clients, db.Stats().MaxOpenConnections) {
 		wg.Go(func() { _ = db.PingContext(ctx) })
 	}
 	wg.Wait()
+	lastReturn.Store(time.Now().UnixNano())
 	stop := make(chan struct{})
+	var clientsWG sync.WaitGroup
 	for c := range clients {
-		wg.Go(func() {
+		clientsWG.Go(func() {
 			for id := int64(c * 100); ; id++ {
 				select {
 				case <-stop:
@@ -120,11 +127,15 @@ func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeou
 					defer close(result)
 					rctx, cancel := context.WithTimeout(ctx, timeout)
 					defer cancel()
-					if err := h(rctx, db, 1+id%500); err != nil {
-						failed.Add(1)
-					} else {
+					switch err := h(rctx, db, 1+id%500); {
+					case err == nil:
 						done.Add(1)
+					case closing.Load():
+						stuck.Add(1) // released by db.Close
+					default:
+						failed.Add(1)
 					}
+					lastReturn.Store(time.Now().UnixNano())
 					inflight.Add(-1)
 				})
 				select {
@@ -149,11 +160,30 @@ func Run(ctx context.Context, db *sql.DB, h Handler, clients int, window, timeou
 	e.Window = time.Since(start)
 	e.InWindow = done.Load() + failed.Load()
 	close(stop)
-	time.Sleep(2*timeout + 50*time.Millisecond) // requests that can finish do
-	e.Idle = db.Stats()
-	e.Stuck = inflight.Load()
+	clientsWG.Wait() // no request starts after this
+	e.Idle = settle(db, &inflight, &lastReturn, max(2*timeout, time.Second), time.Minute)
+	closing.Store(true)
 	_ = db.Close()
 	wg.Wait()
-	e.Done, e.Failed = done.Load(), failed.Load()-e.Stuck // released by Close: counted as stuck
+	e.Done, e.Failed, e.Stuck = done.Load(), failed.Load(), stuck.Load()
 	return e
+}
+
+// settle polls until no request is in flight, or until every connection is
+// checked out and no request has returned for quiet (the requests in flight
+// wait for a connection none will return), or until limit; it returns the
+// Stats then.
+func settle(db *sql.DB, inflight, lastReturn *atomic.Int64, quiet, limit time.Duration) sql.DBStats {
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(limit)
+	for {
+		idle := inflight.Load() == 0 // before Stats: a request releases its connection before it counts as returned
+		st := db.Stats()
+		exhausted := st.MaxOpenConnections > 0 && st.InUse >= st.MaxOpenConnections
+		if idle || exhausted && time.Since(time.Unix(0, lastReturn.Load())) >= quiet || time.Now().After(deadline) {
+			return st
+		}
+		<-tick.C
+	}
 }

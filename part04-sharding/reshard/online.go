@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/sysdesign-masterclass/golang/internal/pgretry"
@@ -189,7 +191,9 @@ func (o *Online) pause(ctx context.Context) error {
 // over a second) drops every pool's connections and resumes from the
 // catalog's state, up to Resumes times, waiting a little longer each time:
 // every step is idempotent, so a step repeated after a crash that may have
-// run it is safe.
+// run it is safe. A replication slot another session still holds (SQLSTATE
+// 55006: a killed resharder's backend, until PostgreSQL notices its
+// connection ended) resumes the same way, within the same budget.
 func (o *Online) Run(ctx context.Context) (Report, error) {
 	var total Report
 	wait := 100 * time.Millisecond
@@ -203,9 +207,11 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 		if err == nil || ctx.Err() != nil || !resumable(err) || resumes >= cmpOr(o.Resumes, 10) {
 			return total, err
 		}
-		o.Catalog.Reset()
-		for _, p := range o.Shards {
-			p.Reset()
+		if !slotBusy(err) {
+			o.Catalog.Reset()
+			for _, p := range o.Shards {
+				p.Reset()
+			}
 		}
 		o.progress(Event{Phase: "resume", Shard: -1, Err: err})
 		select {
@@ -218,8 +224,20 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 }
 
 // resumable reports whether err says the server went away (a broken
-// connection, or none to be had while it comes back), not that a step failed.
-func resumable(err error) bool { return pgretry.BrokenConn(err) || pgshard.IsConnectError(err) }
+// connection, or none to be had while it comes back), or that a slot is still
+// held by another session, not that a step failed.
+func resumable(err error) bool {
+	return pgretry.BrokenConn(err) || pgshard.IsConnectError(err) || slotBusy(err)
+}
+
+// slotBusy reports whether err is PostgreSQL's "replication slot ... is active
+// for PID n" (SQLSTATE 55006, object_in_use): another session holds the slot.
+// After a resharder is killed, its backend holds the slot until PostgreSQL
+// notices the connection ended, so the next Run can meet it for a moment.
+func slotBusy(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "55006" && strings.Contains(pgErr.Message, "replication slot")
+}
 
 func (o *Online) run(ctx context.Context) (Report, error) {
 	st, found, err := o.load(ctx)

@@ -9,10 +9,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sysdesign-masterclass/golang/internal/stack"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/internal/pgtest"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/pgshard"
 	"github.com/sysdesign-masterclass/golang/part04-sharding/shard"
@@ -141,4 +144,116 @@ func TestBackfillEndsWhileRowsAreInserted(t *testing.T) {
 	_, err := o.Run(ctx)
 	require.NoError(t, err, "the resharding finished within its minute")
 	assert.LessOrEqual(t, batches, 400/50+2, "backfill batches: the preloaded rows' and no more")
+}
+
+// A killed resharder's backend holds its replication slot until PostgreSQL
+// notices the connection ended; until then reading the slot fails with
+// SQLSTATE 55006 ("replication slot ... is active for PID n"). Run treats it
+// as a reason to resume, within its budget: here another session holds shard
+// 0's slot (a walsender streaming from it, as a killed resharder's backend
+// would), first for longer than a budget of 2 resumes (Run then returns the
+// error), then until Run's first resume, when the session ends.
+func TestRunResumesWhileAnotherSessionHoldsTheSlot(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := newRig(t, 400)
+	o := r.online()
+	require.NoError(t, o.Begin(ctx, JumpSpec(3)))
+	first, stopFirst := context.WithCancel(ctx)
+	o.Progress = func(e Event) {
+		if e.Phase == "backfill" {
+			stopFirst() // the slots exist, one batch is copied
+		}
+	}
+	_, err := o.Run(first)
+	require.ErrorIs(t, err, context.Canceled)
+
+	holder := holdSlot(t, ctx, r.names[1], o.slot(0))
+	var busy []error
+	o.Progress = func(e Event) {
+		if e.Phase == "resume" {
+			busy = append(busy, e.Err)
+		}
+	}
+	o.Resumes = 2
+	rep, err := o.Run(ctx)
+	assert.Equal(t, 2, rep.Resumes, "the budget spent")
+	require.Error(t, err, "the slot stayed held")
+	assert.Regexp(t, `reshard: shard 0: (read|decode) slot part04_reshard_\w+: ERROR: replication slot "part04_reshard_\w+" is active for PID \d+ \(SQLSTATE 55006\)`, err.Error())
+	assert.Len(t, busy, 2)
+
+	busy = nil
+	o.Resumes = 0 // the default budget
+	o.Progress = func(e Event) {
+		if e.Phase == "resume" {
+			busy = append(busy, e.Err)
+			if len(busy) == 1 {
+				assert.NoError(t, holder.Close(ctx), "the holding session ends")
+			}
+		}
+	}
+	rep, err = o.Run(ctx)
+	require.NoError(t, err, "resumed once the slot was free")
+	require.NotEmpty(t, busy)
+	assert.ErrorContains(t, busy[0], "is active for PID")
+	assert.Equal(t, len(busy), rep.Resumes)
+	t.Logf("resumed %d times while the slot was held or being released; %s", rep.Resumes, r.verify(t))
+}
+
+// holdSlot opens a replication connection to database name and starts
+// streaming from slot, which holds the slot until the connection is closed
+// (at cleanup at the latest).
+func holdSlot(t *testing.T, ctx context.Context, name, slot string) *pgconn.PgConn {
+	t.Helper()
+	url, err := pgshard.URL(stack.DatabaseURL(), name)
+	require.NoError(t, err)
+	cfg, err := pgconn.ParseConfig(url)
+	require.NoError(t, err)
+	cfg.RuntimeParams["replication"] = "database"
+	conn, err := pgconn.ConnectConfig(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	conn.Frontend().Send(&pgproto3.Query{String: fmt.Sprintf("START_REPLICATION SLOT %s LOGICAL 0/0", slot)})
+	require.NoError(t, conn.Frontend().Flush())
+	for {
+		msg, err := conn.ReceiveMessage(ctx)
+		require.NoError(t, err)
+		switch m := msg.(type) {
+		case *pgproto3.CopyBothResponse:
+			return conn
+		case *pgproto3.ErrorResponse:
+			require.FailNow(t, "START_REPLICATION", "%v", pgconn.ErrorResponseToPgError(m))
+		}
+	}
+}
+
+// A cutover that moved the fences and died before writing the routing table,
+// never resumed: a write routed by the old table is refused by the fence and
+// waits for the routing table to catch up, which it never does. The write
+// gives up after the Writer's StaleWait, even for a caller without a
+// deadline, and says what it waited for.
+func TestWriterGivesUpOnAFenceTheRoutingNeverReaches(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t, 10)
+	for _, p := range r.shards[:2] {
+		_, err := p.Exec(ctx, `UPDATE fence SET epoch = 2 WHERE id = 1`)
+		require.NoError(t, err)
+	}
+	w := r.load.W
+	w.StaleWait = 500 * time.Millisecond
+	noDeadline, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.Put(noDeadline, shard.User{ID: 3, Name: "stuck", Score: 1}) }()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(time.Minute):
+		cancel()
+		require.FailNow(t, "Put still waiting after a minute for a routing table that never changes", "then cancelled: %v", <-done)
+	}
+	require.Error(t, err)
+	assert.ErrorIs(t, err, ErrStaleRoute)
+	assert.Regexp(t, `^reshard: write key 3 not done: waited 500ms for the routing table to reach shard [01]'s fence epoch 2; it is at epoch 1 \(a cutover that moved the fences and did not write the routing: resume it with Online\.Run\)`, err.Error())
+	assert.EqualValues(t, 1, w.Rerouted.Load())
 }

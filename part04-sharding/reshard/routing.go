@@ -99,17 +99,37 @@ var ErrStaleRoute = errors.New("reshard: the shard is fenced for another routing
 // takes the fence FOR UPDATE, so it waits for the writes in flight and holds
 // back new ones, and once it has moved the epoch on, a write routed by the old
 // table is refused instead of landing on a shard that no longer owns its key.
-// The Writer then reads the routing table again and retries, until ctx ends:
-// a write either succeeds or returns an error, never vanishes. A write whose
+// The Writer then reads the routing table again and retries, until the
+// routing table reaches the fence's epoch, ctx ends or StaleWait passes: a
+// write either succeeds or returns an error, never vanishes. A write whose
 // connection broke before its COMMIT was sent runs once more (fenced).
 type Writer struct {
 	catalog *pgxpool.Pool
 	shards  []*pgxpool.Pool
 	mu      sync.Mutex
 	routing Routing
+	// StaleWait bounds how long a write refused by a fence waits for the
+	// routing table to reach the fence's epoch (default 10 s). A cutover
+	// writes the routing a moment after it moves the fences; one that died
+	// in between and is not resumed (Online.Run) would otherwise hold a
+	// caller without a deadline for ever.
+	StaleWait time.Duration
 	// Rerouted counts writes refused by a fence and retried under a newer routing.
 	Rerouted atomic.Int64
 }
+
+// staleRoute is a fence's refusal: the shard accepts epoch fence, the write
+// was routed by epoch routed. It is ErrStaleRoute.
+type staleRoute struct {
+	shard         int
+	fence, routed int64
+}
+
+func (e *staleRoute) Error() string {
+	return fmt.Sprintf("%v: shard %d accepts epoch %d, the write was routed by epoch %d", ErrStaleRoute, e.shard, e.fence, e.routed)
+}
+
+func (e *staleRoute) Unwrap() error { return ErrStaleRoute }
 
 // NewWriter reads the routing table and returns a writer over shards (by
 // index: every shard the routing may name, now or after a resharding).
@@ -146,6 +166,7 @@ func (w *Writer) Delete(ctx context.Context, id int64) error {
 }
 
 func (w *Writer) write(ctx context.Context, id int64, do func(pgx.Tx) error) error {
+	var giveUp time.Time // when a write refused by a fence stops waiting for the routing table
 	for attempt := 0; ; attempt++ {
 		r := w.Routing()
 		s, err := r.Router.Route(ctx, id)
@@ -164,6 +185,13 @@ func (w *Writer) write(ctx context.Context, id int64, do func(pgx.Tx) error) err
 		}
 		if attempt == 0 {
 			w.Rerouted.Add(1)
+			giveUp = time.Now().Add(cmpOr(w.StaleWait, 10*time.Second))
+		}
+		var stale *staleRoute
+		if errors.As(err, &stale) && !time.Now().Before(giveUp) {
+			return fmt.Errorf("reshard: write key %d not done: waited %v for the routing table to reach shard %d's fence epoch %d; it is at epoch %d "+
+				"(a cutover that moved the fences and did not write the routing: resume it with Online.Run): %w",
+				id, cmpOr(w.StaleWait, 10*time.Second), s, stale.fence, r.Epoch, ErrStaleRoute)
 		}
 		// The cutover commits the fences before the routing table: wait for
 		// the table to catch up, a little longer each time.
@@ -206,7 +234,7 @@ func (w *Writer) fenced(ctx context.Context, pool *pgxpool.Pool, s int, epoch in
 				return err
 			}
 			if at != epoch {
-				return fmt.Errorf("%w: shard %d accepts epoch %d, the write was routed by epoch %d", ErrStaleRoute, s, at, epoch)
+				return &staleRoute{shard: s, fence: at, routed: epoch}
 			}
 			if err := do(tx); err != nil {
 				return err

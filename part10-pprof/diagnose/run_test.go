@@ -147,20 +147,38 @@ func TestGoToolPprofTopAgrees(t *testing.T) {
 // The article's decision guide: inuse_space for a leak, alloc_space for
 // churn. On the fixed service the inuse diff is empty while the alloc_space
 // diff lists what each request allocated and dropped, the per-request audit
-// Builder among it.
+// Builder among it. The log has the figures: the inuse growth of every
+// function (no threshold) against the alloc_space growth.
 func TestAllocSpaceShowsChurnInuseShowsNone(t *testing.T) {
 	base, peak := heapAround(t, leaky.Config{})
 	inuse, err := Diff(base, peak, Heap, Options{})
 	require.NoError(t, err)
 	assert.Empty(t, inuse)
+	all, err := Diff(base, peak, Heap, Options{MinGrowth: 1})
+	require.NoError(t, err)
 	allocs, err := Diff(base, peak, Allocs, Options{})
 	require.NoError(t, err)
 	var names []string
+	var audit int64
 	for _, f := range allocs {
 		names = append(names, f.Func)
+		if f.Func == pkg+"(*Service).auditFixed" {
+			audit = f.Growth
+		}
 	}
 	assert.Contains(t, names, pkg+"(*Service).auditFixed", "500 requests × 8 KiB queries through a per-request Builder")
+	t.Logf("fixed service, %d requests of %d KiB queries: inuse_space diff %d functions over the 2 MiB threshold, %.1f MiB grown in all (%d functions); alloc_space diff %d functions over it, %.1f MiB, (*Service).auditFixed %.1f MiB of it",
+		load.Requests, load.QueryBytes>>10, len(inuse), mib(sum(all)), len(all), len(allocs), mib(sum(allocs)), mib(audit))
 }
+
+func sum(fs []Finding) (n int64) {
+	for _, f := range fs {
+		n += f.Growth
+	}
+	return n
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
 
 // heapAround starts the service with cfg and returns its heap profiles from
 // before and after the tests' load.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -98,20 +99,26 @@ func TestArticleGoalIsNotTheNextCyclesTarget(t *testing.T) {
 
 // The article: "set GOMEMLIMIT (Go 1.19+) as a hard limit". It is a soft
 // limit: with 32 MiB live and GOMEMLIMIT=16MiB the child runs to the end,
-// its heap above the limit the whole time, collecting more often (the
+// its live heap over the limit at the end, collecting more often (the
 // runtime caps the GC's CPU share at about 50% in this state, so it does not
-// stall).
+// stall), and its resident set (getrusage), what a container's memory limit
+// counts, peaks past twice the limit.
 func TestArticleGOMEMLIMITIsSoft(t *testing.T) {
 	t.Parallel()
 	w := Workload{AllocMiB: 64, LiveMiB: 32}
 	limited := child(t, Setting{GOMEMLIMIT: "16MiB"}, w)
 	plain := child(t, Setting{}, w)
 	s, p := limited.Summary(), plain.Summary()
-	t.Logf("GOMEMLIMIT=16MiB: %d cycles, live %d MB, peak %d MB; no limit: %d cycles", s.Cycles, s.LastLive, s.PeakHeap, p.Cycles)
+	t.Logf("GOMEMLIMIT=16MiB: %d cycles, live %d MB, peak %d MB, peak RSS %.1f MiB; no limit: %d cycles, peak RSS %.1f MiB",
+		s.Cycles, s.LastLive, s.PeakHeap, float64(limited.PeakRSS)/(1<<20), p.Cycles, float64(plain.PeakRSS)/(1<<20))
 	assert.Equal(t, uint64(16<<20), limited.Stats.MemoryLimit)
 	assert.Greater(t, s.LastLive, int64(16), "the live heap stays over the limit")
 	assert.Greater(t, s.PeakHeap, int64(32), "the heap reaches past the live set")
 	assert.Greater(t, s.Cycles, p.Cycles, "and the GC runs more often (how much more depends on CPU time: the limiter)")
+	if runtime.GOOS == "linux" { // ru_maxrss in KiB (gclab.peakRSS)
+		assert.Greater(t, limited.PeakRSS, int64(32<<20),
+			"the process's resident set, what a container limit counts, peaks past the live set, twice the limit")
+	}
 }
 
 // The article reads "3%" as "3% of CPU time spent in GC (alert if > 5%)".
