@@ -6,7 +6,9 @@
 // the project's own being `impl=ours` (BenchmarkGetNode/impl=groupcache/hash=crc32).
 // benchratio groups results by package and by the name without that element, takes the median of
 // the -count runs, and prints anchor ÷ ours for time (2.00× means the anchor needs
-// twice the time of ours) and both sides' bytes and allocations per op.
+// twice the time of ours) and both sides' bytes and allocations per op. Metrics a benchmark
+// reports itself follow in a second table, read the same way: above 1.00× ours is better
+// (ours ÷ anchor for a rate per second such as req/s).
 //
 //	go run ./cmd/benchratio out/part09.txt                           # this machine
 //	go run ./cmd/benchratio -baseline results/part09.txt out/part09.txt  # beside the committed run
@@ -154,18 +156,27 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-// ratio formats anchor ÷ ours for one unit, or "-" when either side lacks it.
+// ratio formats one unit's ratio so that above 1.00× always means ours is
+// better: anchor ÷ ours for costs (time, bytes, commands per operation), and
+// ours ÷ anchor for rates (a unit per second, e.g. req/s), where more is
+// better. "-" when either side lacks the unit.
 func ratio(g map[string]map[string][]float64, impl, unit string) string {
 	o, a := g["ours"][unit], g[impl][unit]
 	if len(o) == 0 || len(a) == 0 {
 		return "-"
 	}
 	mo, ma := median(o), median(a)
+	if rate(unit) {
+		mo, ma = ma, mo
+	}
 	if mo == 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f×", ma/mo)
 }
+
+// rate reports whether more of the unit is better: a count per second.
+func rate(unit string) bool { return strings.HasSuffix(unit, "/s") }
 
 // cpuUnits are the CPU-time-per-operation metrics benchmarks may report
 // (the process's CPU time, which waits for a core on a busy machine do not
@@ -319,11 +330,11 @@ func reportCustom(w io.Writer, cur, base *results) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	fmt.Fprintln(w, "\nmetrics the benchmarks report themselves, medians; anchor÷ours as above")
+	fmt.Fprintln(w, "\nmetrics the benchmarks report themselves, medians; above 1.00× ours is better (anchor÷ours, but ours÷anchor for rates per second)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	head := "benchmark\tanchor\tunit\tours\tanchor\tanchor÷ours"
+	head := "benchmark\tanchor\tunit\tours\tanchor\tours better by"
 	if base != nil {
-		head += "\tbaseline anchor÷ours"
+		head += "\tbaseline"
 	}
 	fmt.Fprintln(tw, head)
 	for _, r := range rows {

@@ -94,3 +94,21 @@ BenchmarkP/backend=a-2 3 900 ns/op 60 ours-ns/cycle 45 fast-ns/cycle 1.33 fast-x
 	assert.NotContains(t, first, "backend=a")
 	assert.Regexp(t, `(?m)^example\.P/backend=a-2\s+fast\s+ns/cycle\s+55\s+42\.5\s+0\.77×$`, second)
 }
+
+// A rate (a count per second: req/s, msgs/s) is better when higher, so its
+// ratio is ours÷anchor: above 1.00× means ours is better, as for times.
+func TestReportRatesReadTheSameWayAsTimes(t *testing.T) {
+	rs := &results{groups: map[string]map[string]map[string][]float64{}}
+	require.NoError(t, rs.read(strings.NewReader(`pkg: example
+BenchmarkL7/impl=ours-2 1 100000 ns/op 10000 req/s 40 p99-ms
+BenchmarkL7/impl=haproxy-2 1 40000 ns/op 25000 req/s 20 p99-ms
+BenchmarkCounter/impl=ours-2 1 1000 ns/op 55000 checks/s
+BenchmarkCounter/impl=other-2 1 1000 ns/op 31900 checks/s
+`), "x"))
+	var out bytes.Buffer
+	require.NoError(t, report(&out, rs, nil))
+	_, second, _ := strings.Cut(out.String(), "\n\n")
+	assert.Regexp(t, `(?m)^example\.L7-2\s+haproxy\s+req/s\s+10,?000\s+25,?000\s+0\.40×$`, second, "ours does 0.40× HAProxy's requests per second")
+	assert.Regexp(t, `(?m)^example\.L7-2\s+haproxy\s+p99-ms\s+40\s+20\s+0\.50×$`, second, "ours' p99 is twice HAProxy's: 0.50×")
+	assert.Regexp(t, `(?m)^example\.Counter-2\s+other\s+checks/s\s+55,?000\s+31,?900\s+1\.72×$`, second, "ours is the faster one: above 1")
+}
