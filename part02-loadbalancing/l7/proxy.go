@@ -357,6 +357,16 @@ type upgraded struct {
 	io.Writer
 }
 
+// CloseWrite passes a client's half-close on to the backend: ReverseProxy
+// looks for it on the connection it splices, and without it a client's FIN
+// closes both directions before the backend has answered.
+func (u upgraded) CloseWrite() error {
+	if cw, ok := u.ReadCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return fmt.Errorf("l7: CloseWrite: %w", http.ErrNotSupported)
+}
+
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	name := p.cfg.StickyCookie
 	if name == "" {

@@ -430,6 +430,50 @@ func TestUpgradeIsProxied(t *testing.T) {
 	assert.Zero(t, p.Stats().Failed)
 }
 
+// An upgraded connection carries a half-close: a client that sends its last
+// bytes and shuts its write side (CloseWrite) still reads the backend's whole
+// answer, as it would connected directly. ReverseProxy passes the FIN on only
+// if the backend connection it splices has CloseWrite; the proxy's wrapper
+// around the 101 body used to hide it, so the client's FIN closed both sides
+// and the answer was lost.
+func TestUpgradedConnectionPassesAHalfClose(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		if brw.Flush() != nil {
+			return
+		}
+		all, _ := io.ReadAll(brw) // until the client's FIN
+		_, _ = conn.Write(append(all, " bye"...))
+	}))
+	defer be.Close()
+	b, p, front := proxyTo(t, be)
+
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	_, err = io.WriteString(c, "ping")
+	require.NoError(t, err)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	got, err := io.ReadAll(br)
+	assert.NoError(t, err)
+	assert.Equal(t, "ping bye", string(got), "the answer written after the client's FIN")
+	assert.Eventually(t, func() bool { return b.Inflight() == 0 }, 10*time.Second, time.Millisecond)
+	assert.Zero(t, p.Stats().Failed)
+}
+
 // The chapter's main claim about failures: a backend killed while requests
 // are in flight on it is ejected, and no idempotent request is lost (they
 // are retried elsewhere); when it comes back the health checker readmits
