@@ -407,18 +407,9 @@ func TestUpgradeIsProxied(t *testing.T) {
 	defer be.Close()
 	b, p, front := proxyTo(t, be)
 
-	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-	require.NoError(t, err)
+	c, br := upgradeEcho(t, front)
 	defer c.Close()
-	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	require.NoError(t, err)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	resp.Body.Close() // a 101 has no body: what follows is the new protocol's
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-	_, err = io.WriteString(c, "ping")
+	_, err := io.WriteString(c, "ping")
 	require.NoError(t, err)
 	got := make([]byte, 4)
 	_, err = io.ReadFull(br, got)
@@ -453,18 +444,9 @@ func TestUpgradedConnectionPassesAHalfClose(t *testing.T) {
 	defer be.Close()
 	b, p, front := proxyTo(t, be)
 
-	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-	require.NoError(t, err)
+	c, br := upgradeEcho(t, front)
 	defer c.Close()
-	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	require.NoError(t, err)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-	_, err = io.WriteString(c, "ping")
+	_, err := io.WriteString(c, "ping")
 	require.NoError(t, err)
 	require.NoError(t, c.(*net.TCPConn).CloseWrite())
 	got, err := io.ReadAll(br)
@@ -472,6 +454,24 @@ func TestUpgradedConnectionPassesAHalfClose(t *testing.T) {
 	assert.Equal(t, "ping bye", string(got), "the answer written after the client's FIN")
 	assert.Eventually(t, func() bool { return b.Inflight() == 0 }, 10*time.Second, time.Millisecond)
 	assert.Zero(t, p.Stats().Failed)
+}
+
+// upgradeEcho connects to front and upgrades the connection to the toy
+// "echo" protocol: what follows on the connection (read through br) is the
+// backend's.
+func upgradeEcho(t *testing.T, front *httptest.Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	resp.Body.Close() // a 101 has no body: what follows is the new protocol's
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	return c, br
 }
 
 // The chapter's main claim about failures: a backend killed while requests
