@@ -337,6 +337,42 @@ func TestForwardedForIsThePeerOnly(t *testing.T) {
 	assert.Equal(t, "127.0.0.1 | host=api.example.com", <-got)
 }
 
+// Hop-by-hop headers (RFC 9110 §7.6.1: Connection, those it names, and the
+// fixed list such as Keep-Alive and Proxy-Authorization) stop at the proxy
+// in both directions; end-to-end headers go through.
+func TestHopByHopHeadersStopAtTheProxy(t *testing.T) {
+	got := make(chan http.Header, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.Header().Set("Connection", "X-Backend-Hop")
+		w.Header().Set("X-Backend-Hop", "1")
+		w.Header().Set("Proxy-Authenticate", "Basic")
+		w.Header().Set("X-End-To-End", "kept")
+	}))
+	defer be.Close()
+	_, _, front := proxyTo(t, be)
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Client-Hop\r\n"+
+		"X-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eDp5\r\nX-End-To-End: kept\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	req := <-got
+	for _, h := range []string{"Connection", "X-Client-Hop", "Keep-Alive", "Proxy-Authorization"} {
+		assert.Empty(t, req.Values(h), "request header %s at the backend", h)
+	}
+	assert.Equal(t, "kept", req.Get("X-End-To-End"))
+	for _, h := range []string{"Connection", "X-Backend-Hop", "Proxy-Authenticate"} {
+		assert.Empty(t, resp.Header.Values(h), "response header %s at the client", h)
+	}
+	assert.Equal(t, "kept", resp.Header.Get("X-End-To-End"))
+}
+
 // The client's Accept-Encoding reaches the backend as it came: the default
 // transport does not ask for gzip on behalf of a client that did not (it
 // used to, and inflated the answer again, spending the proxy's CPU), and a
