@@ -373,6 +373,23 @@ func TestHopByHopHeadersStopAtTheProxy(t *testing.T) {
 	assert.Equal(t, "kept", resp.Header.Get("X-End-To-End"))
 }
 
+// The default transport reaches backends directly whatever HTTP_PROXY says
+// (http.DefaultTransport, which it clones, would send a non-loopback
+// backend's traffic through the egress proxy the variable names). Checked
+// on the transport: Go reads the variable once per process and never
+// proxies loopback, so an end-to-end test here could not show it.
+func TestBackendsAreReachedWithoutTheEnvironmentsProxy(t *testing.T) {
+	t.Setenv("HTTP_PROXY", "http://egress.invalid:3128")
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), balancer.NewBackend("b", "10.0.0.1:80", 1))
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool})
+	require.NoError(t, err)
+	tr, ok := p.cfg.Transport.(*http.Transport)
+	require.True(t, ok)
+	assert.Nil(t, tr.Proxy, "the transport's Proxy func")
+	assert.NotNil(t, http.DefaultTransport.(*http.Transport).Proxy, "DefaultTransport's, for contrast")
+}
+
 // The client's Accept-Encoding reaches the backend as it came: the default
 // transport does not ask for gzip on behalf of a client that did not (it
 // used to, and inflated the answer again, spending the proxy's CPU), and a
