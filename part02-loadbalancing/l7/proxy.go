@@ -76,7 +76,7 @@ type Config struct {
 	RetryBodyLimit int64
 	// Transport sends requests to backends (nil: a clone of
 	// http.DefaultTransport with 256 idle connections per backend, a
-	// DialTimeout connect and no compression of its own).
+	// DialTimeout connect, no compression of its own and no HTTP_PROXY).
 	Transport http.RoundTripper
 	// ErrorLog receives proxy errors (nil: discarded).
 	ErrorLog *log.Logger
@@ -131,6 +131,10 @@ func New(cfg Config) (*Proxy, error) {
 		// the transport would ask a backend for gzip on behalf of a client
 		// that did not, and spend CPU inflating it again.
 		d.DisableCompression = true
+		// Backends are reached directly: DefaultTransport's proxy comes from
+		// HTTP_PROXY, which a pod sets for its egress, not for the fleet
+		// behind it.
+		d.Proxy = nil
 		d.ResponseHeaderTimeout = max(0, cfg.TryTimeout)
 		cfg.Transport = d
 	case *http.Transport:
@@ -355,6 +359,16 @@ func (d *doneBody) Close() error {
 type upgraded struct {
 	*doneBody
 	io.Writer
+}
+
+// CloseWrite passes a client's half-close on to the backend: ReverseProxy
+// looks for it on the connection it splices, and without it a client's FIN
+// closes both directions before the backend has answered.
+func (u upgraded) CloseWrite() error {
+	if cw, ok := u.ReadCloser.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return fmt.Errorf("l7: CloseWrite: %w", http.ErrNotSupported)
 }
 
 func (p *Proxy) modifyResponse(resp *http.Response) error {

@@ -337,6 +337,59 @@ func TestForwardedForIsThePeerOnly(t *testing.T) {
 	assert.Equal(t, "127.0.0.1 | host=api.example.com", <-got)
 }
 
+// Hop-by-hop headers (RFC 9110 §7.6.1: Connection, those it names, and the
+// fixed list such as Keep-Alive and Proxy-Authorization) stop at the proxy
+// in both directions; end-to-end headers go through.
+func TestHopByHopHeadersStopAtTheProxy(t *testing.T) {
+	got := make(chan http.Header, 1)
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.Header().Set("Connection", "X-Backend-Hop")
+		w.Header().Set("X-Backend-Hop", "1")
+		w.Header().Set("Proxy-Authenticate", "Basic")
+		w.Header().Set("X-End-To-End", "kept")
+	}))
+	defer be.Close()
+	_, _, front := proxyTo(t, be)
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\nConnection: keep-alive, X-Client-Hop\r\n"+
+		"X-Client-Hop: 1\r\nKeep-Alive: timeout=5\r\nProxy-Authorization: Basic eDp5\r\nX-End-To-End: kept\r\n\r\n")
+	require.NoError(t, err)
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	req := <-got
+	for _, h := range []string{"Connection", "X-Client-Hop", "Keep-Alive", "Proxy-Authorization"} {
+		assert.Empty(t, req.Values(h), "request header %s at the backend", h)
+	}
+	assert.Equal(t, "kept", req.Get("X-End-To-End"))
+	for _, h := range []string{"Connection", "X-Backend-Hop", "Proxy-Authenticate"} {
+		assert.Empty(t, resp.Header.Values(h), "response header %s at the client", h)
+	}
+	assert.Equal(t, "kept", resp.Header.Get("X-End-To-End"))
+}
+
+// The default transport reaches backends directly whatever HTTP_PROXY says
+// (http.DefaultTransport, which it clones, would send a non-loopback
+// backend's traffic through the egress proxy the variable names). Checked
+// on the transport: Go reads the variable once per process and never
+// proxies loopback, so an end-to-end test here could not show it.
+func TestBackendsAreReachedWithoutTheEnvironmentsProxy(t *testing.T) {
+	t.Setenv("HTTP_PROXY", "http://egress.invalid:3128")
+	pool, err := balancer.NewPool(new(balancer.RoundRobin), balancer.NewBackend("b", "10.0.0.1:80", 1))
+	require.NoError(t, err)
+	p, err := New(Config{Pool: pool})
+	require.NoError(t, err)
+	tr, ok := p.cfg.Transport.(*http.Transport)
+	require.True(t, ok)
+	assert.Nil(t, tr.Proxy, "the transport's Proxy func")
+	assert.NotNil(t, http.DefaultTransport.(*http.Transport).Proxy, "DefaultTransport's, for contrast")
+}
+
 // The client's Accept-Encoding reaches the backend as it came: the default
 // transport does not ask for gzip on behalf of a client that did not (it
 // used to, and inflated the answer again, spending the proxy's CPU), and a
@@ -407,18 +460,9 @@ func TestUpgradeIsProxied(t *testing.T) {
 	defer be.Close()
 	b, p, front := proxyTo(t, be)
 
-	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
-	require.NoError(t, err)
+	c, br := upgradeEcho(t, front)
 	defer c.Close()
-	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
-	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
-	require.NoError(t, err)
-	br := bufio.NewReader(c)
-	resp, err := http.ReadResponse(br, nil)
-	require.NoError(t, err)
-	resp.Body.Close() // a 101 has no body: what follows is the new protocol's
-	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
-	_, err = io.WriteString(c, "ping")
+	_, err := io.WriteString(c, "ping")
 	require.NoError(t, err)
 	got := make([]byte, 4)
 	_, err = io.ReadFull(br, got)
@@ -428,6 +472,59 @@ func TestUpgradeIsProxied(t *testing.T) {
 	c.Close()
 	assert.Eventually(t, func() bool { return b.Inflight() == 0 }, 10*time.Second, time.Millisecond, "and ends when it closes")
 	assert.Zero(t, p.Stats().Failed)
+}
+
+// An upgraded connection carries a half-close: a client that sends its last
+// bytes and shuts its write side (CloseWrite) still reads the backend's whole
+// answer, as it would connected directly. ReverseProxy passes the FIN on only
+// if the backend connection it splices has CloseWrite; the proxy's wrapper
+// around the 101 body used to hide it, so the client's FIN closed both sides
+// and the answer was lost.
+func TestUpgradedConnectionPassesAHalfClose(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+		if brw.Flush() != nil {
+			return
+		}
+		all, _ := io.ReadAll(brw) // until the client's FIN
+		_, _ = conn.Write(append(all, " bye"...))
+	}))
+	defer be.Close()
+	b, p, front := proxyTo(t, be)
+
+	c, br := upgradeEcho(t, front)
+	defer c.Close()
+	_, err := io.WriteString(c, "ping")
+	require.NoError(t, err)
+	require.NoError(t, c.(*net.TCPConn).CloseWrite())
+	got, err := io.ReadAll(br)
+	assert.NoError(t, err)
+	assert.Equal(t, "ping bye", string(got), "the answer written after the client's FIN")
+	assert.Eventually(t, func() bool { return b.Inflight() == 0 }, 10*time.Second, time.Millisecond)
+	assert.Zero(t, p.Stats().Failed)
+}
+
+// upgradeEcho connects to front and upgrades the connection to the toy
+// "echo" protocol: what follows on the connection (read through br) is the
+// backend's.
+func upgradeEcho(t *testing.T, front *httptest.Server) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	c, err := net.Dial("tcp", strings.TrimPrefix(front.URL, "http://"))
+	require.NoError(t, err)
+	require.NoError(t, c.SetDeadline(time.Now().Add(10*time.Second)))
+	_, err = io.WriteString(c, "GET /chat HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	require.NoError(t, err)
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	require.NoError(t, err)
+	resp.Body.Close() // a 101 has no body: what follows is the new protocol's
+	require.Equal(t, http.StatusSwitchingProtocols, resp.StatusCode)
+	return c, br
 }
 
 // The chapter's main claim about failures: a backend killed while requests

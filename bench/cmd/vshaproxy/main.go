@@ -283,10 +283,12 @@ func childProxy(args []string) error {
 
 // floorProxy is the least a proxy on net/http's server and client does:
 // a new request with the client's headers to the next backend in turn, the
-// response's headers and body copied back with a pooled buffer. No
-// hop-by-hop handling, no X-Forwarded-For, no retry, no error page: the
-// floor under which no proxy on net/http can go, measured on the same
-// machine as the others.
+// response's headers and body copied back with a pooled buffer, over a
+// transport and server tuned as ours are. No hop-by-hop handling, no
+// X-Forwarded-For, no retry, no error page: less than any correct proxy on
+// net/http's server and Transport does, so a floor for that design on the
+// same machine as the others (not for a proxy that hijacks connections and
+// speaks HTTP/1 to the backends itself).
 func floorProxy(list []string) http.Handler {
 	var next atomic.Uint64
 	tr := &http.Transport{MaxIdleConnsPerHost: 256, DisableCompression: true}
