@@ -192,13 +192,24 @@ func (k *Keyed) Allow(_ context.Context, key string) (d quota.Decision, err erro
 // AllowAt checks key at time now, like rate.Limiter.AllowN: replaying a
 // recorded sequence of requests gives the same decisions every time. Use
 // one clock per limiter: Allow's, or instants of the caller's choosing.
+// Instants more than 36 years from the limiter's creation count as 36
+// years away.
 func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
 	return k.allowAt(maphash.String(k.seed, key), key, now)
 }
 
+// horizon bounds AllowAt's instants, in ns from the epoch (36 years): a
+// bucket is full at most burst × interval ≤ 2^62 ns after the instant it
+// was last admitted at, so with instants in ±2^60 every fullAt and every
+// fullAt − now fits in an int64. now.Sub saturates at ±292 years, where a
+// fullAt past the end wraps negative and the bucket reads as full (a zero
+// Time followed by a real one was refused for centuries; a saturated
+// instant admitted every check). Allow's monotonic clock stays far inside.
+const horizon = 1 << 60
+
 // allowAt is AllowAt for key, whose maphash is h.
 func (k *Keyed) allowAt(h uint64, key string, now time.Time) (quota.Decision, error) {
-	ok, debt, err := k.spend(h, key, int64(now.Sub(k.epoch)))
+	ok, debt, err := k.spend(h, key, min(max(int64(now.Sub(k.epoch)), -horizon), horizon))
 	if err != nil {
 		return k.refuse(now), err
 	}

@@ -328,3 +328,36 @@ func TestCollidingHashesKeepSeparateBuckets(t *testing.T) {
 		assert.False(t, d.Allowed, "%s: drained once, in its own bucket", key)
 	}
 }
+
+// AllowAt's instant may lie anywhere in time.Time's range (a zero Time,
+// a clock read wrong): it is in ns since the limiter's epoch, which
+// saturates at ±292 years. A bucket used at one end and checked at the
+// other does not wrap around int64 into a debt of centuries, and one used
+// at the saturated instant drains like any other.
+func TestKeyedInstantsAtTheEndsOfTime(t *testing.T) {
+	hourly := quota.Policy{Limit: 1, Window: time.Hour, Burst: 3}
+	past, future := time.Time{}, time.Unix(1<<62, 0)
+
+	k := newKeyed(t, limiter.Config{MaxKeys: 10, Policy: hourly})
+	d, err := k.AllowAt("zero-time", past)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "a new key starts full")
+	later := time.Now().Add(2 * time.Hour) // after the limiter's epoch by more than an interval
+	d, err = k.AllowAt("zero-time", later)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "centuries later its bucket has refilled")
+	assert.Equal(t, 2, d.Remaining)
+
+	for _, at := range []time.Time{future, past} {
+		for i := range 3 {
+			d, err = k.AllowAt(at.String(), at)
+			require.NoError(t, err)
+			require.True(t, d.Allowed, "%v: check %d of a burst of 3", at, i)
+			assert.Equal(t, 2-i, d.Remaining, "%v: check %d", at, i)
+		}
+		d, err = k.AllowAt(at.String(), at)
+		require.NoError(t, err)
+		assert.False(t, d.Allowed, "%v: the burst is spent and no time has passed", at)
+		assert.Equal(t, hourly.Window, d.RetryAfter, "%v", at)
+	}
+}
