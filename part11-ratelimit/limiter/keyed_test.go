@@ -3,8 +3,11 @@ package limiter_test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -359,5 +362,62 @@ func TestKeyedInstantsAtTheEndsOfTime(t *testing.T) {
 		require.NoError(t, err)
 		assert.False(t, d.Allowed, "%v: the burst is spent and no time has passed", at)
 		assert.Equal(t, hourly.Window, d.RetryAfter, "%v", at)
+	}
+}
+
+// Goroutines checking many keys at once, in phases a window apart (every
+// bucket of the previous phase has refilled, so inserts drop those entries
+// while other keys are checked: the index deletes, shifts back and shrinks
+// under load). Half the keys are given colliding hashes (four hashes for
+// 150 keys), so the spill map is read and written concurrently too. Each
+// key of a phase is admitted exactly Burst times, however the checks
+// interleave, and the table never holds more than MaxKeys.
+func TestKeyedConcurrentManyKeysExact(t *testing.T) {
+	const (
+		keys, perPhase, phases, goroutines, rounds = 300, 100, 12, 4, 2
+	)
+	p := quota.Policy{Limit: 3, Window: time.Hour}
+	k := newKeyed(t, limiter.Config{MaxKeys: keys, Shards: 4, WhenFull: limiter.DenyNew, Policy: p})
+	allow := func(i int, at time.Time) (quota.Decision, error) {
+		key := fmt.Sprint("client-", i)
+		if i%2 == 1 {
+			return k.AllowHashed(key, uint64(i%8+1)*0x9e3779b97f4a7c15, at)
+		}
+		return k.AllowAt(key, at)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for phase := range phases {
+		at := base.Add(time.Duration(phase) * p.Window)
+		set := r.Perm(keys)[:perPhase]
+		admitted := make([]atomic.Int32, keys)
+		errs := make(chan error, goroutines)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			order := slices.Clone(set)
+			rand.New(rand.NewPCG(uint64(phase), uint64(g))).Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+			wg.Go(func() {
+				for range rounds {
+					for _, i := range order {
+						d, err := allow(i, at)
+						if err != nil {
+							errs <- fmt.Errorf("client-%d: %w", i, err)
+							return
+						}
+						if d.Allowed {
+							admitted[i].Add(1)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "phase %d", phase)
+		}
+		for _, i := range set {
+			assert.Equal(t, int32(p.Limit), admitted[i].Load(), "phase %d client-%d", phase, i)
+		}
+		assert.LessOrEqual(t, k.Len(), keys, "phase %d", phase)
 	}
 }
