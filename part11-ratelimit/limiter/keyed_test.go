@@ -421,3 +421,35 @@ func TestKeyedConcurrentManyKeysExact(t *testing.T) {
 		assert.LessOrEqual(t, k.Len(), keys, "phase %d", phase)
 	}
 }
+
+// Eviction where every key has the same hash (one in the index, the rest
+// spilled): a flood of new keys into a full table evicts spilled and
+// indexed entries alike, the cap counts both, and the drained client, in
+// the index or in spill as evictions move its neighbours, stays refused.
+func TestEvictionOfCollidingKeys(t *testing.T) {
+	burst := quota.Policy{Limit: 10, Window: time.Hour}
+	for _, first := range []string{"drained", "other"} { // drained in the index, then in spill
+		k := newKeyed(t, limiter.Config{MaxKeys: 50, Shards: 1, Policy: burst})
+		allow := func(key string) (quota.Decision, error) { return k.AllowHashed(key, 7, base) }
+		_, err := allow(first)
+		require.NoError(t, err)
+		held := 1 // keys before the flood
+		if first != "drained" {
+			held = 2
+		}
+		for d := (quota.Decision{Remaining: 1}); d.Remaining > 0; {
+			d, err = allow("drained")
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}
+		for i := range 2_000 {
+			d, err := allow(fmt.Sprint("flood-", i)) // each keeps 9 of 10 tokens
+			require.NoError(t, err)
+			require.True(t, d.Allowed, "flood-%d starts full", i)
+			d, err = allow("drained")
+			require.NoError(t, err)
+			require.False(t, d.Allowed, "%s first: the drained client after %d flood keys", first, i+1)
+			require.Equal(t, min(held+i+1, 50), k.Len(), "%s first: after %d flood keys", first, i+1)
+		}
+	}
+}
