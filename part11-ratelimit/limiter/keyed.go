@@ -351,7 +351,9 @@ func (s *shard) find(h uint64, key string) (uint32, bool) {
 // entries yields up to n of s's entries as hash (0 for spilled ones) and
 // slot, walking the index from a random position, then the spill map. The
 // caller holds s's lock and may remove the entry it was given (an entry
-// that removal shifts back behind the walk is skipped, never seen twice).
+// that removal shifts back behind the walk is skipped; one seen at the
+// walk's start may be seen again at its end, see index.del: harmless to
+// dropRefilled, which removed it the first time if it had refilled).
 func (s *shard) entries(n int) iter.Seq2[uint64, uint32] {
 	return func(yield func(uint64, uint32) bool) {
 		e := s.index.e
