@@ -11,9 +11,10 @@ import (
 )
 
 // The index agrees with a Go map through random puts and deletes, with
-// hashes drawn from a few high halves so that probe runs collide, wrap
-// around the array and are shifted back on delete; it grows, and shrinks
-// when emptied.
+// hashes drawn from a few high halves so that probe runs collide and are
+// shifted back on delete; it grows, and shrinks when emptied. Its homes
+// are 0..23, so runs rarely reach the array's end: FuzzIndexAgreesWithAMap
+// and TestIndexRandomSequences wrap them around it.
 func TestIndexAgreesWithAMap(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	x := newIndex()
