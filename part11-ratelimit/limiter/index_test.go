@@ -190,3 +190,23 @@ func TestIndexRandomSequences(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDivmod: divmod against Go's / and % for any debt ≥ 0 and any
+// interval a valid policy gives (1 ns to 744 h; Keyed's debts stay below
+// 2^62), plus the int64 ends.
+func FuzzDivmod(f *testing.F) {
+	f.Add(int64(0), int64(1))
+	f.Add(int64(1<<50-1), int64(3))
+	f.Add(int64(1<<50), int64(7))
+	f.Add(int64(math.MaxInt64), int64(744*3600e9))
+	f.Add(int64(1<<53+1), int64(744*3600e9-1))
+	f.Add(int64(999_999_999_999), int64(3_600_000))
+	f.Fuzz(func(t *testing.T, debt, interval int64) {
+		if debt < 0 || interval < 1 || interval > 744*3600e9 {
+			return
+		}
+		q, r := divmod(debt, interval, 1/float64(interval))
+		require.Equal(t, debt/interval, q, "%d / %d", debt, interval)
+		require.Equal(t, debt%interval, r, "%d %% %d", debt, interval)
+	})
+}

@@ -33,7 +33,8 @@
 // A shard is a plain mutex, an open-addressed index from the key's 64-bit
 // hash to a slot, and a slice of slots (the key and its bucket): a check of
 // a known key is one hash (which also picks the shard), one probe, one
-// string comparison, one uncontended lock, no division and no allocation;
+// string comparison, one uncontended lock, no division (unless the bucket
+// is 13 days or more short of full, see divmod) and no allocation;
 // Allow reads the clock once, the monotonic clock only.
 package limiter
 
