@@ -69,8 +69,11 @@ func (x *index) resize(n int) {
 
 // del removes h if it maps to slot i and reports whether it did. Entries
 // after it in its probe run move back into the gap when their home allows.
-// It never resizes, so a walk over x.e may delete as it goes (an entry
-// moved back past the walk's position is skipped, never seen twice).
+// It never resizes, so a walk over x.e may delete as it goes: an entry
+// moved back past the walk's position is skipped, and near the end of a
+// walk that began mid-array, an entry it saw first may be shifted back
+// into a position it has still to visit (the run wraps past the walk's
+// start) and be seen twice.
 func (x *index) del(h uint64, i uint32) bool {
 	m := len(x.e) - 1
 	p := int(h>>32) & m

@@ -33,7 +33,8 @@
 // A shard is a plain mutex, an open-addressed index from the key's 64-bit
 // hash to a slot, and a slice of slots (the key and its bucket): a check of
 // a known key is one hash (which also picks the shard), one probe, one
-// string comparison, one uncontended lock, no division and no allocation;
+// string comparison, one uncontended lock, no division (unless the bucket
+// is 13 days or more short of full, see divmod) and no allocation;
 // Allow reads the clock once, the monotonic clock only.
 package limiter
 
@@ -120,7 +121,7 @@ type shard struct {
 	spill map[string]uint32 // keys whose hash m had for another key; nil until then
 	slots []slot
 	free  []uint32
-	_     [128 - 80]byte // one shard header per two cache lines: neighbours' locks never share one (nor an adjacent-line prefetch pair)
+	_     [128 - 96]byte // 96 bytes of fields on 64-bit platforms (TestShardIsTwoCacheLines); one shard header per two cache lines: neighbours' locks never share one (nor an adjacent-line prefetch pair)
 }
 
 type slot struct {
@@ -192,13 +193,24 @@ func (k *Keyed) Allow(_ context.Context, key string) (d quota.Decision, err erro
 // AllowAt checks key at time now, like rate.Limiter.AllowN: replaying a
 // recorded sequence of requests gives the same decisions every time. Use
 // one clock per limiter: Allow's, or instants of the caller's choosing.
+// Instants more than 36 years from the limiter's creation count as 36
+// years away.
 func (k *Keyed) AllowAt(key string, now time.Time) (quota.Decision, error) {
 	return k.allowAt(maphash.String(k.seed, key), key, now)
 }
 
+// horizon bounds AllowAt's instants, in ns from the epoch (36 years): a
+// bucket is full at most burst × interval ≤ 2^62 ns after the instant it
+// was last admitted at, so with instants in ±2^60 every fullAt and every
+// fullAt − now fits in an int64. now.Sub saturates at ±292 years, where a
+// fullAt past the end wraps negative and the bucket reads as full (a zero
+// Time followed by a real one was refused for centuries; a saturated
+// instant admitted every check). Allow's monotonic clock stays far inside.
+const horizon = 1 << 60
+
 // allowAt is AllowAt for key, whose maphash is h.
 func (k *Keyed) allowAt(h uint64, key string, now time.Time) (quota.Decision, error) {
-	ok, debt, err := k.spend(h, key, int64(now.Sub(k.epoch)))
+	ok, debt, err := k.spend(h, key, min(max(int64(now.Sub(k.epoch)), -horizon), horizon))
 	if err != nil {
 		return k.refuse(now), err
 	}
@@ -340,7 +352,9 @@ func (s *shard) find(h uint64, key string) (uint32, bool) {
 // entries yields up to n of s's entries as hash (0 for spilled ones) and
 // slot, walking the index from a random position, then the spill map. The
 // caller holds s's lock and may remove the entry it was given (an entry
-// that removal shifts back behind the walk is skipped, never seen twice).
+// that removal shifts back behind the walk is skipped; one seen at the
+// walk's start may be seen again at its end, see index.del: harmless to
+// dropRefilled, which removed it the first time if it had refilled).
 func (s *shard) entries(n int) iter.Seq2[uint64, uint32] {
 	return func(yield func(uint64, uint32) bool) {
 		e := s.index.e

@@ -3,8 +3,11 @@ package limiter_test
 import (
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -326,5 +329,127 @@ func TestCollidingHashesKeepSeparateBuckets(t *testing.T) {
 		d, err := allow(key, later)
 		require.NoError(t, err)
 		assert.False(t, d.Allowed, "%s: drained once, in its own bucket", key)
+	}
+}
+
+// AllowAt's instant may lie anywhere in time.Time's range (a zero Time,
+// a clock read wrong): it is in ns since the limiter's epoch, which
+// saturates at ±292 years. A bucket used at one end and checked at the
+// other does not wrap around int64 into a debt of centuries, and one used
+// at the saturated instant drains like any other.
+func TestKeyedInstantsAtTheEndsOfTime(t *testing.T) {
+	hourly := quota.Policy{Limit: 1, Window: time.Hour, Burst: 3}
+	past, future := time.Time{}, time.Unix(1<<62, 0)
+
+	k := newKeyed(t, limiter.Config{MaxKeys: 10, Policy: hourly})
+	d, err := k.AllowAt("zero-time", past)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "a new key starts full")
+	later := time.Now().Add(2 * time.Hour) // after the limiter's epoch by more than an interval
+	d, err = k.AllowAt("zero-time", later)
+	require.NoError(t, err)
+	assert.True(t, d.Allowed, "centuries later its bucket has refilled")
+	assert.Equal(t, 2, d.Remaining)
+
+	for _, at := range []time.Time{future, past} {
+		for i := range 3 {
+			d, err = k.AllowAt(at.String(), at)
+			require.NoError(t, err)
+			require.True(t, d.Allowed, "%v: check %d of a burst of 3", at, i)
+			assert.Equal(t, 2-i, d.Remaining, "%v: check %d", at, i)
+		}
+		d, err = k.AllowAt(at.String(), at)
+		require.NoError(t, err)
+		assert.False(t, d.Allowed, "%v: the burst is spent and no time has passed", at)
+		assert.Equal(t, hourly.Window, d.RetryAfter, "%v", at)
+	}
+}
+
+// Goroutines checking many keys at once, in phases a window apart (every
+// bucket of the previous phase has refilled, so inserts drop those entries
+// while other keys are checked: the index deletes, shifts back and shrinks
+// under load). Half the keys are given colliding hashes (four hashes for
+// 150 keys), so the spill map is read and written concurrently too. Each
+// key of a phase is admitted exactly Burst times, however the checks
+// interleave, and the table never holds more than MaxKeys.
+func TestKeyedConcurrentManyKeysExact(t *testing.T) {
+	const (
+		keys, perPhase, phases, goroutines, rounds = 300, 100, 12, 4, 2
+	)
+	p := quota.Policy{Limit: 3, Window: time.Hour}
+	k := newKeyed(t, limiter.Config{MaxKeys: keys, Shards: 4, WhenFull: limiter.DenyNew, Policy: p})
+	allow := func(i int, at time.Time) (quota.Decision, error) {
+		key := fmt.Sprint("client-", i)
+		if i%2 == 1 {
+			return k.AllowHashed(key, uint64(i%8+1)*0x9e3779b97f4a7c15, at)
+		}
+		return k.AllowAt(key, at)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for phase := range phases {
+		at := base.Add(time.Duration(phase) * p.Window)
+		set := r.Perm(keys)[:perPhase]
+		admitted := make([]atomic.Int32, keys)
+		errs := make(chan error, goroutines)
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			order := slices.Clone(set)
+			rand.New(rand.NewPCG(uint64(phase), uint64(g))).Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+			wg.Go(func() {
+				for range rounds {
+					for _, i := range order {
+						d, err := allow(i, at)
+						if err != nil {
+							errs <- fmt.Errorf("client-%d: %w", i, err)
+							return
+						}
+						if d.Allowed {
+							admitted[i].Add(1)
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "phase %d", phase)
+		}
+		for _, i := range set {
+			assert.Equal(t, int32(p.Limit), admitted[i].Load(), "phase %d client-%d", phase, i)
+		}
+		assert.LessOrEqual(t, k.Len(), keys, "phase %d", phase)
+	}
+}
+
+// Eviction where every key has the same hash (one in the index, the rest
+// spilled): a flood of new keys into a full table evicts spilled and
+// indexed entries alike, the cap counts both, and the drained client, in
+// the index or in spill as evictions move its neighbours, stays refused.
+func TestEvictionOfCollidingKeys(t *testing.T) {
+	burst := quota.Policy{Limit: 10, Window: time.Hour}
+	for _, first := range []string{"drained", "other"} { // drained in the index, then in spill
+		k := newKeyed(t, limiter.Config{MaxKeys: 50, Shards: 1, Policy: burst})
+		allow := func(key string) (quota.Decision, error) { return k.AllowHashed(key, 7, base) }
+		_, err := allow(first)
+		require.NoError(t, err)
+		held := 1 // keys before the flood
+		if first != "drained" {
+			held = 2
+		}
+		for d := (quota.Decision{Remaining: 1}); d.Remaining > 0; {
+			d, err = allow("drained")
+			require.NoError(t, err)
+			require.True(t, d.Allowed)
+		}
+		for i := range 2_000 {
+			d, err := allow(fmt.Sprint("flood-", i)) // each keeps 9 of 10 tokens
+			require.NoError(t, err)
+			require.True(t, d.Allowed, "flood-%d starts full", i)
+			d, err = allow("drained")
+			require.NoError(t, err)
+			require.False(t, d.Allowed, "%s first: the drained client after %d flood keys", first, i+1)
+			require.Equal(t, min(held+i+1, 50), k.Len(), "%s first: after %d flood keys", first, i+1)
+		}
 	}
 }
