@@ -116,7 +116,8 @@ bench-part$(1):
 	@$(if $(wildcard part$(1)-*),,echo "part$(1) is not written yet"; exit 1)
 	@mkdir -p bench/out
 	@{ $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./$(firstword $(wildcard part$(1)-*))/...; \
-	   if [ -d bench/part$(1) ]; then cd bench && $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count $$(COUNT) ./part$(1)/...; fi; \
+	   if [ -d bench/part$(1) ]; then cd bench && for round in $$$$(seq $$(COUNT)); do \
+	     $(GO) test -run '^$$$$' -tags integration -bench '$$(BENCH)' -benchmem -count 1 ./part$(1)/...; done; fi; \
 	   if [ -x $$(CURDIR)/bench/part$(1)/extra.sh ]; then $$(CURDIR)/bench/part$(1)/extra.sh $$(COUNT); fi; \
 	 } | tee bench/out/part$(1).txt
 	@echo
