@@ -257,3 +257,57 @@ func TestWriterGivesUpOnAFenceTheRoutingNeverReaches(t *testing.T) {
 	assert.Regexp(t, `^reshard: write key 3 not done: waited 500ms for the routing table to reach shard [01]'s fence epoch 2; it is at epoch 1 \(a cutover that moved the fences and did not write the routing: resume it with Online\.Run\)`, err.Error())
 	assert.EqualValues(t, 1, w.Rerouted.Load())
 }
+
+// Two resharders started on one catalog (a second process, its own pools):
+// one moves the rows, the other waits on the catalog's resharder lock and
+// finds the resharding done, or gives up when its resume budget is spent.
+// Without the lock both moved rows in 6 of 6 runs (one resumed 14 times past
+// the other's slot, SQLSTATE 55006): each confirms slot changes the other
+// has not copied yet and recopies rows out of order, and 2 of the 6 lost
+// acknowledged writes (2 and 20: deletes undone, updates reverted).
+func TestRunTwoReshardersAtOnceOneMovesTheRows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := newRig(t, 3000)
+	first := r.online()
+	require.NoError(t, first.Begin(ctx, JumpSpec(3)))
+	second := &Online{Catalog: pgtest.Pool(t, r.names[0]), Names: r.names[1:], Batch: first.Batch, StepTimeout: first.StepTimeout}
+	for _, n := range r.names[1:] {
+		second.Shards = append(second.Shards, pgtest.Pool(t, n))
+	}
+	var mu sync.Mutex
+	moved := map[int]bool{} // which resharder copied rows or cut over
+	var waits []error       // why a resharder resumed
+	for i, o := range []*Online{first, second} {
+		o.Pause = 5 * time.Millisecond
+		o.Progress = func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Phase {
+			case "backfill", "catchup", "cutover":
+				moved[i] = true
+			case "resume":
+				waits = append(waits, e.Err)
+			}
+		}
+	}
+	stop := r.startWriter()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, o := range []*Online{first, second} {
+		wg.Go(func() { _, errs[i] = o.Run(ctx) })
+	}
+	wg.Wait()
+	stop()
+	assert.Len(t, moved, 1, "one resharder moved the rows")
+	for _, err := range errs {
+		if err != nil {
+			assert.ErrorIs(t, err, ErrResharderRunning)
+		}
+	}
+	require.NotEmpty(t, waits, "the other waited")
+	for _, err := range waits {
+		assert.Regexp(t, `^reshard: another resharder is running on this catalog \(its session: PID [1-9]\d*\)$`, err.Error())
+	}
+	t.Logf("Run errors %v; the other resumed %d times; %s", errs, len(waits), r.verify(t))
+}
