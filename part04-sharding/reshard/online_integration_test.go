@@ -311,3 +311,73 @@ func TestRunTwoReshardersAtOnceOneMovesTheRows(t *testing.T) {
 	}
 	t.Logf("Run errors %v; the other resumed %d times; %s", errs, len(waits), r.verify(t))
 }
+
+// A write that waited on a fence past its StaleWait gives up only if the
+// routing table, read after the wait, still lags the fence: here the write is
+// refused by shard 0's fence (epoch 2, the routing at 1) and, while it reads
+// the routing again, a cutover attempt takes the fence again; the write
+// waits on it past the StaleWait, and the attempt writes the routing table
+// before it lets go. The
+// write goes through under the new routing; it failed before, on the routing
+// it had read before the wait.
+func TestWriterTriesTheRoutingWrittenWhileItWaitedOnTheFence(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newRig(t, 10)
+	w := r.load.W
+	w.StaleWait = 300 * time.Millisecond
+	var id int64 = 1
+	for ; ; id++ { // a key on shard 0
+		s, err := w.Routing().Router.Route(ctx, id)
+		require.NoError(t, err)
+		if s == 0 {
+			break
+		}
+	}
+	for _, p := range r.shards[:2] {
+		_, err := p.Exec(ctx, `UPDATE fence SET epoch = 2 WHERE id = 1`)
+		require.NoError(t, err)
+	}
+	routingLock, err := r.catalog.Begin(ctx) // holds the write's next read of the routing
+	require.NoError(t, err)
+	defer func() { _ = routingLock.Rollback(ctx) }()
+	_, err = routingLock.Exec(ctx, `LOCK TABLE routing IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- w.Put(ctx, shard.User{ID: id, Name: "waited", Score: 1}) }()
+	for w.Rerouted.Load() == 0 { // refused once
+		require.NoError(t, ctx.Err())
+		time.Sleep(time.Millisecond)
+	}
+	cutover, err := r.shards[0].Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = cutover.Rollback(ctx) }()
+	_, err = cutover.Exec(ctx, `UPDATE fence SET epoch = 2 WHERE id = 1`)
+	require.NoError(t, err)
+	require.NoError(t, routingLock.Commit(ctx)) // the write reads epoch 1 and waits on the fence
+	for {
+		var waiting int
+		require.NoError(t, r.shards[0].QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		if waiting > 0 {
+			break
+		}
+		require.NoError(t, ctx.Err())
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(2 * w.StaleWait) // past it, waiting on the fence
+	_, err = r.catalog.Exec(ctx, `UPDATE routing SET epoch = 2 WHERE id = 1`)
+	require.NoError(t, err)
+	require.NoError(t, cutover.Commit(ctx))
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		require.FailNow(t, "Put did not return")
+	}
+	require.NoError(t, err, "the routing table had caught up")
+	assert.EqualValues(t, 2, w.Routing().Epoch)
+	var name string
+	require.NoError(t, r.shards[0].QueryRow(ctx, `SELECT name FROM users WHERE id = $1`, id).Scan(&name))
+	assert.Equal(t, "waited", name)
+}
