@@ -121,27 +121,6 @@ func TestArticleGOMEMLIMITIsSoft(t *testing.T) {
 	}
 }
 
-// PeakRSS is the child's own: getrusage's ru_maxrss for a child, which it
-// was read from before, was at least the parent's peak (Linux carries the
-// memory a child was started from, the parent's until exec, into it): a
-// 1 MiB child reported 308 MiB after this test binary had touched 300 MiB.
-func TestPeakRSSIsTheChildsOwn(t *testing.T) {
-	if runtime.GOOS != "linux" {
-		t.Skip("PeakRSS is measured on Linux only")
-	}
-	ballast := make([]byte, 128<<20)
-	for i := range ballast {
-		ballast[i] = 1
-	}
-	runtime.KeepAlive(ballast)
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	r, err := Exec(t.Context(), exe, Setting{}, Workload{AllocMiB: 1, LiveMiB: 1})
-	require.NoError(t, err)
-	assert.Positive(t, r.Stats.PeakRSS)
-	assert.Less(t, r.Stats.PeakRSS, int64(64<<20), "a 1 MiB child, its parent past 128 MiB resident")
-}
-
 // The article reads "3%" as "3% of CPU time spent in GC (alert if > 5%)".
 // It is the share since the program started. A child idle for 6 s, then
 // allocating: the lines' own CPU times put the GC's share of the allocation
