@@ -31,6 +31,7 @@ func TestDemoOnPostgres(t *testing.T) {
 	assert.Regexp(t, `returns without rows.Close\(\) \(db.Query\)\s+4\s+8\s+[0-4]\s+.*\s+4 / 4\s+leak: `, s)
 	assert.Regexp(t, `defer rows.Close\(\)\s+4\s+4\s+[\d,]+\s+`, s, "the fixed handler's row (its WaitCount is asserted flat in TestLeakDetectedFromStats, with a timeout a loaded machine cannot miss)")
 	assert.Regexp(t, `500 connections × [\d,]+ kB private = [\d,]+ MB`, s)
-	assert.Regexp(t, `check: 3,\d\d\d rows; lost 0, duplicated 0, on a shard the new routing does not name 0, never written 0`, s)
+	assert.Regexp(t, `check: [\d,]+ rows; lost 0, duplicated 0, on a shard the new routing does not name 0, never written 0`, s,
+		"the row count depends on how many writes the writer made during the move (3,000 preloaded, 60% of writes insert): the ledger check is the assertion")
 	assert.Regexp(t, `writer: [\d,]+ writes during the move, [\d,]+ acknowledged, 0 failed`, s)
 }

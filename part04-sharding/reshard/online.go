@@ -193,7 +193,9 @@ func (o *Online) pause(ctx context.Context) error {
 // every step is idempotent, so a step repeated after a crash that may have
 // run it is safe. A replication slot another session still holds (SQLSTATE
 // 55006: a killed resharder's backend, until PostgreSQL notices its
-// connection ended) resumes the same way, within the same budget.
+// connection ended) resumes the same way, within the same budget, and so does
+// the catalog's resharder lock (ErrResharderRunning): one Run at a time moves
+// the rows, a second waits for it or gives up when the budget is spent.
 func (o *Online) Run(ctx context.Context) (Report, error) {
 	var total Report
 	wait := 100 * time.Millisecond
@@ -207,7 +209,7 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 		if err == nil || ctx.Err() != nil || !resumable(err) || resumes >= cmpOr(o.Resumes, 10) {
 			return total, err
 		}
-		if !slotBusy(err) {
+		if !slotBusy(err) && !errors.Is(err, ErrResharderRunning) {
 			o.Catalog.Reset()
 			for _, p := range o.Shards {
 				p.Reset()
@@ -224,10 +226,49 @@ func (o *Online) Run(ctx context.Context) (Report, error) {
 }
 
 // resumable reports whether err says the server went away (a broken
-// connection, or none to be had while it comes back), or that a slot is still
-// held by another session, not that a step failed.
+// connection, or none to be had while it comes back), or that a slot or the
+// resharder's lock is still held by another session, not that a step failed.
 func resumable(err error) bool {
-	return pgretry.BrokenConn(err) || pgshard.IsConnectError(err) || slotBusy(err)
+	return pgretry.BrokenConn(err) || pgshard.IsConnectError(err) || slotBusy(err) || errors.Is(err, ErrResharderRunning)
+}
+
+// ErrResharderRunning is Run's error when another session holds the
+// catalog's resharder lock: two resharders at once confirm each other's slot
+// changes and recopy rows out of order, and acknowledged writes are lost.
+var ErrResharderRunning = errors.New("reshard: another resharder is running on this catalog")
+
+// lockKey is the catalog's session advisory lock a Run holds.
+const lockKey = 0x7265_7368 // "resh"
+
+// lock takes the catalog's resharder lock on a connection of its own, held
+// until unlock is called; if the connection breaks, the server ends the
+// session and the lock with it. A killed resharder's lock goes the same way,
+// as soon as PostgreSQL notices its connection ended.
+func (o *Online) lock(ctx context.Context) (unlock func(), err error) {
+	conn, err := o.Catalog.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reshard: take the resharder lock: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock($1)`, int64(lockKey)).Scan(&got); err != nil {
+		conn.Release()
+		return nil, fmt.Errorf("reshard: take the resharder lock: %w", err)
+	}
+	if !got {
+		var pid int64
+		_ = conn.QueryRow(ctx, `SELECT coalesce(max(pid), 0) FROM pg_locks WHERE locktype = 'advisory' AND granted
+			AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = 0 AND objid = $1 AND objsubid = 1`, int64(lockKey)).Scan(&pid)
+		conn.Release()
+		return nil, fmt.Errorf("%w (its session: PID %d)", ErrResharderRunning, pid)
+	}
+	return func() {
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1)`, int64(lockKey)); err != nil {
+			_ = conn.Conn().Close(uctx) // the session ends, and its lock
+		}
+		conn.Release()
+	}, nil
 }
 
 // slotBusy reports whether err is PostgreSQL's "replication slot ... is active
@@ -240,6 +281,11 @@ func slotBusy(err error) bool {
 }
 
 func (o *Online) run(ctx context.Context) (Report, error) {
+	unlock, err := o.lock(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	defer unlock()
 	st, found, err := o.load(ctx)
 	if err != nil {
 		return Report{}, err

@@ -257,3 +257,127 @@ func TestWriterGivesUpOnAFenceTheRoutingNeverReaches(t *testing.T) {
 	assert.Regexp(t, `^reshard: write key 3 not done: waited 500ms for the routing table to reach shard [01]'s fence epoch 2; it is at epoch 1 \(a cutover that moved the fences and did not write the routing: resume it with Online\.Run\)`, err.Error())
 	assert.EqualValues(t, 1, w.Rerouted.Load())
 }
+
+// Two resharders started on one catalog (a second process, its own pools):
+// one moves the rows, the other waits on the catalog's resharder lock and
+// finds the resharding done, or gives up when its resume budget is spent.
+// Without the lock both moved rows in 6 of 6 runs (one resumed 14 times past
+// the other's slot, SQLSTATE 55006): each confirms slot changes the other
+// has not copied yet and recopies rows out of order, and 2 of the 6 lost
+// acknowledged writes (2 and 20: deletes undone, updates reverted).
+func TestRunTwoReshardersAtOnceOneMovesTheRows(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := newRig(t, 3000)
+	first := r.online()
+	require.NoError(t, first.Begin(ctx, JumpSpec(3)))
+	second := &Online{Catalog: pgtest.Pool(t, r.names[0]), Names: r.names[1:], Batch: first.Batch, StepTimeout: first.StepTimeout}
+	for _, n := range r.names[1:] {
+		second.Shards = append(second.Shards, pgtest.Pool(t, n))
+	}
+	var mu sync.Mutex
+	moved := map[int]bool{} // which resharder copied rows or cut over
+	var waits []error       // why a resharder resumed
+	for i, o := range []*Online{first, second} {
+		o.Pause = 5 * time.Millisecond
+		o.Progress = func(e Event) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch e.Phase {
+			case "backfill", "catchup", "cutover":
+				moved[i] = true
+			case "resume":
+				waits = append(waits, e.Err)
+			}
+		}
+	}
+	stop := r.startWriter()
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, o := range []*Online{first, second} {
+		wg.Go(func() { _, errs[i] = o.Run(ctx) })
+	}
+	wg.Wait()
+	stop()
+	assert.Len(t, moved, 1, "one resharder moved the rows")
+	for _, err := range errs {
+		if err != nil {
+			assert.ErrorIs(t, err, ErrResharderRunning)
+		}
+	}
+	require.NotEmpty(t, waits, "the other waited")
+	for _, err := range waits {
+		assert.Regexp(t, `^reshard: another resharder is running on this catalog \(its session: PID [1-9]\d*\)$`, err.Error())
+	}
+	t.Logf("Run errors %v; the other resumed %d times; %s", errs, len(waits), r.verify(t))
+}
+
+// A write that waited on a fence past its StaleWait gives up only if the
+// routing table, read after the wait, still lags the fence: here the write is
+// refused by shard 0's fence (epoch 2, the routing at 1) and, while it reads
+// the routing again, a cutover attempt takes the fence again; the write
+// waits on it past the StaleWait, and the attempt writes the routing table
+// before it lets go. The
+// write goes through under the new routing; it failed before, on the routing
+// it had read before the wait.
+func TestWriterTriesTheRoutingWrittenWhileItWaitedOnTheFence(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r := newRig(t, 10)
+	w := r.load.W
+	w.StaleWait = 300 * time.Millisecond
+	var id int64 = 1
+	for ; ; id++ { // a key on shard 0
+		s, err := w.Routing().Router.Route(ctx, id)
+		require.NoError(t, err)
+		if s == 0 {
+			break
+		}
+	}
+	for _, p := range r.shards[:2] {
+		_, err := p.Exec(ctx, `UPDATE fence SET epoch = 2 WHERE id = 1`)
+		require.NoError(t, err)
+	}
+	routingLock, err := r.catalog.Begin(ctx) // holds the write's next read of the routing
+	require.NoError(t, err)
+	defer func() { _ = routingLock.Rollback(ctx) }()
+	_, err = routingLock.Exec(ctx, `LOCK TABLE routing IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+
+	done := make(chan error, 1)
+	go func() { done <- w.Put(ctx, shard.User{ID: id, Name: "waited", Score: 1}) }()
+	for w.Rerouted.Load() == 0 { // refused once
+		require.NoError(t, ctx.Err())
+		time.Sleep(time.Millisecond)
+	}
+	cutover, err := r.shards[0].Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = cutover.Rollback(ctx) }()
+	_, err = cutover.Exec(ctx, `UPDATE fence SET epoch = 2 WHERE id = 1`)
+	require.NoError(t, err)
+	require.NoError(t, routingLock.Commit(ctx)) // the write reads epoch 1 and waits on the fence
+	for {
+		var waiting int
+		require.NoError(t, r.shards[0].QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&waiting))
+		if waiting > 0 {
+			break
+		}
+		require.NoError(t, ctx.Err())
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(2 * w.StaleWait) // past it, waiting on the fence
+	_, err = r.catalog.Exec(ctx, `UPDATE routing SET epoch = 2 WHERE id = 1`)
+	require.NoError(t, err)
+	require.NoError(t, cutover.Commit(ctx))
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		require.FailNow(t, "Put did not return")
+	}
+	require.NoError(t, err, "the routing table had caught up")
+	assert.EqualValues(t, 2, w.Routing().Epoch)
+	var name string
+	require.NoError(t, r.shards[0].QueryRow(ctx, `SELECT name FROM users WHERE id = $1`, id).Scan(&name))
+	assert.Equal(t, "waited", name)
+}

@@ -187,12 +187,6 @@ func (w *Writer) write(ctx context.Context, id int64, do func(pgx.Tx) error) err
 			w.Rerouted.Add(1)
 			giveUp = time.Now().Add(cmpOr(w.StaleWait, 10*time.Second))
 		}
-		var stale *staleRoute
-		if errors.As(err, &stale) && !time.Now().Before(giveUp) {
-			return fmt.Errorf("reshard: write key %d not done: waited %v for the routing table to reach shard %d's fence epoch %d; it is at epoch %d "+
-				"(a cutover that moved the fences and did not write the routing: resume it with Online.Run): %w",
-				id, cmpOr(w.StaleWait, 10*time.Second), s, stale.fence, r.Epoch, ErrStaleRoute)
-		}
 		// The cutover commits the fences before the routing table: wait for
 		// the table to catch up, a little longer each time.
 		select {
@@ -209,6 +203,14 @@ func (w *Writer) write(ctx context.Context, id int64, do func(pgx.Tx) error) err
 			w.routing = fresh
 		}
 		w.mu.Unlock()
+		// Give up only on a routing table read after the wait: one the
+		// cutover wrote while this write waited on its fence is tried.
+		var stale *staleRoute
+		if errors.As(err, &stale) && fresh.Epoch < stale.fence && !time.Now().Before(giveUp) {
+			return fmt.Errorf("reshard: write key %d not done: waited %v for the routing table to reach shard %d's fence epoch %d; it is at epoch %d "+
+				"(a cutover that moved the fences and did not write the routing: resume it with Online.Run): %w",
+				id, cmpOr(w.StaleWait, 10*time.Second), s, stale.fence, fresh.Epoch, ErrStaleRoute)
+		}
 	}
 }
 

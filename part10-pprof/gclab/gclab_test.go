@@ -110,13 +110,13 @@ func TestArticleGOMEMLIMITIsSoft(t *testing.T) {
 	plain := child(t, Setting{}, w)
 	s, p := limited.Summary(), plain.Summary()
 	t.Logf("GOMEMLIMIT=16MiB: %d cycles, live %d MB, peak %d MB, peak RSS %.1f MiB; no limit: %d cycles, peak RSS %.1f MiB",
-		s.Cycles, s.LastLive, s.PeakHeap, float64(limited.PeakRSS)/(1<<20), p.Cycles, float64(plain.PeakRSS)/(1<<20))
+		s.Cycles, s.LastLive, s.PeakHeap, float64(limited.Stats.PeakRSS)/(1<<20), p.Cycles, float64(plain.Stats.PeakRSS)/(1<<20))
 	assert.Equal(t, uint64(16<<20), limited.Stats.MemoryLimit)
 	assert.Greater(t, s.LastLive, int64(16), "the live heap stays over the limit")
 	assert.Greater(t, s.PeakHeap, int64(32), "the heap reaches past the live set")
 	assert.Greater(t, s.Cycles, p.Cycles, "and the GC runs more often (how much more depends on CPU time: the limiter)")
-	if runtime.GOOS == "linux" { // ru_maxrss in KiB (gclab.peakRSS)
-		assert.Greater(t, limited.PeakRSS, int64(32<<20),
+	if runtime.GOOS == "linux" { // VmHWM (gclab.peakRSS)
+		assert.Greater(t, limited.Stats.PeakRSS, int64(32<<20),
 			"the process's resident set, what a container limit counts, peaks past the live set, twice the limit")
 	}
 }

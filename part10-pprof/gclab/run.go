@@ -55,11 +55,6 @@ type Run struct {
 	Workload Workload
 	Cycles   []gctrace.Cycle
 	Stats    Stats
-	// PeakRSS is the child's largest resident set, in bytes (getrusage's
-	// ru_maxrss; 0 where the system does not report it): what a container's
-	// memory limit counts, beside GOMEMLIMIT, which bounds only the Go
-	// runtime's own memory and only softly.
-	PeakRSS int64
 }
 
 // Summary sums up the run's cycles.
@@ -95,7 +90,7 @@ func Exec(ctx context.Context, exe string, s Setting, w Workload) (Run, error) {
 	if err := cmd.Run(); err != nil {
 		return Run{}, fmt.Errorf("%s, %s: %w; stderr: %s", s, w, err, firstWords(stderr.String()))
 	}
-	r := Run{Setting: s, Workload: w, PeakRSS: peakRSS(cmd.ProcessState)}
+	r := Run{Setting: s, Workload: w}
 	if err := json.Unmarshal(stdout.Bytes(), &r.Stats); err != nil {
 		return Run{}, fmt.Errorf("%s, %s: the child's report %q: %w", s, w, firstWords(stdout.String()), err)
 	}

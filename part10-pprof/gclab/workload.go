@@ -52,6 +52,7 @@ type Stats struct {
 	HeapGoalEnd uint64        `json:"heap_goal"` // /gc/heap/goal:bytes at the end
 	Goals       []uint64      `json:"goals,omitempty"`
 	MemoryLimit uint64        `json:"memory_limit"` // /gc/gomemlimit:bytes
+	PeakRSS     int64         `json:"peak_rss"`     // largest resident set, bytes, the child's own (VmHWM, Linux; 0 elsewhere): close to what a container's memory limit charges
 }
 
 // EnvChild names the environment variable that makes MaybeChild run a
@@ -70,7 +71,9 @@ func MaybeChild() {
 		fmt.Fprintf(os.Stderr, "gclab child: %s=%q: %v\n", EnvChild, spec, err)
 		os.Exit(2)
 	}
-	if err := json.NewEncoder(os.Stdout).Encode(w.run()); err != nil {
+	s := w.run()
+	s.PeakRSS = peakRSS()
+	if err := json.NewEncoder(os.Stdout).Encode(s); err != nil {
 		fmt.Fprintln(os.Stderr, "gclab child:", err)
 		os.Exit(1)
 	}
