@@ -372,9 +372,15 @@ return 0`)
 // token, and takes at least that. When the masters agree, as they do unless
 // one lost its data, the masters locked are that majority already and the
 // token costs nothing beyond acquireScript. Otherwise the token is written
-// to the masters below it, each taking it only if it is above its own value
-// (one more round trip); two takers of one value cannot both win a majority,
-// since the master they share takes only the first. This relies on the lock
+// to the masters below it, each taking it only if it is above its own value:
+// one more round trip when fewer than a majority agree; none to wait for when
+// a majority agree and a master that answered is behind (it restarted
+// empty), whose write goes on after the holder moved on. That write is still
+// needed: left behind, the master stays behind for good, and a later cycle
+// whose majority is it and another emptied master would hand out a token
+// already given (TestRedlockEmptiedMasterIsRepairedWhenTheOthersAgree). Two
+// takers of one value cannot both win a majority, since the master they
+// share takes only the first. This relies on the lock
 // (only the holder advances the counter) and on masters keeping their data:
 // a master that restarted empty while another kept the counter is covered,
 // not all of them restarting. A token written after the validity ended does
@@ -390,13 +396,16 @@ func (r *Redlock) settleToken(g *guard, key string, gr *grant) (int64, error) {
 		}
 	}
 	at := func(i int) bool { return gr.locked[i] && gr.counter[i] == token }
-	agree := 0
-	for i := range n {
-		if at(i) {
+	agree, behind := 0, 0
+	for i, c := range gr.counter {
+		switch {
+		case at(i):
 			agree++
+		case c >= 0:
+			behind++
 		}
 	}
-	if agree >= q {
+	if agree >= q && behind == 0 {
 		return token, nil
 	}
 	ctx, cancel := context.WithDeadline(g.ctx, g.deadline())

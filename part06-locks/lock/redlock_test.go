@@ -260,6 +260,36 @@ func TestRedlockTokenSurvivesAnEmptiedMaster(t *testing.T) {
 	})
 }
 
+// A master that restarted empty is brought back up to the token by the first
+// cycle after it, although the two others agree and are a quorum: otherwise
+// it stays behind for good, and a later cycle whose majority is it and
+// another emptied master (the one that kept the counter unreachable) hands
+// out a token already given.
+func TestRedlockEmptiedMasterIsRepairedWhenTheOthersAgree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms, clients := newMasters(t, 3)
+		r := newRedlock(t, clients, RedlockConfig{})
+		var tokens []int64
+		cycle := func() {
+			require.NoError(t, r.ExecuteWithLock(t.Context(), "acct", time.Second, func(_ context.Context, token int64) error {
+				tokens = append(tokens, token)
+				return nil
+			}))
+			synctest.Wait() // the writes on the masters after the quorum
+		}
+		cycle()
+		ms[2].mr.FlushAll() // restarted empty
+		cycle()
+		v, err := ms[2].mr.Get("fence:acct")
+		require.NoError(t, err)
+		assert.Equal(t, "2", v, "the emptied master brought up to the token")
+		ms[1].mr.FlushAll() // later another restarts empty, while the one that kept the counter is down
+		ms[0].crash()
+		cycle()
+		assert.Equal(t, []int64{1, 2, 3}, tokens, "each token above the one before")
+	})
+}
+
 // Two masters of three emptied: the one that kept the counter refuses the lock
 // (held: the key is set there by hand) but its counter still counts, and the
 // token is written back to the masters below it before fn runs.
