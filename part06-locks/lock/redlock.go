@@ -181,7 +181,8 @@ type grant struct {
 // lock is redsync's LockContext with acquireScript in place of SET NX: the
 // same tries, retry delays, per-try timeout (TimeoutFactor × ttl), validity
 // (ttl − the try's duration − DriftFactor × ttl), the same release on every
-// master after a failed try and the same errors. Each try waits for every
+// master after a failed try (on a context of its own, where redsync uses the
+// caller's) and the same errors. Each try waits for every
 // master, bounded by the per-try timeout.
 func (r *Redlock) lock(ctx context.Context, name, fence, value string, ttl time.Duration) (*grant, error) {
 	var timer *time.Timer
@@ -209,7 +210,10 @@ func (r *Redlock) lock(ctx context.Context, name, fence, value string, ttl time.
 			gr.until = until
 			return gr, nil
 		}
-		rctx, cancel := context.WithTimeout(ctx, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
+		// On a context of its own, as the release after fn: a caller that gave
+		// up mid-try must not leave the lock its scripts set held by no one
+		// for the TTL (redsync releases on the caller's context).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AttemptTimeout(ttl, r.cfg.TimeoutFactor))
 		r.unlock(rctx, name, value)
 		cancel()
 		if try == r.cfg.Tries-1 && err != nil {

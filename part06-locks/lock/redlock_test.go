@@ -340,6 +340,52 @@ func TestRedlockCounterAdvancedByAnotherHolder(t *testing.T) {
 	})
 }
 
+// A caller that gives up while its try is in flight leaves no lock behind:
+// the release after the failed try runs on a context of its own, as the
+// release after fn does. On the caller's context it was never sent, and the
+// lock the scripts had set stayed on every master for its TTL, held by no one.
+func TestRedlockTryCancelledInFlightReleasesTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mrs, clients := masters(t, 3)
+		ctx, cancel := context.WithCancel(t.Context())
+		for _, c := range clients {
+			c.(*redis.Client).AddHook(&afterAcquire{fence: "fence:gone", do: cancel})
+		}
+		r := newRedlock(t, clients, RedlockConfig{})
+		err := r.ExecuteWithLock(ctx, "gone", 10*time.Second, func(context.Context, int64) error {
+			t.Error("fn ran for a caller that gave up")
+			return nil
+		})
+		require.ErrorIs(t, err, ErrNotAcquired)
+		for i, mr := range mrs {
+			assert.False(t, mr.Exists("lock:gone"), "master %d: the lock the script set is released", i)
+		}
+	})
+}
+
+// afterAcquire lets the acquire script for fence run, then calls do and
+// answers context.Canceled: a caller that gave up after the script landed.
+type afterAcquire struct {
+	fence string
+	do    func()
+}
+
+func (h *afterAcquire) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *afterAcquire) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *afterAcquire) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil && slices.Contains(cmd.Args(), any(h.fence)) {
+			h.do()
+			cmd.SetErr(context.Canceled)
+			return context.Canceled
+		}
+		return err
+	}
+}
+
 // beforeFenceWrite runs do before the script that writes a token to the
 // masters behind it.
 type beforeFenceWrite struct{ do func() }
