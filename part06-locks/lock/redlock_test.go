@@ -348,6 +348,7 @@ func TestRedlockTryCancelledInFlightReleasesTheLock(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		mrs, clients := masters(t, 3)
 		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
 		for _, c := range clients {
 			c.(*redis.Client).AddHook(&afterAcquire{fence: "fence:gone", do: cancel})
 		}
