@@ -202,8 +202,8 @@ func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Du
 	// A key's number is reused once its release succeeded, as
 	// concurrency.Mutex reuses its one key per session: etcd keeps a deleted
 	// key in its index until the next compaction, and the first-created lookup
-	// walks every key under the prefix, so a fresh key per lock made each
-	// cycle slower than the last. An abandoned key's number is never reused
+	// walks every key under the prefix, so a fresh key per lock added a key
+	// to every later lookup's walk. An abandoned key's number is never reused
 	// (its tombstone refuses the name), nor one whose delete is still retried.
 	n := e.number()
 	name := fmt.Sprintf("%x-%x", int64(l.id), n)

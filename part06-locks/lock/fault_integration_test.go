@@ -160,6 +160,48 @@ func TestFaultRedlockMastersRestartedEmpty(t *testing.T) {
 	assert.Equal(t, fencing.Record{Value: "B", Token: tokenB}, rec)
 }
 
+// TestFaultRedlockMastersRestartedEmptyOneAtATime: one master restarts empty
+// (the stack's Redis keeps no data) and the next cycle, whose two other
+// masters agree, brings it back up to the token; later a second master
+// restarts empty while the one that kept the counter is paused, and the
+// cycle on the two restarted masters still takes a token above every one
+// before, so its write is not refused. Left behind, the first master's
+// counter made that cycle's token one already given.
+func TestFaultRedlockMastersRestartedEmptyOneAtATime(t *testing.T) {
+	stack.Require(t, stack.Redlock, stack.Postgres)
+	pool, store, err := stackFence(t.Context())
+	require.NoError(t, err)
+	defer pool.Close()
+	resource := fmt.Sprintf("fault-empty-one-%d", time.Now().UnixNano())
+	t.Cleanup(func() { _ = store.Delete(context.Background(), resource) })
+	r := redlockOnStack(t, 3)
+	var tokens []int64
+	cycle := func(what string) {
+		require.NoError(t, r.ExecuteWithLock(t.Context(), resource, 2*time.Second, func(_ context.Context, token int64) error {
+			tokens = append(tokens, token)
+			return store.Write(t.Context(), resource, token, what)
+		}), what)
+	}
+	for range 3 {
+		cycle("before")
+	}
+	stack.Kill(t, "redlock-3")
+	stack.Restart(t, "redlock-3")
+	cycle("after redlock-3 restarted empty")
+	stack.Kill(t, "redlock-2")
+	stack.Restart(t, "redlock-2")
+	stack.Pause(t, "redlock-1")
+	cycle("on the two restarted masters")
+	stack.Resume(t, "redlock-1")
+	require.Len(t, tokens, 5)
+	for i := 1; i < len(tokens); i++ {
+		assert.Greater(t, tokens[i], tokens[i-1], "tokens increase: %v", tokens)
+	}
+	rec, _, err := store.Read(t.Context(), resource)
+	require.NoError(t, err)
+	assert.Equal(t, fencing.Record{Value: "on the two restarted masters", Token: tokens[4]}, rec)
+}
+
 // TestFaultPausedHolder is the article's GC-pause case with a real pause: a
 // child process takes the lock, prints its token and is stopped (SIGSTOP)
 // before it writes. The lock expires; this test takes it with a higher token

@@ -159,16 +159,21 @@ func (g *guard) stop() error {
 // goroutine, not one kept per lock; stop waits for a call in progress.
 func renew(g *guard, ttl time.Duration, f func()) (stop func()) {
 	var (
-		mu      sync.Mutex // held while f runs
+		// held while f runs: a channel, not a sync.Mutex, so that a stop
+		// waiting for a renewal is durably blocked in a testing/synctest
+		// bubble and the bubble's clock still advances for the renewal's
+		// own timers (with a Mutex such a test hung).
+		mu      = make(chan struct{}, 1)
 		stopped bool
 		t       *time.Timer
 	)
+	lock, unlock := func() { mu <- struct{}{} }, func() { <-mu }
 	next := func() time.Duration { return max(time.Until(g.deadline().Add(-2*ttl/3)), ttl/20) }
-	mu.Lock()
-	defer mu.Unlock()
+	lock()
+	defer unlock()
 	t = time.AfterFunc(next(), func() {
-		mu.Lock()
-		defer mu.Unlock()
+		lock()
+		defer unlock()
 		if stopped || g.held.Err() != nil {
 			return
 		}
@@ -178,8 +183,8 @@ func renew(g *guard, ttl time.Duration, f func()) (stop func()) {
 		}
 	})
 	return func() {
-		mu.Lock()
-		defer mu.Unlock()
+		lock()
+		defer unlock()
 		stopped = true
 		t.Stop()
 	}

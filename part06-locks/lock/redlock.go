@@ -181,7 +181,8 @@ type grant struct {
 // lock is redsync's LockContext with acquireScript in place of SET NX: the
 // same tries, retry delays, per-try timeout (TimeoutFactor × ttl), validity
 // (ttl − the try's duration − DriftFactor × ttl), the same release on every
-// master after a failed try and the same errors. Each try waits for every
+// master after a failed try (on a context of its own, where redsync uses the
+// caller's) and the same errors. Each try waits for every
 // master, bounded by the per-try timeout.
 func (r *Redlock) lock(ctx context.Context, name, fence, value string, ttl time.Duration) (*grant, error) {
 	var timer *time.Timer
@@ -209,7 +210,10 @@ func (r *Redlock) lock(ctx context.Context, name, fence, value string, ttl time.
 			gr.until = until
 			return gr, nil
 		}
-		rctx, cancel := context.WithTimeout(ctx, AttemptTimeout(ttl, r.cfg.TimeoutFactor))
+		// On a context of its own, as the release after fn: a caller that gave
+		// up mid-try must not leave the lock its scripts set held by no one
+		// for the TTL (redsync releases on the caller's context).
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), AttemptTimeout(ttl, r.cfg.TimeoutFactor))
 		r.unlock(rctx, name, value)
 		cancel()
 		if try == r.cfg.Tries-1 && err != nil {
@@ -372,9 +376,15 @@ return 0`)
 // token, and takes at least that. When the masters agree, as they do unless
 // one lost its data, the masters locked are that majority already and the
 // token costs nothing beyond acquireScript. Otherwise the token is written
-// to the masters below it, each taking it only if it is above its own value
-// (one more round trip); two takers of one value cannot both win a majority,
-// since the master they share takes only the first. This relies on the lock
+// to the masters below it, each taking it only if it is above its own value:
+// one more round trip when fewer than a majority agree; none to wait for when
+// a majority agree and a master that answered is behind (it restarted
+// empty), whose write goes on after the holder moved on. That write is still
+// needed: left behind, the master stays behind for good, and a later cycle
+// whose majority is it and another emptied master would hand out a token
+// already given (TestRedlockEmptiedMasterIsRepairedWhenTheOthersAgree). Two
+// takers of one value cannot both win a majority, since the master they
+// share takes only the first. This relies on the lock
 // (only the holder advances the counter) and on masters keeping their data:
 // a master that restarted empty while another kept the counter is covered,
 // not all of them restarting. A token written after the validity ended does
@@ -390,13 +400,16 @@ func (r *Redlock) settleToken(g *guard, key string, gr *grant) (int64, error) {
 		}
 	}
 	at := func(i int) bool { return gr.locked[i] && gr.counter[i] == token }
-	agree := 0
-	for i := range n {
-		if at(i) {
+	agree, behind := 0, 0
+	for i, c := range gr.counter {
+		switch {
+		case at(i):
 			agree++
+		case c >= 0:
+			behind++
 		}
 	}
-	if agree >= q {
+	if agree >= q && behind == 0 {
 		return token, nil
 	}
 	ctx, cancel := context.WithDeadline(g.ctx, g.deadline())

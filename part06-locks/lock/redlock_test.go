@@ -260,6 +260,36 @@ func TestRedlockTokenSurvivesAnEmptiedMaster(t *testing.T) {
 	})
 }
 
+// A master that restarted empty is brought back up to the token by the first
+// cycle after it, although the two others agree and are a quorum: otherwise
+// it stays behind for good, and a later cycle whose majority is it and
+// another emptied master (the one that kept the counter unreachable) hands
+// out a token already given.
+func TestRedlockEmptiedMasterIsRepairedWhenTheOthersAgree(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ms, clients := newMasters(t, 3)
+		r := newRedlock(t, clients, RedlockConfig{})
+		var tokens []int64
+		cycle := func() {
+			require.NoError(t, r.ExecuteWithLock(t.Context(), "acct", time.Second, func(_ context.Context, token int64) error {
+				tokens = append(tokens, token)
+				return nil
+			}))
+			synctest.Wait() // the writes on the masters after the quorum
+		}
+		cycle()
+		ms[2].mr.FlushAll() // restarted empty
+		cycle()
+		v, err := ms[2].mr.Get("fence:acct")
+		require.NoError(t, err)
+		assert.Equal(t, "2", v, "the emptied master brought up to the token")
+		ms[1].mr.FlushAll() // later another restarts empty, while the one that kept the counter is down
+		ms[0].crash()
+		cycle()
+		assert.Equal(t, []int64{1, 2, 3}, tokens, "each token above the one before")
+	})
+}
+
 // Two masters of three emptied: the one that kept the counter refuses the lock
 // (held: the key is set there by hand) but its counter still counts, and the
 // token is written back to the masters below it before fn runs.
@@ -308,6 +338,53 @@ func TestRedlockCounterAdvancedByAnotherHolder(t *testing.T) {
 		require.ErrorIs(t, err, ErrLockLost)
 		assert.ErrorContains(t, err, "another holder advanced the fencing counter")
 	})
+}
+
+// A caller that gives up while its try is in flight leaves no lock behind:
+// the release after the failed try runs on a context of its own, as the
+// release after fn does. On the caller's context it was never sent, and the
+// lock the scripts had set stayed on every master for its TTL, held by no one.
+func TestRedlockTryCancelledInFlightReleasesTheLock(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mrs, clients := masters(t, 3)
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		for _, c := range clients {
+			c.(*redis.Client).AddHook(&afterAcquire{fence: "fence:gone", do: cancel})
+		}
+		r := newRedlock(t, clients, RedlockConfig{})
+		err := r.ExecuteWithLock(ctx, "gone", 10*time.Second, func(context.Context, int64) error {
+			t.Error("fn ran for a caller that gave up")
+			return nil
+		})
+		require.ErrorIs(t, err, ErrNotAcquired)
+		for i, mr := range mrs {
+			assert.False(t, mr.Exists("lock:gone"), "master %d: the lock the script set is released", i)
+		}
+	})
+}
+
+// afterAcquire lets the acquire script for fence run, then calls do and
+// answers context.Canceled: a caller that gave up after the script landed.
+type afterAcquire struct {
+	fence string
+	do    func()
+}
+
+func (h *afterAcquire) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *afterAcquire) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+func (h *afterAcquire) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		err := next(ctx, cmd)
+		if err == nil && slices.Contains(cmd.Args(), any(h.fence)) {
+			h.do()
+			cmd.SetErr(context.Canceled)
+			return context.Canceled
+		}
+		return err
+	}
 }
 
 // beforeFenceWrite runs do before the script that writes a token to the
