@@ -144,7 +144,7 @@ func (e *Etcd) lease(ctx context.Context, secs int64) (*sharedLease, error) {
 	// Bounded: the client waits for a connection to etcd for as long as the
 	// context lets it, and a caller without a deadline must still learn that
 	// etcd is down (ErrUnavailable).
-	gctx, cancel := context.WithTimeout(clientv3.WithRequireLeader(ctx), time.Duration(secs)*time.Second)
+	gctx, cancel := bounded(clientv3.WithRequireLeader(ctx), time.Duration(secs)*time.Second)
 	defer cancel()
 	sent := time.Now()
 	resp, err := e.client.Grant(gctx, secs)
@@ -179,10 +179,11 @@ func (e *Etcd) lease(ctx context.Context, secs int64) (*sharedLease, error) {
 // server may raise it to its minimum) and runs fn with the lock key's create
 // revision as the fencing token. Once the lock is held the lease is renewed
 // every third of its TTL and fn's validity deadline follows the renewals;
-// the key is deleted when fn returns. A grant, put or read etcd does not
-// answer within the lease's TTL ends the call with ErrUnavailable, also for a
-// caller whose context has no deadline; waiting for a holder is bounded by
-// the session, which ends when its keepalives go unanswered for a TTL.
+// the key is deleted when fn returns. For a caller whose context has no
+// deadline, a grant, put or read etcd does not answer within the lease's TTL
+// ends the call with ErrUnavailable; a caller with a deadline waits up to it.
+// Waiting for a holder is bounded by the session, which ends when its
+// keepalives go unanswered for a TTL.
 func (e *Etcd) ExecuteWithLock(ctx context.Context, resource string, ttl time.Duration, fn func(ctx context.Context, token int64) error) error {
 	if err := ValidateResource(resource); err != nil {
 		return err
@@ -264,9 +265,9 @@ var errSessionEnded = errors.New("the session's keepalive ended (lease expired o
 // transaction, so the put cannot land later and leave a key under the shared
 // lease, which lives until Close and would block the resource until then.
 func (e *Etcd) acquire(ctx context.Context, l *sharedLease, pfx, key, tomb string) (rev int64, err error) {
-	// Bounded by the lease's TTL, as the grant is: the caller's context may
-	// have no deadline, and etcd may not answer.
-	pctx, cancel := context.WithTimeout(ctx, l.granted)
+	// Bounded by the lease's TTL, as the grant is, when the caller's context
+	// has no deadline: etcd may not answer.
+	pctx, cancel := bounded(ctx, l.granted)
 	resp, err := e.client.Txn(pctx).If(
 		clientv3.Compare(clientv3.CreateRevision(tomb), "=", 0),
 	).Then(
@@ -327,7 +328,7 @@ func (e *Etcd) waitOnce(ctx context.Context, l *sharedLease, pfx, key string, re
 	case <-l.session.Done():
 		return errSessionEnded
 	}
-	gctx, gcancel := context.WithTimeout(ctx, l.granted) // the session ends the watch below, not this read
+	gctx, gcancel := bounded(ctx, l.granted) // the session ends the watch below, not this read
 	ahead, err := e.client.Get(gctx, pfx, clientv3.WithPrefix(), clientv3.WithMaxCreateRev(rev-1), clientv3.WithKeysOnly())
 	gcancel()
 	if err != nil {
@@ -460,6 +461,18 @@ func (e *Etcd) revoke(id clientv3.LeaseID, granted time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), min(granted, time.Second))
 	defer cancel()
 	_, _ = e.client.Revoke(ctx, id)
+}
+
+// bounded is ctx limited to d when it has no deadline of its own. A caller
+// without a deadline learns within d that etcd does not answer
+// (ErrUnavailable); one with a deadline has said how long it will wait, and
+// a client reconnecting to a restarted etcd can take longer than a short
+// lease's TTL (TestFaultEtcdSlowerThanTheTTLWithinTheCallersDeadline).
+func bounded(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, d)
 }
 
 func (e *Etcd) acquireError(ctx context.Context, resource, step string, err error) error {

@@ -318,6 +318,43 @@ func TestFaultEtcdKilledWhileHeld(t *testing.T) {
 	}), "etcd is back: the old lease expires and the lock is free")
 }
 
+// TestFaultEtcdSlowerThanTheTTLWithinTheCallersDeadline: the TTL bounds a
+// step only for a caller without a deadline. A caller that gave a deadline
+// waits for etcd up to it: a client reconnecting to a restarted etcd can
+// take longer than a short lease's TTL (a busy make test failed
+// TestFaultEtcdKilledWhileHeld's re-acquisition with "lease grant: context
+// deadline exceeded" 2 s into its 30).
+// Here etcd is paused for longer than the TTL while a locker with no lease
+// yet, and one with a lease, call with a 30 s deadline.
+func TestFaultEtcdSlowerThanTheTTLWithinTheCallersDeadline(t *testing.T) {
+	stack.Require(t, stack.Etcd)
+	c, err := stackEtcdClient()
+	require.NoError(t, err)
+	defer c.Close()
+	resource := fmt.Sprintf("fault-etcd-slow-%d", time.Now().UnixNano())
+	const ttl = 2 * time.Second
+	warm := newEtcd(t, c)
+	require.NoError(t, warm.ExecuteWithLock(t.Context(), resource+"-warm", 10*time.Second, func(context.Context, int64) error { return nil }))
+	cold := newEtcd(t, c) // no lease yet: its first step is the grant
+
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	stack.Pause(t, "etcd")
+	paused := time.Now()
+	errs := make(chan error, 2)
+	go func() {
+		errs <- cold.ExecuteWithLock(ctx, resource, ttl, func(context.Context, int64) error { return nil })
+	}()
+	go func() { // a 10 s lease outlives the pause: its put waits for etcd
+		errs <- warm.ExecuteWithLock(ctx, resource+"-warm", 10*time.Second, func(context.Context, int64) error { return nil })
+	}()
+	time.Sleep(2*ttl - time.Since(paused)) // twice the grant's TTL
+	stack.Resume(t, "etcd")
+	for range 2 {
+		require.NoError(t, <-errs, "etcd answered within the caller's deadline, after more than the TTL")
+	}
+}
+
 // twoProcesses returns two lockers on the stack's etcd, each with a client
 // of its own, as two processes would have.
 func twoProcesses(t *testing.T) (a *Etcd, ca *clientv3.Client, b *Etcd, cb *clientv3.Client) {
