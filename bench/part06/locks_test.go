@@ -176,20 +176,7 @@ func BenchmarkRedlockCycle(b *testing.B) {
 
 // BenchmarkEtcdLockCycle: the stack's etcd.
 func BenchmarkEtcdLockCycle(b *testing.B) {
-	if err := stack.Reachable(stack.Etcd, time.Second); err != nil {
-		b.Skip("needs the stack's etcd: ", err)
-	}
-	c, err := clientv3.New(clientv3.Config{Endpoints: stack.EtcdEndpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	pfx := "/" + key(b) + "/"
-	ours, err := lock.NewEtcd(c, lock.EtcdConfig{Prefix: pfx})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ours.Close()
+	c, ours, pfx := etcdLocker(b)
 	b.Run("impl=ours", func(b *testing.B) {
 		cycle(b, nil, func(ctx context.Context) error { return ours.ExecuteWithLock(ctx, "r", 10*time.Second, noop) })
 	})
@@ -313,20 +300,7 @@ func BenchmarkLockCyclePaired(b *testing.B) {
 		run(b, 20, []contender{{"ours", oursCycle(masters)}, {"redsync", redsyncCycle(masters)}})
 	})
 	b.Run("backend=etcd", func(b *testing.B) {
-		if err := stack.Reachable(stack.Etcd, time.Second); err != nil {
-			b.Skip("needs the stack's etcd: ", err)
-		}
-		c, err := clientv3.New(clientv3.Config{Endpoints: stack.EtcdEndpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer c.Close()
-		pfx := "/" + key(b) + "/"
-		ours, err := lock.NewEtcd(c, lock.EtcdConfig{Prefix: pfx})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer ours.Close()
+		c, ours, pfx := etcdLocker(b)
 		s, err := concurrency.NewSession(c, concurrency.WithTTL(10))
 		if err != nil {
 			b.Fatal(err)
@@ -343,4 +317,26 @@ func BenchmarkLockCyclePaired(b *testing.B) {
 			}},
 		})
 	})
+}
+
+// etcdLocker connects to the stack's etcd (skipping without it) and returns
+// the client, our locker on a fresh prefix, and the prefix; both close when
+// b ends.
+func etcdLocker(b *testing.B) (*clientv3.Client, *lock.Etcd, string) {
+	b.Helper()
+	if err := stack.Reachable(stack.Etcd, time.Second); err != nil {
+		b.Skip("needs the stack's etcd: ", err)
+	}
+	c, err := clientv3.New(clientv3.Config{Endpoints: stack.EtcdEndpoints(), DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = c.Close() })
+	pfx := "/" + key(b) + "/"
+	ours, err := lock.NewEtcd(c, lock.EtcdConfig{Prefix: pfx})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = ours.Close() })
+	return c, ours, pfx
 }
